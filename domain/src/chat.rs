@@ -1,0 +1,363 @@
+//! Chat: each room is an aggregate, and sending a message is its one command.
+//!
+//! The room remembers only what its rules need: how many messages it holds (to number the next
+//! one) and the messages of the last minute (for the rate limit and the duplicate check). Its
+//! state stays small however long the history grows.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::{Clock, Rejection};
+
+/// Longest sender name, in characters.
+pub const MAX_SENDER_CHARS: usize = 32;
+/// Longest message, in characters, after trimming.
+pub const MAX_CONTENT_CHARS: usize = 2000;
+/// Messages one sender may send to one room per [`RATE_WINDOW`].
+pub const MAX_MESSAGES_PER_WINDOW: usize = 10;
+/// The window of the rate limit.
+pub const RATE_WINDOW: Duration = Duration::seconds(60);
+/// The same content from the same sender within this long is a duplicate.
+pub const DUPLICATE_WINDOW: Duration = Duration::seconds(5);
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+
+/// Whether `name` is a valid room name: 1–64 of `a-z`, `0-9` and `-`.
+pub fn is_valid_room_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_ROOM_CHARS
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoomCommand {
+    SendMessage(SendMessage),
+}
+
+/// Post `content` to `room` as `sender`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendMessage {
+    pub room: String,
+    pub sender: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoomEvent {
+    MessageSent(MessageSent),
+}
+
+/// A message was posted. `id` numbers the room's messages from 1, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSent {
+    pub id: u64,
+    pub room: String,
+    pub sender: String,
+    pub content: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+impl DomainEvent for RoomEvent {
+    fn event_type(&self) -> String {
+        match self {
+            RoomEvent::MessageSent(_) => "MessageSent".into(),
+        }
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".into()
+    }
+}
+
+/// Why a message was refused. Each says, in words a person can act on, what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    #[error("room names are 1–64 characters of a-z, 0-9 and -")]
+    InvalidRoom,
+    #[error("the room in the message is not this room")]
+    WrongRoom,
+    #[error("your name must be 1–32 characters")]
+    InvalidSender,
+    #[error("a message can't be empty")]
+    EmptyContent,
+    #[error("a message can be at most 2000 characters")]
+    ContentTooLong,
+    #[error("slow down: at most 10 messages a minute in one room")]
+    RateLimited,
+    #[error("you just sent that message")]
+    Duplicate,
+}
+
+impl Rejection for ChatError {
+    fn field(&self) -> &'static str {
+        match self {
+            ChatError::InvalidRoom | ChatError::WrongRoom => "room",
+            ChatError::InvalidSender => "sender",
+            ChatError::EmptyContent
+            | ChatError::ContentTooLong
+            | ChatError::RateLimited
+            | ChatError::Duplicate => "content",
+        }
+    }
+}
+
+/// What the room's rules need from its services.
+#[derive(Debug, Clone, Default)]
+pub struct RoomServices {
+    pub clock: Clock,
+}
+
+/// A message of the last minute, kept for the rate limit and the duplicate check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RecentMessage {
+    sender: String,
+    content: String,
+    sent_at: DateTime<Utc>,
+}
+
+/// A chat room.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    /// Messages sent so far; the next message's id is one more.
+    messages: u64,
+    /// Messages of the last [`RATE_WINDOW`], oldest first.
+    recent: VecDeque<RecentMessage>,
+}
+
+impl Room {
+    /// How many messages the room holds.
+    pub fn message_count(&self) -> u64 {
+        self.messages
+    }
+
+    fn check(&self, command: &SendMessage, now: DateTime<Utc>) -> Result<MessageSent, ChatError> {
+        if !is_valid_room_name(&command.room) {
+            return Err(ChatError::InvalidRoom);
+        }
+        let sender = command.sender.trim();
+        if sender.is_empty() || sender.chars().count() > MAX_SENDER_CHARS {
+            return Err(ChatError::InvalidSender);
+        }
+        let content = command.content.trim();
+        if content.is_empty() {
+            return Err(ChatError::EmptyContent);
+        }
+        if content.chars().count() > MAX_CONTENT_CHARS {
+            return Err(ChatError::ContentTooLong);
+        }
+        let mine = || self.recent.iter().filter(|m| m.sender == sender);
+        if mine().any(|m| m.content == content && now - m.sent_at < DUPLICATE_WINDOW) {
+            return Err(ChatError::Duplicate);
+        }
+        if mine().filter(|m| now - m.sent_at < RATE_WINDOW).count() >= MAX_MESSAGES_PER_WINDOW {
+            return Err(ChatError::RateLimited);
+        }
+        Ok(MessageSent {
+            id: self.messages + 1,
+            room: command.room.clone(),
+            sender: sender.to_owned(),
+            content: content.to_owned(),
+            sent_at: now,
+        })
+    }
+}
+
+impl Aggregate for Room {
+    const TYPE: &'static str = "Room";
+    type Command = RoomCommand;
+    type Event = RoomEvent;
+    type Error = ChatError;
+    type Services = RoomServices;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            RoomCommand::SendMessage(command) => {
+                let sent = self.check(&command, services.clock.now())?;
+                sink.write(RoomEvent::MessageSent(sent), self).await;
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            RoomEvent::MessageSent(sent) => {
+                self.messages = self.messages.max(sent.id);
+                let horizon = sent.sent_at - RATE_WINDOW;
+                while self.recent.front().is_some_and(|m| m.sent_at <= horizon) {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(RecentMessage {
+                    sender: sent.sender,
+                    content: sent.content,
+                    sent_at: sent.sent_at,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn at(seconds: i64) -> RoomServices {
+        RoomServices {
+            clock: Clock::fixed(t0() + Duration::seconds(seconds)),
+        }
+    }
+
+    fn send(sender: &str, content: &str) -> RoomCommand {
+        RoomCommand::SendMessage(SendMessage {
+            room: "lobby".into(),
+            sender: sender.into(),
+            content: content.into(),
+        })
+    }
+
+    fn sent(id: u64, sender: &str, content: &str, seconds: i64) -> RoomEvent {
+        RoomEvent::MessageSent(MessageSent {
+            id,
+            room: "lobby".into(),
+            sender: sender.into(),
+            content: content.into(),
+            sent_at: t0() + Duration::seconds(seconds),
+        })
+    }
+
+    #[test]
+    fn first_message_is_number_one_and_trimmed() {
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send("  ada ", "  hello  "))
+            .then_expect_events(vec![sent(1, "ada", "hello", 0)]);
+    }
+
+    #[test]
+    fn ids_continue_from_history() {
+        TestFramework::<Room>::with(at(10))
+            .given(vec![sent(1, "ada", "a", 0), sent(2, "bob", "b", 1)])
+            .when(send("ada", "c"))
+            .then_expect_events(vec![sent(3, "ada", "c", 10)]);
+    }
+
+    #[test]
+    fn sender_must_be_1_to_32_characters() {
+        for bad in ["", "   ", &"x".repeat(33)] {
+            TestFramework::<Room>::with(at(0))
+                .given_no_previous_events()
+                .when(send(bad, "hi"))
+                .then_expect_error(ChatError::InvalidSender);
+        }
+        let longest = "é".repeat(32);
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send(&longest, "hi"))
+            .then_expect_events(vec![sent(1, &longest, "hi", 0)]);
+    }
+
+    #[test]
+    fn content_must_be_1_to_2000_characters_after_trimming() {
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send("ada", " \n\t "))
+            .then_expect_error_message("a message can't be empty");
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send("ada", &"x".repeat(2001)))
+            .then_expect_error(ChatError::ContentTooLong);
+        let longest = format!("  {}  ", "ü".repeat(2000));
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send("ada", &longest))
+            .then_expect_events(vec![sent(1, "ada", &"ü".repeat(2000), 0)]);
+    }
+
+    #[test]
+    fn room_name_must_be_lowercase_letters_digits_and_dashes() {
+        for bad in ["", "Lobby", "a b", "a/b", &"a".repeat(65)] {
+            let command = RoomCommand::SendMessage(SendMessage {
+                room: bad.into(),
+                sender: "ada".into(),
+                content: "hi".into(),
+            });
+            TestFramework::<Room>::with(at(0))
+                .given_no_previous_events()
+                .when(command)
+                .then_expect_error(ChatError::InvalidRoom);
+        }
+        assert!(is_valid_room_name("rust-2026"));
+        assert!(is_valid_room_name(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn same_content_from_same_sender_within_5_seconds_is_a_duplicate() {
+        TestFramework::<Room>::with(at(4))
+            .given(vec![sent(1, "ada", "hello", 0)])
+            .when(send("ada", " hello "))
+            .then_expect_error(ChatError::Duplicate);
+        TestFramework::<Room>::with(at(5))
+            .given(vec![sent(1, "ada", "hello", 0)])
+            .when(send("ada", "hello"))
+            .then_expect_events(vec![sent(2, "ada", "hello", 5)]);
+        TestFramework::<Room>::with(at(1))
+            .given(vec![sent(1, "ada", "hello", 0)])
+            .when(send("bob", "hello"))
+            .then_expect_events(vec![sent(2, "bob", "hello", 1)]);
+    }
+
+    #[test]
+    fn at_most_10_messages_per_sender_per_minute() {
+        let ten: Vec<_> = (0..10)
+            .map(|i| sent(i + 1, "ada", &format!("m{i}"), i as i64))
+            .collect();
+        TestFramework::<Room>::with(at(30))
+            .given(ten.clone())
+            .when(send("ada", "one more"))
+            .then_expect_error_message("slow down: at most 10 messages a minute in one room");
+        // Another sender is not limited by ada's messages.
+        TestFramework::<Room>::with(at(30))
+            .given(ten.clone())
+            .when(send("bob", "hi"))
+            .then_expect_events(vec![sent(11, "bob", "hi", 30)]);
+        // A minute after the first, one slot is free again.
+        TestFramework::<Room>::with(at(60))
+            .given(ten)
+            .when(send("ada", "again"))
+            .then_expect_events(vec![sent(11, "ada", "again", 60)]);
+    }
+
+    #[test]
+    fn old_messages_are_forgotten_so_state_stays_small() {
+        let mut room = Room::default();
+        for i in 0..1000u64 {
+            room.apply(sent(i + 1, "ada", "x", i as i64 * 10));
+        }
+        assert_eq!(room.message_count(), 1000);
+        assert!(room.recent.len() <= 6, "kept {}", room.recent.len());
+    }
+
+    #[test]
+    fn every_refusal_names_a_field() {
+        assert_eq!(ChatError::InvalidSender.field(), "sender");
+        assert_eq!(ChatError::RateLimited.field(), "content");
+        assert_eq!(ChatError::InvalidRoom.field(), "room");
+    }
+}

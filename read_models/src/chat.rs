@@ -1,0 +1,195 @@
+//! Chat read models: the messages of each room, and the directory of rooms.
+//!
+//! `chat.messages` maps `room ++ 0x00 ++ id (u64 big-endian)` to a message, so one room's
+//! messages are one contiguous, id-ordered range. `chat.rooms` maps a room name to its summary.
+
+use cinder_domain::chat::{RoomEvent, MAX_ROOM_CHARS};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
+
+/// A message as readers see it; also the `message_sent` payload of the `chat:<room>` topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: u64,
+    pub room: String,
+    pub sender: String,
+    pub content: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A line of the room directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub name: String,
+    pub message_count: u64,
+    pub last_activity: DateTime<Utc>,
+}
+
+/// What the chat projection changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatChange {
+    MessageAdded(Message),
+    RoomUpdated(RoomSummary),
+}
+
+impl ChatChange {
+    pub fn topic(&self) -> String {
+        match self {
+            ChatChange::MessageAdded(message) => room_topic(&message.room),
+            ChatChange::RoomUpdated(_) => ROOMS_TOPIC.to_owned(),
+        }
+    }
+}
+
+/// The pubsub topic on which a room's new messages are announced.
+pub fn room_topic(room: &str) -> String {
+    format!("chat/room/{room}")
+}
+
+/// The pubsub topic on which the room directory's changes are announced.
+pub const ROOMS_TOPIC: &str = "chat/rooms";
+
+const MESSAGES: usize = 0;
+const ROOMS: usize = 1;
+
+/// The chat projection and its queries.
+#[derive(Clone)]
+pub struct ChatReadModel {
+    messages: sled::Tree,
+    rooms: sled::Tree,
+}
+
+impl ChatReadModel {
+    pub fn open(db: &sled::Db) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            messages: db.open_tree("chat.messages")?,
+            rooms: db.open_tree("chat.rooms")?,
+        })
+    }
+
+    /// Up to `limit` messages of `room` with ids below `before` (all if `None`), oldest first.
+    pub fn messages(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Message>, ProjectionError> {
+        let start = message_key(room, 0);
+        let end = message_key(room, before.unwrap_or(u64::MAX));
+        let mut newest_first = Vec::with_capacity(limit.min(1024));
+        for entry in self.messages.range(start..end).rev().take(limit) {
+            let (_, value) = entry?;
+            newest_first.push(decode::<Message>(&value)?);
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    /// Every room, most recently active first.
+    pub fn rooms(&self) -> Result<Vec<RoomSummary>, ProjectionError> {
+        let mut rooms = Vec::new();
+        for entry in self.rooms.iter() {
+            let (_, value) = entry?;
+            rooms.push(decode::<RoomSummary>(&value)?);
+        }
+        rooms.sort_by(|a, b| {
+            b.last_activity
+                .cmp(&a.last_activity)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(rooms)
+    }
+
+    pub fn room(&self, room: &str) -> Result<Option<RoomSummary>, ProjectionError> {
+        self.rooms
+            .get(room.as_bytes())?
+            .map(|value| decode(&value))
+            .transpose()
+    }
+}
+
+impl Projection for ChatReadModel {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn trees(&self) -> Vec<sled::Tree> {
+        vec![self.messages.clone(), self.rooms.clone()]
+    }
+
+    fn apply(
+        &self,
+        trees: &[TransactionalTree],
+        event: &StoredEvent,
+        changes: &mut Vec<Change>,
+    ) -> TxResult<()> {
+        if event.aggregate_type != "Room" {
+            return Ok(());
+        }
+        let RoomEvent::MessageSent(sent) = serde_json::from_value(event.payload.clone())
+            .map_err(|e| abort(ProjectionError::decode(event, e)))?;
+        if sent.room.len() > MAX_ROOM_CHARS {
+            return Err(abort(ProjectionError::Corrupt(format!(
+                "room name too long at position {}",
+                event.position
+            ))));
+        }
+        let message = Message {
+            id: sent.id,
+            room: sent.room,
+            sender: sent.sender,
+            content: sent.content,
+            sent_at: sent.sent_at,
+        };
+        trees[MESSAGES].insert(
+            message_key(&message.room, message.id).as_slice(),
+            encode(&message)?,
+        )?;
+        let summary = match trees[ROOMS].get(message.room.as_bytes())? {
+            Some(value) => {
+                let old: RoomSummary = decode(&value).map_err(abort)?;
+                RoomSummary {
+                    message_count: old.message_count.max(message.id),
+                    last_activity: old.last_activity.max(message.sent_at),
+                    ..old
+                }
+            }
+            None => RoomSummary {
+                name: message.room.clone(),
+                message_count: message.id,
+                last_activity: message.sent_at,
+            },
+        };
+        trees[ROOMS].insert(summary.name.as_bytes(), encode(&summary)?)?;
+        changes.push(Change::Chat(ChatChange::MessageAdded(message)));
+        changes.push(Change::Chat(ChatChange::RoomUpdated(summary)));
+        Ok(())
+    }
+}
+
+fn message_key(room: &str, id: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(room.len() + 9);
+    key.extend_from_slice(room.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+fn encode<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| abort(ProjectionError::Corrupt(e.to_string())))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProjectionError> {
+    serde_json::from_slice(bytes).map_err(|e| ProjectionError::Corrupt(e.to_string()))
+}
+
+fn abort(error: ProjectionError) -> ConflictableTransactionError<ProjectionError> {
+    ConflictableTransactionError::Abort(error)
+}

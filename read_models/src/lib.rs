@@ -1,0 +1,10 @@
+//! Cinder's read models: projections that fold the event log into sled, and the queries over
+//! them. A projection knows events and sled, nothing about HTTP or sockets; it reports what it
+//! changed as [`Change`]s, and the server decides who to tell.
+
+pub mod chat;
+mod event;
+mod projection;
+
+pub use event::{Cursor, StoredEvent};
+pub use projection::{Change, Projection, ProjectionError, TxResult};

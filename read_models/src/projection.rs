@@ -1,0 +1,72 @@
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use crate::chat::ChatChange;
+use crate::StoredEvent;
+
+/// What a projection's `apply` returns inside a sled transaction.
+pub type TxResult<T> = Result<T, ConflictableTransactionError<ProjectionError>>;
+
+/// A projection: a named, versioned fold of the event log into sled trees.
+///
+/// The runner opens a transaction over [`Projection::trees`] plus its own checkpoint tree, calls
+/// [`Projection::apply`] for each event of a batch, and commits the changes and the new
+/// checkpoint together; so an event is applied exactly once, whatever crashes.
+pub trait Projection: Send + Sync + 'static {
+    /// A stable name, used for the checkpoint and by `cinder replay --projection`.
+    fn name(&self) -> &'static str;
+
+    /// Bump this when `apply` changes meaning: the projection is then rebuilt from the log.
+    fn version(&self) -> u32;
+
+    /// The trees this projection writes, in the order `apply` receives them.
+    fn trees(&self) -> Vec<sled::Tree>;
+
+    /// Fold one event into `trees` (the transactional views of [`Projection::trees`], same
+    /// order), pushing what changed for live views onto `changes`. Events of aggregates the
+    /// projection does not follow are ignored.
+    fn apply(
+        &self,
+        trees: &[TransactionalTree],
+        event: &StoredEvent,
+        changes: &mut Vec<Change>,
+    ) -> TxResult<()>;
+}
+
+/// What a projection changed, published after its transaction commits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Chat(ChatChange),
+}
+
+impl Change {
+    /// The pubsub topic that hears of this change.
+    pub fn topic(&self) -> String {
+        match self {
+            Change::Chat(change) => change.topic(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("event {position} ({event_type}) could not be read: {source}")]
+    Decode {
+        position: i64,
+        event_type: String,
+        source: serde_json::Error,
+    },
+    #[error("stored read model data is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+}
+
+impl ProjectionError {
+    pub fn decode(event: &StoredEvent, source: serde_json::Error) -> Self {
+        ProjectionError::Decode {
+            position: event.position,
+            event_type: event.event_type.clone(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Cinder: a real-time, event-sourced web platform. Commands arrive over a websocket (or HTTP),
+//! aggregates decide, events land in the event store, projections fold them into sled and the
+//! changed HTML is pushed to every live view that shows it.
+//!
+//! - [`store`]: the event store and its gap-safe global log.
+//! - [`bus`]: the command bus over cqrs-es, with the aggregate cache and retries.
+//! - [`projections`]: this node's tail of the log into the read models.
+//! - [`pubsub`]: read model changes, by topic, to live views and channels.
+//! - [`web`]: HTTP, the Phoenix Channels socket, live views, the apps' pages and APIs.
+//! - [`server`]: wiring it together; [`cli`]: the `cinder` command.
+
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod projections;
+pub mod pubsub;
+pub mod server;
+pub mod store;
+pub mod web;

@@ -1,0 +1,213 @@
+//! Wires a node together: event store, projections, bus, web; and stops it cleanly.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use cinder_domain::Clock;
+use cinder_read_models::chat::ChatReadModel;
+use cinder_read_models::Projection;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bus::CommandBus;
+use crate::config::Config;
+use crate::projections::ProjectionRunner;
+use crate::pubsub::PubSub;
+use crate::store::{EventLog, PostgresEventLog, StoreError};
+use crate::web::session::Signer;
+use crate::web::{channel_factories, router, App, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "no event store configured: set DATABASE_URL (or --database-url), \
+         e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/cinder"
+    )]
+    NoDatabase,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("read models: {0}")]
+    ReadModels(#[from] cinder_read_models::ProjectionError),
+    #[error("projections could not catch up: {0}")]
+    CatchUp(#[from] crate::projections::RunError),
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The event store named by the configuration, migrated.
+pub async fn event_log(config: &Config) -> Result<EventLog, StartError> {
+    let url = config.database_url.as_deref().ok_or(StartError::NoDatabase)?;
+    let log = PostgresEventLog::connect(url).await?;
+    log.migrate().await?;
+    Ok(EventLog::Postgres(log))
+}
+
+/// A running node.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    http: JoinHandle<()>,
+    db: sled::Db,
+}
+
+impl Server {
+    /// Starts a node: migrates the store, brings every projection up to date, then serves.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let log = event_log(&config).await?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let secret = secret_key_base(&config)?;
+        let db = sled::open(config.data_dir.join("read_models")).map_err(|e| {
+            StartError::ReadModels(cinder_read_models::ProjectionError::Sled(e))
+        })?;
+
+        let (shutdown, stopping) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(until(stopping.clone(), log.spawn_listener()));
+
+        let pubsub = PubSub::default();
+        let chat = ChatReadModel::open(&db)?;
+        let projections: Vec<Arc<dyn Projection>> = vec![Arc::new(chat.clone())];
+        let mut runner = ProjectionRunner::new(&db, log.clone(), pubsub.clone(), projections)?;
+        let caught_up = runner.catch_up().await?;
+        tracing::info!(events = caught_up, "projections caught up");
+        let progress = runner.progress();
+        tasks.push(until(stopping.clone(), tokio::spawn(runner.run())));
+
+        let state = AppState::new(App {
+            bus: CommandBus::new(log.clone(), Clock::system()),
+            log,
+            pubsub,
+            progress,
+            signer: Signer::new(&secret),
+            socket: config.socket.clone(),
+            allowed_hosts: Arc::new(config.allowed_hosts.clone()),
+            channels: Arc::new(channel_factories()),
+            chat,
+        });
+
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let app = router(state.clone());
+        let mut stop = stopping.clone();
+        let http = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "http server failed");
+            }
+        });
+        tracing::info!(%addr, "cinder listening");
+        Ok(Server {
+            addr,
+            state,
+            shutdown,
+            tasks,
+            http,
+            db,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, ends background work and flushes the read models.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.http.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(error) = self.db.flush_async().await {
+            tracing::error!(%error, "flushing read models failed");
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+/// Aborts `task` once `stopping` turns true.
+fn until(mut stopping: watch::Receiver<bool>, task: JoinHandle<()>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let abort = task.abort_handle();
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => abort.abort(),
+            _ = task => {}
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+/// `SECRET_KEY_BASE`, or the one generated into the data dir on first start.
+fn secret_key_base(config: &Config) -> Result<String, StartError> {
+    if let Some(secret) = &config.secret_key_base {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("secret_key_base");
+    let io = |source| StartError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    if Path::new(&path).exists() {
+        return std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_owned())
+            .map_err(io);
+    }
+    let secret = format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
+    std::fs::write(&path, &secret).map_err(io)?;
+    tracing::warn!(
+        path = %path.display(),
+        "SECRET_KEY_BASE is not set: generated one and kept it in the data dir; \
+         set SECRET_KEY_BASE to share sessions across nodes"
+    );
+    Ok(secret)
+}

@@ -1,0 +1,368 @@
+// cinder.js: the browser side of Cinder live views.
+//
+// Served by the binary at /assets/cinder.js; no build step and no dependencies, so running Cinder
+// never needs Node. It follows tests/js/CONTRACT.md: a minimal Phoenix Channels V2 socket, one
+// join of the page's `lv:<path>` topic, patch ops applied by element id, and delegated form and
+// button events. Everything here is an enhancement: without this script (or while it is not
+// joined) every form still works as a plain POST with a redirect.
+(function () {
+  "use strict";
+
+  var PUSH_TIMEOUT_MS = 10000;      // pending controls come back after this even with no reply
+  var HEARTBEAT_MS = 30000;         // the server closes connections that are silent for 60 s
+  var BACKOFF_MS = [1000, 2000, 5000]; // then every 5 s: gentle on a restarting server
+  var RELOAD_GUARD = "cinder:reloaded:" + location.pathname;
+
+  function start() {
+    var root = document.getElementById("cinder-root");
+    if (!root || !root.dataset.cinderTopic || !("WebSocket" in window)) return;
+    var topic = root.dataset.cinderTopic;
+    var token = root.dataset.cinderToken || "";
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+      "/socket/websocket?vsn=2.0.0";
+
+    var ws = null;            // the current WebSocket, null while disconnected
+    var refCounter = 0;       // refs are strings, as the official client sends them
+    var joinRef = null;       // join_ref of our current join; frames of older joins are stale
+    var joined = false;
+    var tries = 0;            // failed attempts since the last good join, indexes BACKOFF_MS
+    var retryTimer = null;    // one timer for both reconnect and rejoin
+    var heartbeatTimer = null;
+    var heartbeatRef = null;  // ref of the heartbeat still waiting for its reply
+    var pending = {};         // ref -> {done: fn(reply or null), timer}
+
+    function nextRef() { refCounter += 1; return String(refCounter); }
+
+    // Tests and styles read this attribute; "false" also tells them the script is running.
+    function setJoined(value) {
+      joined = value;
+      document.documentElement.dataset.cinderConnected = value ? "true" : "false";
+    }
+
+    function send(frame) {
+      if (!ws || ws.readyState !== 1) return false;
+      ws.send(JSON.stringify(frame));
+      return true;
+    }
+
+    // Sends an event on our topic. `done` is called exactly once: with the reply payload, or with
+    // null on timeout or when the connection drops (its reply can then never arrive).
+    function push(event, payload, done) {
+      var ref = nextRef();
+      if (!send([joinRef, ref, topic, event, payload])) { done(null); return; }
+      pending[ref] = {
+        done: done,
+        timer: setTimeout(function () { settle(ref, null); }, PUSH_TIMEOUT_MS)
+      };
+    }
+
+    function settle(ref, reply) {
+      var p = pending[ref];
+      if (!p) return;
+      delete pending[ref];
+      clearTimeout(p.timer);
+      p.done(reply);
+    }
+
+    function backoff() {
+      var ms = BACKOFF_MS[Math.min(tries, BACKOFF_MS.length - 1)];
+      tries += 1;
+      return ms;
+    }
+
+    // ---- connection -------------------------------------------------------------------------
+
+    function connect() {
+      clearTimeout(retryTimer);
+      var sock;
+      try { sock = new WebSocket(url); } catch (e) { reconnectLater(); return; }
+      ws = sock;
+      // Every handler checks it still belongs to the current socket: a replaced socket can
+      // still fire events while it closes.
+      sock.onopen = function () { if (ws === sock) { startHeartbeat(); join(); } };
+      sock.onmessage = function (e) { if (ws === sock) onFrame(e.data); };
+      sock.onclose = function () { if (ws === sock) lost(); };
+    }
+
+    // The connection is gone (closed, or declared dead): forget it and try again later.
+    function lost() {
+      var sock = ws;
+      ws = null;
+      stopHeartbeat();
+      setJoined(false);
+      Object.keys(pending).forEach(function (ref) { settle(ref, null); });
+      if (sock) { sock.onclose = null; try { sock.close(); } catch (e) { /* already closed */ } }
+      reconnectLater();
+    }
+
+    function reconnectLater() {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(connect, backoff());
+    }
+
+    function startHeartbeat() {
+      stopHeartbeat();
+      heartbeatTimer = setInterval(function () {
+        // No reply to the previous heartbeat in 30 s: the connection is half-dead, and a clean
+        // close could take long to be noticed, so drop it now.
+        if (heartbeatRef) { lost(); return; }
+        heartbeatRef = nextRef();
+        send([null, heartbeatRef, "phoenix", "heartbeat", {}]);
+      }, HEARTBEAT_MS);
+    }
+
+    function stopHeartbeat() { clearInterval(heartbeatTimer); heartbeatTimer = null; heartbeatRef = null; }
+
+    // Joining (and rejoining) sends the same token; the reply re-sends every region, so pushes
+    // missed while disconnected heal here.
+    function join() {
+      clearTimeout(retryTimer);
+      if (joinRef && pending[joinRef]) { clearTimeout(pending[joinRef].timer); delete pending[joinRef]; }
+      joinRef = nextRef();
+      var ref = joinRef;
+      if (!send([ref, ref, topic, "phx_join", { token: token }])) return;
+      pending[ref] = {
+        done: onJoinReply,
+        timer: setTimeout(function () { settle(ref, null); }, PUSH_TIMEOUT_MS)
+      };
+    }
+
+    function onJoinReply(reply) {
+      if (!ws) return; // the connection dropped; reconnecting rejoins
+      if (reply && reply.status === "ok") {
+        tries = 0;
+        forgetReload();
+        applyOps((reply.response || {}).patches);
+        setJoined(true);
+        return;
+      }
+      var reason = reply && reply.response && reply.response.reason;
+      // A bad or old token cannot get better by retrying, but a fresh page carries a new one.
+      if ((reason === "invalid token" || reason === "expired token") && reloadOnce()) return;
+      rejoinLater();
+    }
+
+    function rejoinLater() {
+      setJoined(false);
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(function () { if (ws && ws.readyState === 1) join(); }, backoff());
+    }
+
+    // sessionStorage keeps the guard across the reload, so a page whose fresh token is refused
+    // too does not reload forever; a good join clears it.
+    function reloadOnce() {
+      try {
+        if (sessionStorage.getItem(RELOAD_GUARD)) return false;
+        sessionStorage.setItem(RELOAD_GUARD, "1");
+      } catch (e) { return false; } // no storage: no way to guard against a loop
+      location.reload();
+      return true;
+    }
+
+    function forgetReload() { try { sessionStorage.removeItem(RELOAD_GUARD); } catch (e) { /* none */ } }
+
+    function onFrame(data) {
+      var frame;
+      try { frame = JSON.parse(data); } catch (e) { return; }
+      if (!Array.isArray(frame) || frame.length !== 5) return;
+      var fJoinRef = frame[0], ref = frame[1], fTopic = frame[2], event = frame[3];
+      var payload = frame[4] || {};
+      if (event === "phx_reply") {
+        if (ref !== null && ref === heartbeatRef) { heartbeatRef = null; return; }
+        if (ref !== null && pending[ref]) settle(ref, payload);
+        return;
+      }
+      if (fTopic !== topic) return;
+      // Frames of an earlier join of this topic (e.g. the phx_close the server sends for the old
+      // channel when we rejoin) must not disturb the current one.
+      if (fJoinRef !== null && fJoinRef !== undefined && fJoinRef !== joinRef) return;
+      if (event === "patch") {
+        applyOps(payload.ops);
+      } else if (event === "phx_error" || event === "phx_close") {
+        rejoinLater();
+      }
+    }
+
+    // ---- patches ----------------------------------------------------------------------------
+
+    // The server's html is the only markup we ever insert. A <template> parses it inertly:
+    // no scripts run and nothing loads until it is in the document.
+    function parse(html) {
+      var t = document.createElement("template");
+      t.innerHTML = html || "";
+      return t.content;
+    }
+
+    function applyOps(ops) {
+      if (!Array.isArray(ops) || ops.length === 0) return;
+      // Remember which "stick to bottom" scrollers are at the bottom before the content grows.
+      var sticky = [];
+      document.querySelectorAll('[data-cinder-scroll="bottom"]').forEach(function (el) {
+        if (el.scrollHeight - el.scrollTop - el.clientHeight < 4) sticky.push(el.id || el);
+      });
+      ops.forEach(function (op) {
+        var target = op && op.id ? document.getElementById(op.id) : null;
+        if (!target) return; // ops naming ids not on this page are ignored
+        if (op.op === "replace") replaceKeepingFocus(target, parse(op.html));
+        else if (op.op === "append" || op.op === "prepend") insert(target, op);
+        else if (op.op === "remove") target.remove();
+      });
+      sticky.forEach(function (idOrEl) {
+        var el = typeof idOrEl === "string" ? document.getElementById(idOrEl) : idOrEl;
+        if (el && el.isConnected) el.scrollTop = el.scrollHeight;
+      });
+    }
+
+    function insert(parent, op) {
+      var atStart = op.op === "prepend";
+      var fresh = document.createDocumentFragment();
+      Array.prototype.slice.call(parse(op.html).children).forEach(function (el) {
+        // An element we already show (a message both in a reply and in a broadcast, or re-sent
+        // after a rejoin) is updated in place rather than shown twice.
+        var old = el.id ? document.getElementById(el.id) : null;
+        if (old) old.replaceWith(el);
+        else fresh.appendChild(el);
+      });
+      // Inserted in one go, so prepended elements keep their order.
+      parent.insertBefore(fresh, atStart ? parent.firstChild : null);
+      if (typeof op.limit === "number" && op.limit >= 0) {
+        while (parent.children.length > op.limit) {
+          (atStart ? parent.lastElementChild : parent.firstElementChild).remove();
+        }
+      }
+    }
+
+    // Replacing a region must not take the caret away from someone typing in it: like LiveView,
+    // the focused field keeps its focus, value and selection.
+    function replaceKeepingFocus(target, fragment) {
+      var a = document.activeElement;
+      var keep = a && a !== document.body && target.contains(a) && (a.id || a.name) ? {
+        id: a.id, name: a.name, form: a.form && a.form.id, value: a.value,
+        start: a.selectionStart, end: a.selectionEnd
+      } : null;
+      target.replaceWith(fragment);
+      if (!keep) return;
+      var form = keep.form && document.getElementById(keep.form);
+      var el = (keep.id && document.getElementById(keep.id)) ||
+        (form && keep.name && form.elements.namedItem(keep.name));
+      if (!el || typeof el.focus !== "function") return;
+      if (typeof keep.value === "string" && "value" in el) el.value = keep.value;
+      el.focus();
+      try { el.setSelectionRange(keep.start, keep.end); } catch (e) { /* not a text field */ }
+    }
+
+    // ---- events from the page ---------------------------------------------------------------
+
+    function inRoot(el) { return !!(el && el.closest && el.closest("#cinder-root")); }
+
+    // Disables the controls of a pending push; returns the function that re-enables them. Only
+    // controls we disabled are re-enabled, so server-disabled buttons stay disabled.
+    function busy(form, button) {
+      var controls = form
+        ? Array.prototype.slice.call(form.querySelectorAll("button, input[type=submit]"))
+        : [button];
+      var mine = controls.filter(function (c) { return !c.disabled; });
+      mine.forEach(function (c) { c.disabled = true; });
+      (form || button).setAttribute("aria-busy", "true");
+      return function () {
+        mine.forEach(function (c) { c.disabled = false; });
+        (form || button).removeAttribute("aria-busy");
+      };
+    }
+
+    // Error replies carry either {errors: {field: [messages]}} or {reason: "..."}.
+    function errorText(reply) {
+      if (!reply) return "No reply from the server. Please try again.";
+      var r = reply.response || {};
+      var texts = [];
+      if (r.errors && typeof r.errors === "object") {
+        Object.keys(r.errors).forEach(function (k) { texts = texts.concat(r.errors[k]); });
+      } else if (r.reason) {
+        texts.push(r.reason);
+      }
+      return texts.length ? texts.join(" ") : "Something went wrong. Please try again.";
+    }
+
+    function formErrorElement(form) {
+      var el = form.querySelector("[data-cinder-error]");
+      if (!el) {
+        el = document.createElement("p");
+        el.className = "error";
+        el.setAttribute("data-cinder-error", "");
+        el.setAttribute("role", "alert");
+        form.appendChild(el);
+      }
+      return el;
+    }
+
+    function firstTextInput(form) {
+      return form.querySelector("textarea:not([disabled]), input:not([type]):not([disabled])," +
+        "input[type=text]:not([disabled]), input[type=search]:not([disabled])," +
+        "input[type=email]:not([disabled]), input[type=url]:not([disabled])");
+    }
+
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      var name = form && form.getAttribute && form.getAttribute("data-cinder-submit");
+      // Not joined: let the browser POST the form, which works without us.
+      if (!name || !inRoot(form) || !joined || e.defaultPrevented) return;
+      e.preventDefault();
+      if (form.getAttribute("aria-busy") === "true") return;
+      // Collect before disabling: disabled controls (and so the submitter) drop out of FormData.
+      var data;
+      try { data = new FormData(form, e.submitter); } catch (err) { data = new FormData(form); }
+      var value = {};
+      data.forEach(function (v, k) { if (typeof v === "string") value[k] = v; }); // files skipped
+      var formId = form.id;
+      var done = busy(form, null);
+      push("event", { type: "submit", event: name, value: value }, function (reply) {
+        done();
+        // The reply's patches may replace the form itself; find its successor by id.
+        if (!form.isConnected && formId) form = document.getElementById(formId) || form;
+        if (reply && reply.status === "ok") {
+          applyOps((reply.response || {}).patches);
+          if (!form.isConnected && formId) form = document.getElementById(formId) || form;
+          if (!form.hasAttribute("data-cinder-keep")) form.reset();
+          var err = form.querySelector("[data-cinder-error]");
+          if (err) err.textContent = "";
+          // Keep the caret in the form, ready for the next message, unless the user moved on.
+          var a = document.activeElement;
+          var input = firstTextInput(form);
+          if (input && (!a || a === document.body || form.contains(a))) input.focus();
+        } else {
+          if (reply) applyOps((reply.response || {}).patches);
+          formErrorElement(form).textContent = errorText(reply); // text, never HTML
+        }
+      });
+    });
+
+    document.addEventListener("click", function (e) {
+      var button = e.target && e.target.closest && e.target.closest("[data-cinder-click]");
+      if (!button || !inRoot(button) || !joined || e.defaultPrevented) return;
+      e.preventDefault();
+      if (button.disabled || button.getAttribute("aria-busy") === "true") return;
+      var value = "value" in button ? button.value : (button.getAttribute("value") || "");
+      var done = busy(null, button);
+      push("event", {
+        type: "click", event: button.getAttribute("data-cinder-click"), value: { value: value }
+      }, function (reply) {
+        done();
+        if (reply) applyOps((reply.response || {}).patches);
+        if (reply && reply.status === "ok") return;
+        var root = document.getElementById("cinder-root");
+        var flash = root && (root.matches("[data-cinder-flash]") ? root
+          : root.querySelector("[data-cinder-flash]"));
+        if (flash) flash.textContent = errorText(reply);
+      });
+    });
+
+    // Coming back online: do not wait for the rest of the backoff.
+    window.addEventListener("online", function () { if (!ws) connect(); });
+
+    setJoined(false);
+    connect();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,111 @@
+//! Chat's JSON API.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cinder_domain::chat::{is_valid_room_name, RoomCommand, RoomEvent, SendMessage};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::web::errors::{command_response, json_error};
+use crate::web::AppState;
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 500;
+
+/// `GET /api/chat/rooms`
+pub async fn rooms(State(app): State<AppState>) -> Response {
+    match app.chat.rooms() {
+        Ok(rooms) => Json(json!({ "rooms": rooms })).into_response(),
+        Err(error) => read_failed(error),
+    }
+}
+
+/// `GET /api/chat/rooms/<room>/messages?before=&limit=`: oldest first.
+pub async fn messages(
+    State(app): State<AppState>,
+    Path(room): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if !is_valid_room_name(&room) {
+        return json_error(StatusCode::NOT_FOUND, "no such room");
+    }
+    let before = match query.get("before").map(|v| v.parse::<u64>()) {
+        None => None,
+        Some(Ok(before)) => Some(before),
+        Some(Err(_)) => return json_error(StatusCode::BAD_REQUEST, "before must be a message id"),
+    };
+    let limit = match query.get("limit").map(|v| v.parse::<usize>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
+        Some(_) => {
+            return json_error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 500")
+        }
+    };
+    match app.chat.room(&room) {
+        Ok(Some(_)) => {}
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such room"),
+        Err(error) => return read_failed(error),
+    }
+    match app.chat.messages(&room, before, limit) {
+        Ok(messages) => Json(json!({ "messages": messages })).into_response(),
+        Err(error) => read_failed(error),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewMessage {
+    sender: String,
+    content: String,
+}
+
+/// `POST /api/chat/rooms/<room>/messages` `{sender, content}` → 201 `{id, position}`.
+pub async fn send_message(
+    State(app): State<AppState>,
+    Path(room): Path<String>,
+    body: Result<Json<NewMessage>, JsonRejection>,
+) -> Response {
+    if !is_valid_room_name(&room) {
+        return json_error(StatusCode::NOT_FOUND, "no such room: room names are 1–64 characters of a-z, 0-9 and -");
+    }
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected a JSON object {{\"sender\", \"content\"}}: {}", rejection.body_text()),
+            )
+        }
+    };
+    let command = RoomCommand::SendMessage(SendMessage {
+        room: room.clone(),
+        sender: body.sender,
+        content: body.content,
+    });
+    match app.bus.rooms.execute(&room, command).await {
+        Ok(committed) => {
+            if let Some(cursor) = committed.last() {
+                app.progress.wait_for(cursor, Duration::from_secs(5)).await;
+            }
+            let id = committed.events.iter().find_map(|event| match event {
+                RoomEvent::MessageSent(sent) => Some(sent.id),
+            });
+            (
+                StatusCode::CREATED,
+                Json(json!({ "id": id, "position": committed.position() })),
+            )
+                .into_response()
+        }
+        Err(error) => command_response(error),
+    }
+}
+
+fn read_failed(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "read model query failed");
+    json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not read the read model")
+}

@@ -1,0 +1,144 @@
+//! Chat's plain HTTP pages and form posts: everything works without JavaScript.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage, MAX_SENDER_CHARS};
+use serde::Deserialize;
+
+use super::views::{LobbyView, RoomView};
+use crate::bus::CommandError;
+use crate::web::errors::not_found_page;
+use crate::web::live::page;
+use crate::web::session::Session;
+use crate::web::AppState;
+
+pub async fn lobby(State(app): State<AppState>, Extension(session): Extension<Session>) -> Response {
+    page(&app, &session, "/chat", &LobbyView::new(app.clone()))
+}
+
+#[derive(Deserialize)]
+pub struct Go {
+    #[serde(default)]
+    room: String,
+}
+
+/// The lobby's "open room" form.
+pub async fn go(Query(go): Query<Go>) -> Response {
+    let room = go.room.trim().to_lowercase();
+    if is_valid_room_name(&room) {
+        Redirect::to(&format!("/chat/{room}")).into_response()
+    } else {
+        Redirect::to("/chat").into_response()
+    }
+}
+
+pub async fn room(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(room): Path<String>,
+) -> Response {
+    if !is_valid_room_name(&room) {
+        return not_found_page(&app, &session);
+    }
+    let path = format!("/chat/{room}");
+    page(&app, &session, &path, &RoomView::new(app.clone(), &session, &room))
+}
+
+#[derive(Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// Keeps the visitor's display name in their session cookie.
+pub async fn set_name(
+    State(app): State<AppState>,
+    Extension(mut session): Extension<Session>,
+    Path(room): Path<String>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if !is_valid_room_name(&room) {
+        return not_found_page(&app, &session);
+    }
+    if !app.signer.check_csrf(&session, &form.csrf) {
+        return csrf_refused();
+    }
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_SENDER_CHARS {
+        let view = RoomView::new(app.clone(), &session, &room)
+            .with_error("your name must be 1–32 characters".into());
+        return refused(page(&app, &session, &format!("/chat/{room}"), &view));
+    }
+    session.name = Some(name.to_owned());
+    (
+        [(header::SET_COOKIE, session.cookie(&app.signer))],
+        Redirect::to(&format!("/chat/{room}")),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct MessageForm {
+    #[serde(default)]
+    content: String,
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// The send form without JavaScript: post, then back to the room.
+pub async fn send_message(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(room): Path<String>,
+    Form(form): Form<MessageForm>,
+) -> Response {
+    if !is_valid_room_name(&room) {
+        return not_found_page(&app, &session);
+    }
+    if !app.signer.check_csrf(&session, &form.csrf) {
+        return csrf_refused();
+    }
+    let Some(sender) = session.name.clone() else {
+        return Redirect::to(&format!("/chat/{room}")).into_response();
+    };
+    let command = RoomCommand::SendMessage(SendMessage {
+        room: room.clone(),
+        sender,
+        content: form.content,
+    });
+    match app.bus.rooms.execute(&room, command).await {
+        Ok(committed) => {
+            if let Some(cursor) = committed.last() {
+                app.progress
+                    .wait_for(cursor, std::time::Duration::from_secs(5))
+                    .await;
+            }
+            Redirect::to(&format!("/chat/{room}")).into_response()
+        }
+        Err(error) => {
+            let message = match &error {
+                CommandError::Rejected(rejection) => rejection.to_string(),
+                other => other.to_string(),
+            };
+            let view = RoomView::new(app.clone(), &session, &room).with_error(message);
+            refused(page(&app, &session, &format!("/chat/{room}"), &view))
+        }
+    }
+}
+
+fn refused(mut response: Response) -> Response {
+    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    response
+}
+
+fn csrf_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "This form has expired. Go back, reload the page and try again.",
+    )
+        .into_response()
+}

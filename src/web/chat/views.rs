@@ -1,0 +1,300 @@
+//! The chat live views and the markup they share with the plain pages.
+
+use async_trait::async_trait;
+use cinder_domain::chat::{RoomCommand, SendMessage};
+use cinder_read_models::chat::{room_topic, ChatChange, Message, RoomSummary, ROOMS_TOPIC};
+use cinder_read_models::Change;
+use maud::{html, Markup};
+use serde_json::{json, Value};
+
+use crate::web::errors::command_reply;
+use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::session::Session;
+use crate::web::AppState;
+
+/// Messages a room page shows at first, and loads per "load older".
+pub const PAGE: usize = 100;
+
+/// `/chat/<room>`: the room's messages, live, and the form to send one.
+pub struct RoomView {
+    app: AppState,
+    session: Session,
+    room: String,
+    /// The oldest message on the page, where "load older" continues.
+    oldest: Option<u64>,
+    /// Messages on the page; new ones push out the oldest beyond this.
+    shown: usize,
+    /// A refusal to show by the form (plain form posts).
+    error: Option<String>,
+}
+
+impl RoomView {
+    pub fn new(app: AppState, session: &Session, room: &str) -> Self {
+        Self {
+            app,
+            session: session.clone(),
+            room: room.to_owned(),
+            oldest: None,
+            shown: PAGE,
+            error: None,
+        }
+    }
+
+    pub fn with_error(mut self, error: String) -> Self {
+        self.error = Some(error);
+        self
+    }
+
+    fn send(&self, content: String) -> Option<RoomCommand> {
+        Some(RoomCommand::SendMessage(SendMessage {
+            room: self.room.clone(),
+            sender: self.session.name.clone()?,
+            content,
+        }))
+    }
+
+    fn recent(&mut self) -> Result<Vec<Message>, ViewError> {
+        let messages = self.app.chat.messages(&self.room, None, PAGE)?;
+        self.oldest = messages.first().map(|m| m.id);
+        self.shown = PAGE;
+        Ok(messages)
+    }
+
+    fn older_control(&self) -> Markup {
+        html! {
+            div #older {
+                @if let Some(oldest) = self.oldest.filter(|id| *id > 1) {
+                    form method="get" action={ "/chat/" (self.room) } {
+                        button.link type="submit" name="before" value=(oldest)
+                            data-cinder-click="load_older" { "Load older messages" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LiveView for RoomView {
+    fn title(&self) -> String {
+        format!("#{}", self.room)
+    }
+
+    fn render(&self) -> Result<Markup, ViewError> {
+        let mut view = RoomView::new(self.app.clone(), &self.session, &self.room);
+        let messages = view.recent()?;
+        let csrf = self.app.signer.csrf_token(&self.session);
+        Ok(html! {
+            h1 { "#" (self.room) }
+            (view.older_control())
+            (message_list(&messages))
+            @match &self.session.name {
+                Some(name) => {
+                    form #send-form method="post" action={ "/chat/" (self.room) "/messages" }
+                        data-cinder-submit="send_message" {
+                        input type="hidden" name="_csrf" value=(csrf);
+                        input type="text" name="content" maxlength="2000" autocomplete="off"
+                            placeholder="Say something" aria-label="Message" autofocus;
+                        button type="submit" { "Send" }
+                        p.error data-cinder-error role="alert" { (self.error.as_deref().unwrap_or_default()) }
+                    }
+                    p.muted { "Posting as " strong { (name) } }
+                }
+                None => {
+                    form #name-form method="post" action={ "/chat/" (self.room) "/name" } {
+                        input type="hidden" name="_csrf" value=(csrf);
+                        input type="text" name="name" maxlength="32" required
+                            placeholder="Pick a display name" aria-label="Display name";
+                        button type="submit" { "Join the room" }
+                        p.error role="alert" { (self.error.as_deref().unwrap_or_default()) }
+                    }
+                }
+            }
+        })
+    }
+
+    fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+        // Rendered from a fresh view: `regions` re-sends everything, and the channel's view
+        // resets its paging to match (see `handle_change`'s limit).
+        let mut view = RoomView::new(self.app.clone(), &self.session, &self.room);
+        let messages = view.recent()?;
+        Ok(vec![
+            Patch::replace("older", view.older_control()),
+            Patch::replace("messages", message_list(&messages)),
+        ])
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![room_topic(&self.room)]
+    }
+
+    async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
+        match event {
+            "send_message" => {
+                let content = field(&value, "content");
+                let command = self.send(content).ok_or_else(
+                    || json!({"errors": {"sender": ["pick a display name first"]}}),
+                )?;
+                let committed = self
+                    .app
+                    .bus
+                    .rooms
+                    .execute(&self.room, command)
+                    .await
+                    .map_err(command_reply)?;
+                Ok(Outcome {
+                    patches: Vec::new(),
+                    committed: committed.last(),
+                })
+            }
+            "load_older" => {
+                let before = field(&value, "value")
+                    .parse::<u64>()
+                    .map_err(|_| json!({"reason": "bad message id"}))?;
+                let older = self
+                    .app
+                    .chat
+                    .messages(&self.room, Some(before), PAGE)
+                    .map_err(|_| json!({"reason": "could not load messages"}))?;
+                if let Some(first) = older.first() {
+                    self.oldest = Some(first.id);
+                }
+                self.shown += older.len();
+                let items = html! { @for message in &older { (message_item(message)) } };
+                Ok(Outcome {
+                    patches: vec![
+                        Patch::prepend("messages", items, None),
+                        Patch::replace("older", self.older_control()),
+                    ],
+                    committed: None,
+                })
+            }
+            _ => Err(json!({"reason": format!("unknown event {event:?}")})),
+        }
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        match change {
+            Change::Chat(ChatChange::MessageAdded(message)) if message.room == self.room => {
+                if self.oldest.is_none() {
+                    self.oldest = Some(message.id);
+                }
+                vec![Patch::append(
+                    "messages",
+                    message_item(message),
+                    Some(self.shown),
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `/chat`: every room, most recently active first, live.
+pub struct LobbyView {
+    app: AppState,
+}
+
+impl LobbyView {
+    pub fn new(app: AppState) -> Self {
+        Self { app }
+    }
+}
+
+#[async_trait]
+impl LiveView for LobbyView {
+    fn title(&self) -> String {
+        "Chat".into()
+    }
+
+    fn render(&self) -> Result<Markup, ViewError> {
+        Ok(html! {
+            h1 { "Chat rooms" }
+            form method="get" action="/chat/go" {
+                input type="text" name="room" required pattern="[a-z0-9-]{1,64}"
+                    placeholder="room-name" aria-label="Room name";
+                button type="submit" { "Open room" }
+            }
+            (room_list(&self.app.chat.rooms()?))
+        })
+    }
+
+    fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+        Ok(vec![Patch::replace(
+            "rooms",
+            room_list(&self.app.chat.rooms()?),
+        )])
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![ROOMS_TOPIC.to_owned()]
+    }
+
+    async fn handle_event(&mut self, event: &str, _value: Value) -> Result<Outcome, Value> {
+        Err(json!({"reason": format!("unknown event {event:?}")}))
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        match change {
+            Change::Chat(ChatChange::RoomUpdated(summary)) => vec![
+                Patch::remove(room_id(&summary.name)),
+                Patch::prepend("rooms", room_item(summary), None),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn field(value: &Value, name: &str) -> String {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn message_list(messages: &[Message]) -> Markup {
+    html! {
+        ol #messages.messages data-cinder-scroll="bottom" aria-live="polite" {
+            @for message in messages { (message_item(message)) }
+        }
+    }
+}
+
+pub fn message_item(message: &Message) -> Markup {
+    html! {
+        li.message id={ "message-" (message.id) } {
+            span.sender { (message.sender) }
+            span.content { (message.content) }
+            time datetime=(message.sent_at.to_rfc3339()) { (message.sent_at.format("%H:%M")) }
+        }
+    }
+}
+
+fn room_id(name: &str) -> String {
+    format!("room-{name}")
+}
+
+fn room_list(rooms: &[RoomSummary]) -> Markup {
+    html! {
+        ul #rooms.rooms {
+            @for room in rooms { (room_item(room)) }
+        }
+    }
+}
+
+fn room_item(room: &RoomSummary) -> Markup {
+    html! {
+        li id=(room_id(&room.name)) {
+            a href={ "/chat/" (room.name) } { "#" (room.name) }
+            " "
+            span.muted {
+                (room.message_count) @if room.message_count == 1 { " message" } @else { " messages" }
+                ", last at "
+                time datetime=(room.last_activity.to_rfc3339()) {
+                    (room.last_activity.format("%Y-%m-%d %H:%M"))
+                }
+            }
+        }
+    }
+}

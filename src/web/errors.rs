@@ -1,0 +1,58 @@
+//! How refusals and failures reach people and programs: JSON bodies with the right status for
+//! the API, error replies for sockets, plain pages for browsers.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use cinder_domain::Rejection;
+use serde_json::{json, Value};
+
+use super::layout;
+use super::session::Session;
+use super::AppState;
+use crate::bus::CommandError;
+
+/// `{"errors": {field: [message]}}`, the shape of every rule broken.
+pub fn rejection_body<E: Rejection>(error: &E) -> Value {
+    json!({ "errors": { error.field(): [error.to_string()] } })
+}
+
+/// A command's failure over HTTP: 422 for a broken rule, 409 for a conflict retries could not
+/// settle, 503 when the event store is down.
+pub fn command_response<E: Rejection>(error: CommandError<E>) -> Response {
+    match &error {
+        CommandError::Rejected(rejection) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(rejection_body(rejection))).into_response()
+        }
+        CommandError::Conflict => json_error(StatusCode::CONFLICT, &error.to_string()),
+        CommandError::Unavailable => json_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+        CommandError::Internal(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+/// A command's failure as a socket error reply.
+pub fn command_reply<E: Rejection>(error: CommandError<E>) -> Value {
+    match &error {
+        CommandError::Rejected(rejection) => rejection_body(rejection),
+        CommandError::Internal(_) => json!({ "reason": "something went wrong" }),
+        _ => json!({ "reason": error.to_string() }),
+    }
+}
+
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+pub fn not_found_page(app: &AppState, session: &Session) -> Response {
+    let body = maud::html! { h1 { "Not found" } p { "There is nothing here." } };
+    (
+        StatusCode::NOT_FOUND,
+        Html(layout::page("Not found", app, session, None, body).into_string()),
+    )
+        .into_response()
+}
+
+pub fn internal_page(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "page failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.").into_response()
+}

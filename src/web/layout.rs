@@ -1,0 +1,44 @@
+//! The page around every view.
+
+use maud::{html, Markup, DOCTYPE};
+
+use super::session::Session;
+use super::AppState;
+
+/// A whole page. `live` is the view's path and join token, for pages that go live.
+pub fn page(
+    title: &str,
+    _app: &AppState,
+    _session: &Session,
+    live: Option<(&str, &str)>,
+    body: Markup,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Cinder" }
+                link rel="stylesheet" href="/assets/cinder.css";
+                @if live.is_some() {
+                    script src="/assets/cinder.js" defer {}
+                }
+            }
+            body {
+                header.site {
+                    a.brand href="/" { "Cinder" }
+                    nav { a href="/chat" { "Chat" } }
+                }
+                @match live {
+                    Some((path, token)) => {
+                        main #cinder-root data-cinder-topic={ "lv:" (path) } data-cinder-token=(token) {
+                            (body)
+                        }
+                    }
+                    None => { main { (body) } }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The live view runtime.
+//!
+//! A live view renders a whole page for the first GET, then, joined over the socket as
+//! `lv:<path>`, answers page events and turns read model changes into [`Patch`]es. It keeps
+//! only what it needs to compute the next patch (a room name, the oldest message shown), never
+//! a copy of the page. On every join it re-sends its regions, so a page that reconnects heals.
+
+mod patch;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use cinder_read_models::{Change, Cursor};
+use maud::Markup;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+pub use patch::Patch;
+
+use super::layout;
+use super::session::{Session, TokenError};
+use super::socket::{reason, Channel, ChannelFactory, Joined, Push, SocketInfo};
+use super::AppState;
+
+/// How long a page's live view token stays valid.
+pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long a view waits for its own command to reach this node's read models.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
+
+#[async_trait]
+pub trait LiveView: Send {
+    /// The page's `<title>`.
+    fn title(&self) -> String;
+
+    /// The whole page body, for the first GET.
+    fn render(&self) -> Result<Markup, ViewError>;
+
+    /// Each live region, whole, as `replace` patches: sent on every join.
+    fn regions(&self) -> Result<Vec<Patch>, ViewError>;
+
+    /// The pubsub topics whose changes this view shows.
+    fn topics(&self) -> Vec<String>;
+
+    /// An event from the page (`data-cinder-submit` / `data-cinder-click`). An `Err` is the
+    /// error reply, e.g. `{"errors": {"content": ["..."]}}`.
+    async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value>;
+
+    /// A read model change on one of [`LiveView::topics`].
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch>;
+}
+
+/// What handling an event produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Patches for this page only (for example older messages it asked for).
+    pub patches: Vec<Patch>,
+    /// The command's last event: the reply waits until this node's read models have it.
+    pub committed: Option<Cursor>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    ReadModel(#[from] cinder_read_models::ProjectionError),
+}
+
+/// What a page's token carries: who the visitor is and which view they may join.
+#[derive(Debug, Serialize, Deserialize)]
+struct ViewToken {
+    session: Session,
+    path: String,
+}
+
+/// Finds the live view at `path`. Each app mounts its own paths.
+pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+    super::chat::mount(path, session, app)
+}
+
+/// The full page of a live view: its first paint, with what the client script needs to join.
+pub fn page(app: &AppState, session: &Session, path: &str, view: &dyn LiveView) -> Response {
+    let body = match view.render() {
+        Ok(body) => body,
+        Err(ViewError::NotFound) => return super::errors::not_found_page(app, session),
+        Err(error) => return super::errors::internal_page(error),
+    };
+    let token = app.signer.sign(
+        "lv",
+        &ViewToken {
+            session: session.clone(),
+            path: path.to_owned(),
+        },
+    );
+    let html = layout::page(&view.title(), app, session, Some((path, &token)), body);
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(html.into_string()),
+    )
+        .into_response()
+}
+
+/// Joins `lv:<path>` topics.
+pub struct LiveChannels;
+
+#[async_trait]
+impl ChannelFactory for LiveChannels {
+    fn accepts(&self, topic: &str) -> bool {
+        topic.starts_with("lv:")
+    }
+
+    async fn join(&self, topic: &str, payload: Value, socket: &SocketInfo) -> Result<Joined, Value> {
+        let app = &socket.app;
+        let path = &topic["lv:".len()..];
+        let token = payload.get("token").and_then(Value::as_str).unwrap_or_default();
+        let claims: ViewToken = app
+            .signer
+            .verify("lv", token, TOKEN_MAX_AGE)
+            .map_err(|e: TokenError| reason(e.to_string()))?;
+        if claims.path != path {
+            return Err(reason("invalid token"));
+        }
+        let view = mount(path, &claims.session, app).ok_or_else(|| reason("no live view here"))?;
+        let subscriptions = view.topics().iter().map(|t| app.pubsub.subscribe(t)).collect();
+        let regions = view.regions().map_err(|e| reason(e.to_string()))?;
+        Ok(Joined {
+            channel: Box::new(LiveChannel {
+                view,
+                app: app.clone(),
+            }),
+            reply: json!({ "patches": regions }),
+            subscriptions,
+        })
+    }
+}
+
+/// A live view joined over the socket.
+struct LiveChannel {
+    view: Box<dyn LiveView>,
+    app: AppState,
+}
+
+#[derive(Deserialize)]
+struct PageEvent {
+    event: String,
+    #[serde(default)]
+    value: Value,
+}
+
+#[async_trait]
+impl Channel for LiveChannel {
+    async fn handle_in(&mut self, event: &str, payload: Value) -> Result<Value, Value> {
+        if event != "event" {
+            return Err(reason(format!("unknown event {event:?}")));
+        }
+        let page_event: PageEvent =
+            serde_json::from_value(payload).map_err(|_| reason("malformed event"))?;
+        let outcome = self
+            .view
+            .handle_event(&page_event.event, page_event.value)
+            .await?;
+        if let Some(cursor) = outcome.committed {
+            if !self.app.progress.wait_for(cursor, READ_YOUR_WRITES).await {
+                tracing::warn!(?cursor, "read models did not reach a command's events in time");
+            }
+        }
+        Ok(json!({ "patches": outcome.patches }))
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Push> {
+        patch_push(self.view.handle_change(change))
+    }
+
+    fn resync(&mut self) -> Vec<Push> {
+        match self.view.regions() {
+            Ok(patches) => patch_push(patches),
+            Err(error) => {
+                tracing::warn!(%error, "live view could not re-render after lagging");
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn patch_push(patches: Vec<Patch>) -> Vec<Push> {
+    if patches.is_empty() {
+        return Vec::new();
+    }
+    vec![Push {
+        event: "patch",
+        payload: json!({ "ops": patches }),
+    }]
+}

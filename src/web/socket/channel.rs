@@ -1,0 +1,58 @@
+//! Channels: what a joined topic does. Each app registers a [`ChannelFactory`] for its topics;
+//! the connection runs each joined channel as its own task (see `connection.rs`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cinder_read_models::Change;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::web::AppState;
+
+/// What a channel may know of its socket: the connect parameters and the application.
+#[derive(Clone)]
+pub struct SocketInfo {
+    /// Query parameters given at connect (Phoenix `params`).
+    pub params: Vec<(String, String)>,
+    pub app: AppState,
+}
+
+/// A server push on a channel's topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Push {
+    pub event: &'static str,
+    pub payload: Value,
+}
+
+/// A successful join: the channel, its reply, and the pubsub topics it follows (subscribed
+/// before its state was read, so nothing falls between the reply and the first push).
+pub struct Joined {
+    pub channel: Box<dyn Channel>,
+    pub reply: Value,
+    pub subscriptions: Vec<broadcast::Receiver<Arc<Change>>>,
+}
+
+#[async_trait]
+pub trait ChannelFactory: Send + Sync {
+    /// Whether this factory serves `topic`.
+    fn accepts(&self, topic: &str) -> bool;
+
+    /// Joins `topic`. An `Err` is sent as the join's error response, e.g. `{"reason": "..."}`.
+    async fn join(&self, topic: &str, payload: Value, socket: &SocketInfo)
+        -> Result<Joined, Value>;
+}
+
+#[async_trait]
+pub trait Channel: Send {
+    /// An event the client sent; `Ok` and `Err` become the ok and error replies.
+    async fn handle_in(&mut self, event: &str, payload: Value) -> Result<Value, Value>;
+
+    /// A change on a followed topic; returns what to push to the client.
+    fn handle_change(&mut self, change: &Change) -> Vec<Push>;
+
+    /// Changes were missed (the client fell behind); returns pushes that bring it up to date.
+    fn resync(&mut self) -> Vec<Push> {
+        Vec::new()
+    }
+}

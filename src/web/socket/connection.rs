@@ -1,0 +1,448 @@
+//! One websocket connection: decodes frames, routes them to channels, and writes replies and
+//! pushes through a bounded outbox.
+//!
+//! Every joined topic runs as its own task, so a slow channel never blocks the others, and a
+//! channel that fails is removed with `phx_error` while the connection lives on. Malformed input
+//! closes only this connection. A client that stops reading fills its outbox and is dropped
+//! instead of growing the server's memory.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use cinder_read_models::Change;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use super::channel::{Channel, ChannelFactory, Push, SocketInfo};
+use super::frame::Frame;
+
+/// Limits of one connection.
+#[derive(Debug, Clone)]
+pub struct SocketSettings {
+    /// With no frame for this long the connection is closed (clients heartbeat every 30 s).
+    pub idle_timeout: Duration,
+    /// Largest text frame accepted, in bytes; larger closes the connection with 1009.
+    pub max_frame: usize,
+    /// Frames queued for a client before it counts as too slow and is dropped.
+    pub outbox: usize,
+    /// Channels one connection may have joined at once.
+    pub max_channels: usize,
+    /// Sustained joins per second, and the burst allowed above it.
+    pub joins_per_second: f64,
+    pub join_burst: f64,
+    /// Sustained channel events per second, and the burst allowed above it.
+    pub events_per_second: f64,
+    pub event_burst: f64,
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(60),
+            max_frame: 64 * 1024,
+            outbox: 1024,
+            max_channels: 100,
+            joins_per_second: 10.0,
+            join_burst: 50.0,
+            events_per_second: 100.0,
+            event_burst: 200.0,
+        }
+    }
+}
+
+/// Close codes (RFC 6455).
+const NORMAL: u16 = 1000;
+const UNSUPPORTED: u16 = 1003;
+const INVALID_DATA: u16 = 1007;
+const TOO_BIG: u16 = 1009;
+
+/// The write side of a connection, shared by its channels.
+#[derive(Clone)]
+struct Outbox {
+    queue: mpsc::Sender<Message>,
+    overflow: Arc<Notify>,
+}
+
+impl Outbox {
+    fn send(&self, frame: &Frame) {
+        if self
+            .queue
+            .try_send(Message::Text(frame.encode().into()))
+            .is_err()
+        {
+            self.overflow.notify_one();
+        }
+    }
+}
+
+struct Joined {
+    join_ref: Option<String>,
+    inbox: mpsc::Sender<Frame>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A token bucket: `rate` per second, up to `burst` at once.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            tokens: burst,
+            rate,
+            burst,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Serves one upgraded websocket until it closes.
+pub async fn serve(
+    socket: WebSocket,
+    factories: Arc<Vec<Arc<dyn ChannelFactory>>>,
+    info: SocketInfo,
+    settings: SocketSettings,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (queue, mut outgoing) = mpsc::channel::<Message>(settings.outbox);
+    let outbox = Outbox {
+        queue,
+        overflow: Arc::new(Notify::new()),
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut connection = Connection {
+        factories,
+        info,
+        joins: Bucket::new(settings.joins_per_second, settings.join_burst),
+        events: Bucket::new(settings.events_per_second, settings.event_burst),
+        channels: HashMap::new(),
+        outbox: outbox.clone(),
+        exits: mpsc::unbounded_channel(),
+        settings,
+    };
+    let close = connection.read(&mut stream).await;
+    for (_, joined) in connection.channels.drain() {
+        joined.task.abort();
+    }
+    match close {
+        Some((code, reason)) => {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            // If even the close frame does not fit, the client is not reading: just hang up.
+            if outbox.queue.try_send(Message::Close(Some(frame))).is_err() {
+                writer.abort();
+            }
+        }
+        None => writer.abort(),
+    }
+    drop(outbox);
+    drop(connection);
+    let _ = writer.await;
+}
+
+struct Connection {
+    factories: Arc<Vec<Arc<dyn ChannelFactory>>>,
+    info: SocketInfo,
+    settings: SocketSettings,
+    joins: Bucket,
+    events: Bucket,
+    channels: HashMap<String, Joined>,
+    outbox: Outbox,
+    /// Channels that ended on their own (a failure), by topic and join ref.
+    exits: (
+        mpsc::UnboundedSender<(String, Option<String>)>,
+        mpsc::UnboundedReceiver<(String, Option<String>)>,
+    ),
+}
+
+impl Connection {
+    /// Reads frames until the connection should close; returns the close code and reason to
+    /// send, or `None` to hang up without one.
+    async fn read(
+        &mut self,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    ) -> Option<(u16, &'static str)> {
+        let overflow = self.outbox.overflow.clone();
+        loop {
+            let next = tokio::select! {
+                _ = overflow.notified() => {
+                    tracing::warn!("socket: client too slow to read its pushes, dropping it");
+                    return None;
+                }
+                Some((topic, join_ref)) = self.exits.1.recv() => {
+                    if self.channels.get(&topic).is_some_and(|j| j.join_ref == join_ref) {
+                        self.channels.remove(&topic);
+                    }
+                    continue;
+                }
+                next = tokio::time::timeout(self.settings.idle_timeout, stream.next()) => next,
+            };
+            let message = match next {
+                Err(_) => {
+                    tracing::info!("socket: no frame within the idle timeout, closing");
+                    return Some((NORMAL, "heartbeat timeout"));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(error))) => {
+                    tracing::info!(%error, "socket: read failed, closing");
+                    return Some((TOO_BIG, "frame refused"));
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            match message {
+                Message::Text(text) => {
+                    if text.len() > self.settings.max_frame {
+                        tracing::warn!(bytes = text.len(), "socket: frame too large, closing");
+                        return Some((TOO_BIG, "frame too large"));
+                    }
+                    match Frame::decode(text.as_str()) {
+                        Ok(frame) => self.handle(frame).await,
+                        Err(error) => {
+                            tracing::warn!(%error, "socket: malformed frame, closing");
+                            return Some((INVALID_DATA, "malformed frame"));
+                        }
+                    }
+                }
+                Message::Binary(_) => {
+                    tracing::warn!("socket: binary frame, closing");
+                    return Some((UNSUPPORTED, "binary frames are not supported"));
+                }
+                Message::Close(_) => return None,
+                Message::Ping(_) | Message::Pong(_) => {}
+            }
+        }
+    }
+
+    async fn handle(&mut self, frame: Frame) {
+        match (frame.topic.as_str(), frame.event.as_str()) {
+            ("phoenix", "heartbeat") => self.outbox.send(&frame.reply(true, json!({}))),
+            (_, "phx_join") => self.join(frame).await,
+            (_, "phx_leave") => self.leave(frame),
+            _ => self.dispatch(frame),
+        }
+    }
+
+    async fn join(&mut self, frame: Frame) {
+        if !self.joins.take() {
+            tracing::warn!(topic = frame.topic, "socket: join rate limit");
+            return self
+                .outbox
+                .send(&frame.reply(false, json!({"reason": "too many joins, slow down"})));
+        }
+        if let Some(old) = self.channels.remove(&frame.topic) {
+            old.task.abort();
+            self.outbox.send(&close_frame(&frame.topic, &old.join_ref));
+        }
+        if self.channels.len() >= self.settings.max_channels {
+            return self
+                .outbox
+                .send(&frame.reply(false, json!({"reason": "too many channels"})));
+        }
+        let Some(factory) = self.factories.iter().find(|f| f.accepts(&frame.topic)) else {
+            return self
+                .outbox
+                .send(&frame.reply(false, json!({"reason": "unmatched topic"})));
+        };
+        let joined = match factory
+            .join(&frame.topic, frame.payload.clone(), &self.info)
+            .await
+        {
+            Ok(joined) => joined,
+            Err(response) => return self.outbox.send(&frame.reply(false, response)),
+        };
+        self.outbox.send(&frame.reply(true, joined.reply));
+        let (inbox, messages) = mpsc::channel(16);
+        let task = tokio::spawn(run_channel(
+            joined.channel,
+            frame.topic.clone(),
+            frame.join_ref.clone(),
+            messages,
+            Subscriptions(joined.subscriptions),
+            self.outbox.clone(),
+            self.exits.0.clone(),
+        ));
+        self.channels.insert(
+            frame.topic,
+            Joined {
+                join_ref: frame.join_ref,
+                inbox,
+                task,
+            },
+        );
+    }
+
+    fn leave(&mut self, frame: Frame) {
+        match self.channels.remove(&frame.topic) {
+            Some(joined) => {
+                joined.task.abort();
+                self.outbox.send(&frame.reply(true, json!({})));
+                self.outbox.send(&close_frame(&frame.topic, &joined.join_ref));
+            }
+            None => self.unmatched(frame),
+        }
+    }
+
+    fn dispatch(&mut self, frame: Frame) {
+        let Some(joined) = self.channels.get(&frame.topic) else {
+            return self.unmatched(frame);
+        };
+        if frame.join_ref.is_some() && frame.join_ref != joined.join_ref {
+            return self.unmatched(frame);
+        }
+        if !self.events.take() {
+            tracing::warn!(topic = frame.topic, "socket: event rate limit");
+            return self
+                .outbox
+                .send(&frame.reply(false, json!({"reason": "too many events, slow down"})));
+        }
+        if let Err(mpsc::error::TrySendError::Full(frame)) = joined.inbox.try_send(frame) {
+            self.outbox
+                .send(&frame.reply(false, json!({"reason": "busy, try again"})));
+        }
+    }
+
+    fn unmatched(&self, frame: Frame) {
+        let mut reply = frame.reply(false, json!({"reason": "unmatched topic"}));
+        reply.join_ref = None;
+        self.outbox.send(&reply);
+    }
+}
+
+/// `phx_close` (or `phx_error`) carry the channel's join ref as both refs, as Phoenix does.
+fn close_frame(topic: &str, join_ref: &Option<String>) -> Frame {
+    Frame {
+        join_ref: join_ref.clone(),
+        msg_ref: join_ref.clone(),
+        topic: topic.to_owned(),
+        event: "phx_close".into(),
+        payload: json!({}),
+    }
+}
+
+/// The pubsub receivers of one channel, read as one stream.
+struct Subscriptions(Vec<broadcast::Receiver<Arc<Change>>>);
+
+/// Changes were missed.
+struct Lagged;
+
+impl Subscriptions {
+    async fn next(&mut self) -> Result<Arc<Change>, Lagged> {
+        loop {
+            if self.0.is_empty() {
+                return std::future::pending().await;
+            }
+            let receivers = self.0.iter_mut().map(|r| Box::pin(r.recv()));
+            let (result, index, _) = futures_util::future::select_all(receivers).await;
+            match result {
+                Ok(change) => return Ok(change),
+                Err(broadcast::error::RecvError::Lagged(_)) => return Err(Lagged),
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.0.swap_remove(index);
+                }
+            }
+        }
+    }
+
+    /// A change that is already waiting, without waiting for one.
+    fn ready(&mut self) -> Option<Result<Arc<Change>, Lagged>> {
+        for receiver in &mut self.0 {
+            match receiver.try_recv() {
+                Ok(change) => return Some(Ok(change)),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => return Some(Err(Lagged)),
+                Err(_) => {}
+            }
+        }
+        None
+    }
+}
+
+/// Runs one joined channel until it is left, the connection ends, or it fails.
+async fn run_channel(
+    mut channel: Box<dyn Channel>,
+    topic: String,
+    join_ref: Option<String>,
+    mut messages: mpsc::Receiver<Frame>,
+    mut subscriptions: Subscriptions,
+    outbox: Outbox,
+    exits: mpsc::UnboundedSender<(String, Option<String>)>,
+) {
+    let push = |pushes: Vec<Push>| {
+        for push in pushes {
+            outbox.send(&Frame::push(&topic, push.event, push.payload));
+        }
+    };
+    let run = AssertUnwindSafe(async {
+        loop {
+            tokio::select! {
+                frame = messages.recv() => {
+                    let Some(frame) = frame else { return };
+                    let outcome = channel.handle_in(&frame.event, frame.payload.clone()).await;
+                    // Changes that arrived while handling (the command's own, say) are pushed
+                    // before the reply, so the sender sees its change when the reply comes.
+                    while let Some(change) = subscriptions.ready() {
+                        push(deliver(channel.as_mut(), change));
+                    }
+                    let (ok, response) = match outcome {
+                        Ok(response) => (true, response),
+                        Err(response) => (false, response),
+                    };
+                    outbox.send(&frame.reply(ok, response));
+                }
+                change = subscriptions.next() => push(deliver(channel.as_mut(), change)),
+            }
+        }
+    })
+    .catch_unwind()
+    .await;
+    if run.is_err() {
+        tracing::error!(topic, "channel crashed");
+        let mut error = close_frame(&topic, &join_ref);
+        error.event = "phx_error".into();
+        outbox.send(&error);
+        let _ = exits.send((topic.clone(), join_ref.clone()));
+    }
+}
+
+fn deliver(channel: &mut dyn Channel, change: Result<Arc<Change>, Lagged>) -> Vec<Push> {
+    match change {
+        Ok(change) => channel.handle_change(&change),
+        Err(Lagged) => channel.resync(),
+    }
+}
+
+/// Turns an `Err` payload of a join into the usual `{"reason": ...}` shape.
+pub fn reason(text: impl Into<String>) -> Value {
+    json!({"reason": text.into()})
+}
