@@ -6,7 +6,11 @@ use crate::config::Config;
 use crate::server::{event_log, Server};
 
 #[derive(Debug, Parser)]
-#[command(name = "cinder", version, about = "A real-time, event-sourced web platform")]
+#[command(
+    name = "cinder",
+    version,
+    about = "A real-time, event-sourced web platform"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -45,7 +45,10 @@ pub enum StartError {
 
 /// The event store named by the configuration, migrated.
 pub async fn event_log(config: &Config) -> Result<EventLog, StartError> {
-    let url = config.database_url.as_deref().ok_or(StartError::NoDatabase)?;
+    let url = config
+        .database_url
+        .as_deref()
+        .ok_or(StartError::NoDatabase)?;
     let log = PostgresEventLog::connect(url).await?;
     log.migrate().await?;
     Ok(EventLog::Postgres(log))
@@ -70,9 +73,8 @@ impl Server {
             source,
         })?;
         let secret = secret_key_base(&config)?;
-        let db = sled::open(config.data_dir.join("read_models")).map_err(|e| {
-            StartError::ReadModels(cinder_read_models::ProjectionError::Sled(e))
-        })?;
+        let db = sled::open(config.data_dir.join("read_models"))
+            .map_err(|e| StartError::ReadModels(cinder_read_models::ProjectionError::Sled(e)))?;
 
         let (shutdown, stopping) = watch::channel(false);
         let mut tasks = Vec::new();

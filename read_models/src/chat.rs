@@ -3,8 +3,8 @@
 //! `chat.messages` maps `room ++ 0x00 ++ id (u64 big-endian)` to a message, so one room's
 //! messages are one contiguous, id-ordered range. `chat.rooms` maps a room name to its summary.
 
-use cinder_domain::chat::{RoomEvent, MAX_ROOM_CHARS};
 use chrono::{DateTime, Utc};
+use cinder_domain::chat::{RoomEvent, MAX_ROOM_CHARS};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 

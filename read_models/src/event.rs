@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 /// The log is read in `(tx, position)` order: the id of the writing transaction first, then the
 /// global position. A reader only sees transactions older than every transaction still running,
 /// so nothing can later appear before its cursor (see `store::postgres` in the server).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Cursor {
     pub tx: u64,
     pub position: i64,

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use cinder_read_models::Cursor;
 use cqrs_es::persist::SerializedEvent;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore};
+use cqrs_es::{
+    Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore,
+};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::store::{EventLog, NewEvent, StoreError};
@@ -111,7 +113,11 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let events = self.log.load::<A>(aggregate_id, 0).await.map_err(aggregate_error)?;
+        let events = self
+            .log
+            .load::<A>(aggregate_id, 0)
+            .await
+            .map_err(aggregate_error)?;
         events.into_iter().map(envelope).collect()
     }
 
@@ -201,5 +207,7 @@ fn aggregate_error<E: std::error::Error>(error: StoreError) -> AggregateError<E>
 /// Locks a std mutex, recovering the data if a thread panicked while holding it (the maps stay
 /// consistent: every update is a single insert or remove).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -112,7 +112,12 @@ where
                     });
                 }
                 Err(AggregateError::AggregateConflict) => {
-                    tracing::debug!(aggregate = A::TYPE, aggregate_id, attempt, "conflict, retrying");
+                    tracing::debug!(
+                        aggregate = A::TYPE,
+                        aggregate_id,
+                        attempt,
+                        "conflict, retrying"
+                    );
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(AggregateError::UserError(error)) => return Err(CommandError::Rejected(error)),

@@ -75,7 +75,10 @@ impl ProjectionRunner {
             let stored_version = meta.get(VERSION)?;
             if stored_version.as_deref() != Some(&version[..]) {
                 if stored_version.is_some() {
-                    tracing::info!(projection = projection.name(), "version changed: rebuilding");
+                    tracing::info!(
+                        projection = projection.name(),
+                        "version changed: rebuilding"
+                    );
                 }
                 for tree in projection.trees() {
                     tree.clear()?;
@@ -176,14 +179,17 @@ fn apply_batch(
     let checkpoint = registered.checkpoint;
     let projection = &registered.projection;
     let meta_index = registered.trees.len() - 1;
-    let result = registered.trees.as_slice().transaction(|trees: &Vec<TransactionalTree>| {
-        let mut changes = Vec::new();
-        for event in batch.iter().filter(|e| e.cursor() > checkpoint) {
-            projection.apply(&trees[..meta_index], event, &mut changes)?;
-        }
-        trees[meta_index].insert(CHECKPOINT, &last.to_bytes()[..])?;
-        Ok(changes)
-    });
+    let result = registered
+        .trees
+        .as_slice()
+        .transaction(|trees: &Vec<TransactionalTree>| {
+            let mut changes = Vec::new();
+            for event in batch.iter().filter(|e| e.cursor() > checkpoint) {
+                projection.apply(&trees[..meta_index], event, &mut changes)?;
+            }
+            trees[meta_index].insert(CHECKPOINT, &last.to_bytes()[..])?;
+            Ok(changes)
+        });
     result.map_err(|error| match error {
         TransactionError::Abort(error) => RunError::Projection {
             name: projection.name(),

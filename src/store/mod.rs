@@ -110,6 +110,13 @@ impl EventLog {
         }
     }
 
+    /// How many events commands have loaded to rebuild aggregates since start.
+    pub fn events_loaded(&self) -> u64 {
+        match self {
+            EventLog::Postgres(log) => log.events_loaded(),
+        }
+    }
+
     /// Starts what wakes [`EventLog::appended`] when other writers append.
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         match self {

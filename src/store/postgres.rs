@@ -1,6 +1,7 @@
 //! The Postgres event store: postgres-es' `events` table plus our global log columns
 //! (see `migrations/`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct PostgresEventLog {
     pool: PgPool,
     repository: Arc<PostgresEventRepository>,
     appended: Arc<Notify>,
+    /// Events read to rebuild aggregates for commands (the aggregate cache keeps this low).
+    loaded: Arc<AtomicU64>,
 }
 
 impl PostgresEventLog {
@@ -43,6 +46,7 @@ impl PostgresEventLog {
             repository: Arc::new(PostgresEventRepository::new(pool.clone())),
             pool,
             appended: Arc::new(Notify::new()),
+            loaded: Arc::default(),
         }
     }
 
@@ -136,10 +140,17 @@ impl PostgresEventLog {
         aggregate_id: &str,
         after: usize,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
-        Ok(self
+        let events = self
             .repository
             .get_last_events::<A>(aggregate_id, after)
-            .await?)
+            .await?;
+        self.loaded
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        Ok(events)
+    }
+
+    pub fn events_loaded(&self) -> u64 {
+        self.loaded.load(Ordering::Relaxed)
     }
 
     pub async fn read_after(

@@ -21,12 +21,18 @@ pub fn rejection_body<E: Rejection>(error: &E) -> Value {
 /// settle, 503 when the event store is down.
 pub fn command_response<E: Rejection>(error: CommandError<E>) -> Response {
     match &error {
-        CommandError::Rejected(rejection) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, Json(rejection_body(rejection))).into_response()
-        }
+        CommandError::Rejected(rejection) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(rejection_body(rejection)),
+        )
+            .into_response(),
         CommandError::Conflict => json_error(StatusCode::CONFLICT, &error.to_string()),
-        CommandError::Unavailable => json_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
-        CommandError::Internal(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        CommandError::Unavailable => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string())
+        }
+        CommandError::Internal(_) => {
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
     }
 }
 

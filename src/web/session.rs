@@ -76,7 +76,9 @@ impl Signer {
         self.mac(purpose, data)
             .verify_slice(&signature)
             .map_err(|_| TokenError::Invalid)?;
-        let json = URL_SAFE_NO_PAD.decode(data).map_err(|_| TokenError::Invalid)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(data)
+            .map_err(|_| TokenError::Invalid)?;
         let envelope: Envelope<T> =
             serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
         let age = Utc::now().timestamp() - envelope.at;
@@ -153,7 +155,10 @@ mod tests {
         let signer = Signer::new("secret");
         let token = signer.sign("lv", &"hello");
         let day = Duration::from_secs(86400);
-        assert_eq!(signer.verify::<String>("lv", &token, day), Ok("hello".into()));
+        assert_eq!(
+            signer.verify::<String>("lv", &token, day),
+            Ok("hello".into())
+        );
         assert_eq!(
             signer.verify::<String>("other", &token, day),
             Err(TokenError::Invalid)
@@ -184,7 +189,10 @@ mod tests {
             signer.verify::<i32>("lv", &token, Duration::from_secs(50)),
             Err(TokenError::Expired)
         );
-        assert_eq!(signer.verify::<i32>("lv", &token, Duration::from_secs(500)), Ok(1));
+        assert_eq!(
+            signer.verify::<i32>("lv", &token, Duration::from_secs(500)),
+            Ok(1)
+        );
     }
 
     #[test]

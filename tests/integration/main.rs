@@ -1,1 +1,11 @@
+//! Integration tests against a real Postgres and real websocket and HTTP clients. One binary,
+//! so the workspace links once; each test makes its own database.
 
+mod support;
+
+mod bus;
+mod chat_api;
+mod js;
+mod projections;
+mod socket;
+mod store;

@@ -111,13 +111,20 @@
       }, HEARTBEAT_MS);
     }
 
-    function stopHeartbeat() { clearInterval(heartbeatTimer); heartbeatTimer = null; heartbeatRef = null; }
+    function stopHeartbeat() {
+      clearInterval(heartbeatTimer);
+      heartbeatTimer = null;
+      heartbeatRef = null;
+    }
 
     // Joining (and rejoining) sends the same token; the reply re-sends every region, so pushes
     // missed while disconnected heal here.
     function join() {
       clearTimeout(retryTimer);
-      if (joinRef && pending[joinRef]) { clearTimeout(pending[joinRef].timer); delete pending[joinRef]; }
+      if (joinRef && pending[joinRef]) { // a join still waiting is superseded, not retried twice
+        clearTimeout(pending[joinRef].timer);
+        delete pending[joinRef];
+      }
       joinRef = nextRef();
       var ref = joinRef;
       if (!send([ref, ref, topic, "phx_join", { token: token }])) return;
@@ -159,7 +166,9 @@
       return true;
     }
 
-    function forgetReload() { try { sessionStorage.removeItem(RELOAD_GUARD); } catch (e) { /* none */ } }
+    function forgetReload() {
+      try { sessionStorage.removeItem(RELOAD_GUARD); } catch (e) { /* no storage */ }
+    }
 
     function onFrame(data) {
       var frame;

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cinder_domain::chat::{is_valid_room_name, RoomCommand, RoomEvent, SendMessage};
+use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -44,7 +44,10 @@ pub async fn messages(
         None => DEFAULT_LIMIT,
         Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
         Some(_) => {
-            return json_error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 500")
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "limit must be a number from 1 to 500",
+            )
         }
     };
     match app.chat.room(&room) {
@@ -71,14 +74,20 @@ pub async fn send_message(
     body: Result<Json<NewMessage>, JsonRejection>,
 ) -> Response {
     if !is_valid_room_name(&room) {
-        return json_error(StatusCode::NOT_FOUND, "no such room: room names are 1–64 characters of a-z, 0-9 and -");
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "no such room: room names are 1–64 characters of a-z, 0-9 and -",
+        );
     }
     let Json(body) = match body {
         Ok(body) => body,
         Err(rejection) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
-                &format!("expected a JSON object {{\"sender\", \"content\"}}: {}", rejection.body_text()),
+                &format!(
+                    "expected a JSON object {{\"sender\", \"content\"}}: {}",
+                    rejection.body_text()
+                ),
             )
         }
     };
@@ -92,9 +101,7 @@ pub async fn send_message(
             if let Some(cursor) = committed.last() {
                 app.progress.wait_for(cursor, Duration::from_secs(5)).await;
             }
-            let id = committed.events.iter().find_map(|event| match event {
-                RoomEvent::MessageSent(sent) => Some(sent.id),
-            });
+            let id = super::message_id(&committed.events);
             (
                 StatusCode::CREATED,
                 Json(json!({ "id": id, "position": committed.position() })),
@@ -107,5 +114,8 @@ pub async fn send_message(
 
 fn read_failed(error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "read model query failed");
-    json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not read the read model")
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "could not read the read model",
+    )
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cinder_domain::chat::{is_valid_room_name, RoomCommand, RoomEvent, SendMessage};
+use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage};
 use cinder_read_models::chat::{room_topic, ChatChange};
 use cinder_read_models::Change;
 use serde::Deserialize;
@@ -27,7 +27,12 @@ impl ChannelFactory for RoomChannels {
         topic.starts_with("chat:")
     }
 
-    async fn join(&self, topic: &str, _payload: Value, socket: &SocketInfo) -> Result<Joined, Value> {
+    async fn join(
+        &self,
+        topic: &str,
+        _payload: Value,
+        socket: &SocketInfo,
+    ) -> Result<Joined, Value> {
         let room = &topic["chat:".len()..];
         if !is_valid_room_name(room) {
             return Err(reason("room names are 1–64 characters of a-z, 0-9 and -"));
@@ -83,11 +88,12 @@ impl Channel for RoomChannel {
             .await
             .map_err(command_reply)?;
         if let Some(cursor) = committed.last() {
-            self.app.progress.wait_for(cursor, Duration::from_secs(5)).await;
+            self.app
+                .progress
+                .wait_for(cursor, Duration::from_secs(5))
+                .await;
         }
-        let id = committed.events.iter().find_map(|event| match event {
-            RoomEvent::MessageSent(sent) => Some(sent.id),
-        });
+        let id = super::message_id(&committed.events);
         Ok(json!({ "id": id }))
     }
 

@@ -28,6 +28,16 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The id of the message a `SendMessage` committed.
+fn message_id(events: &[cinder_domain::chat::RoomEvent]) -> Option<u64> {
+    events
+        .iter()
+        .map(|event| match event {
+            cinder_domain::chat::RoomEvent::MessageSent(sent) => sent.id,
+        })
+        .next()
+}
+
 /// The chat live view at `path`, if it is one of chat's.
 pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
     match path.strip_prefix("/chat")? {

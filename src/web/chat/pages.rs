@@ -14,7 +14,10 @@ use crate::web::live::page;
 use crate::web::session::Session;
 use crate::web::AppState;
 
-pub async fn lobby(State(app): State<AppState>, Extension(session): Extension<Session>) -> Response {
+pub async fn lobby(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> Response {
     page(&app, &session, "/chat", &LobbyView::new(app.clone()))
 }
 
@@ -43,7 +46,12 @@ pub async fn room(
         return not_found_page(&app, &session);
     }
     let path = format!("/chat/{room}");
-    page(&app, &session, &path, &RoomView::new(app.clone(), &session, &room))
+    page(
+        &app,
+        &session,
+        &path,
+        &RoomView::new(app.clone(), &session, &room),
+    )
 }
 
 #[derive(Deserialize)]

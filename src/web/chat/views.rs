@@ -132,9 +132,9 @@ impl LiveView for RoomView {
         match event {
             "send_message" => {
                 let content = field(&value, "content");
-                let command = self.send(content).ok_or_else(
-                    || json!({"errors": {"sender": ["pick a display name first"]}}),
-                )?;
+                let command = self
+                    .send(content)
+                    .ok_or_else(|| json!({"errors": {"sender": ["pick a display name first"]}}))?;
                 let committed = self
                     .app
                     .bus

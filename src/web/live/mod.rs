@@ -111,10 +111,18 @@ impl ChannelFactory for LiveChannels {
         topic.starts_with("lv:")
     }
 
-    async fn join(&self, topic: &str, payload: Value, socket: &SocketInfo) -> Result<Joined, Value> {
+    async fn join(
+        &self,
+        topic: &str,
+        payload: Value,
+        socket: &SocketInfo,
+    ) -> Result<Joined, Value> {
         let app = &socket.app;
         let path = &topic["lv:".len()..];
-        let token = payload.get("token").and_then(Value::as_str).unwrap_or_default();
+        let token = payload
+            .get("token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let claims: ViewToken = app
             .signer
             .verify("lv", token, TOKEN_MAX_AGE)
@@ -123,7 +131,11 @@ impl ChannelFactory for LiveChannels {
             return Err(reason("invalid token"));
         }
         let view = mount(path, &claims.session, app).ok_or_else(|| reason("no live view here"))?;
-        let subscriptions = view.topics().iter().map(|t| app.pubsub.subscribe(t)).collect();
+        let subscriptions = view
+            .topics()
+            .iter()
+            .map(|t| app.pubsub.subscribe(t))
+            .collect();
         let regions = view.regions().map_err(|e| reason(e.to_string()))?;
         Ok(Joined {
             channel: Box::new(LiveChannel {
@@ -163,7 +175,10 @@ impl Channel for LiveChannel {
             .await?;
         if let Some(cursor) = outcome.committed {
             if !self.app.progress.wait_for(cursor, READ_YOUR_WRITES).await {
-                tracing::warn!(?cursor, "read models did not reach a command's events in time");
+                tracing::warn!(
+                    ?cursor,
+                    "read models did not reach a command's events in time"
+                );
             }
         }
         Ok(json!({ "patches": outcome.patches }))

@@ -105,8 +105,8 @@ impl Bucket {
 
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
-            .min(self.burst);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -140,6 +140,7 @@ pub async fn serve(
         let _ = sink.close().await;
     });
 
+    let (exits, exited) = mpsc::unbounded_channel();
     let mut connection = Connection {
         factories,
         info,
@@ -147,7 +148,8 @@ pub async fn serve(
         events: Bucket::new(settings.events_per_second, settings.event_burst),
         channels: HashMap::new(),
         outbox: outbox.clone(),
-        exits: mpsc::unbounded_channel(),
+        exits,
+        exited,
         settings,
     };
     let close = connection.read(&mut stream).await;
@@ -180,12 +182,13 @@ struct Connection {
     events: Bucket,
     channels: HashMap<String, Joined>,
     outbox: Outbox,
-    /// Channels that ended on their own (a failure), by topic and join ref.
-    exits: (
-        mpsc::UnboundedSender<(String, Option<String>)>,
-        mpsc::UnboundedReceiver<(String, Option<String>)>,
-    ),
+    /// Channels that ended on their own (a failure) report here.
+    exits: mpsc::UnboundedSender<Exit>,
+    exited: mpsc::UnboundedReceiver<Exit>,
 }
+
+/// The topic and join ref of a channel that ended on its own.
+type Exit = (String, Option<String>);
 
 impl Connection {
     /// Reads frames until the connection should close; returns the close code and reason to
@@ -201,7 +204,7 @@ impl Connection {
                     tracing::warn!("socket: client too slow to read its pushes, dropping it");
                     return None;
                 }
-                Some((topic, join_ref)) = self.exits.1.recv() => {
+                Some((topic, join_ref)) = self.exited.recv() => {
                     if self.channels.get(&topic).is_some_and(|j| j.join_ref == join_ref) {
                         self.channels.remove(&topic);
                     }
@@ -291,7 +294,7 @@ impl Connection {
             messages,
             Subscriptions(joined.subscriptions),
             self.outbox.clone(),
-            self.exits.0.clone(),
+            self.exits.clone(),
         ));
         self.channels.insert(
             frame.topic,
@@ -308,7 +311,8 @@ impl Connection {
             Some(joined) => {
                 joined.task.abort();
                 self.outbox.send(&frame.reply(true, json!({})));
-                self.outbox.send(&close_frame(&frame.topic, &joined.join_ref));
+                self.outbox
+                    .send(&close_frame(&frame.topic, &joined.join_ref));
             }
             None => self.unmatched(frame),
         }
@@ -396,7 +400,7 @@ async fn run_channel(
     mut messages: mpsc::Receiver<Frame>,
     mut subscriptions: Subscriptions,
     outbox: Outbox,
-    exits: mpsc::UnboundedSender<(String, Option<String>)>,
+    exits: mpsc::UnboundedSender<Exit>,
 ) {
     let push = |pushes: Vec<Push>| {
         for push in pushes {

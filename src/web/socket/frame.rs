@@ -121,7 +121,10 @@ mod tests {
     fn refuses_malformed_frames() {
         assert_eq!(Frame::decode("nope"), Err(FrameError::NotJson));
         assert_eq!(Frame::decode("{}"), Err(FrameError::NotAFrame));
-        assert_eq!(Frame::decode(r#"[1,2,"t","e"]"#), Err(FrameError::NotAFrame));
+        assert_eq!(
+            Frame::decode(r#"[1,2,"t","e"]"#),
+            Err(FrameError::NotAFrame)
+        );
         assert_eq!(
             Frame::decode(r#"[null,null,1,"e",{}]"#),
             Err(FrameError::BadName)

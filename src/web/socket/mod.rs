@@ -22,7 +22,10 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let vsn = params.iter().find(|(k, _)| k == "vsn").map(|(_, v)| v.as_str());
+    let vsn = params
+        .iter()
+        .find(|(k, _)| k == "vsn")
+        .map(|(_, v)| v.as_str());
     if vsn.is_some_and(|v| v != "2.0.0") {
         return (StatusCode::BAD_REQUEST, "only vsn=2.0.0 is supported").into_response();
     }

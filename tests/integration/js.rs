@@ -1,0 +1,42 @@
+//! Real clients in Node: the official `phoenix` npm client, and headless Chromium driven by
+//! playwright-core. The scripts live in `tests/js`; `npm ci --prefix tests/js` installs them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::support::TestServer;
+
+async fn run_node(script: &str) {
+    let server = TestServer::start().await;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        dir.join("node_modules").exists(),
+        "tests/js/node_modules is missing: run `npm ci --prefix tests/js` (scripts/test does)"
+    );
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .current_dir(&dir)
+        .env("CINDER_URL", server.url())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the script finishes within 90 s")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_phoenix_client_joins_pushes_and_receives() {
+    run_node("phoenix_chat.mjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_chat_live_in_headless_chromium() {
+    run_node("browser_chat.mjs").await;
+}

@@ -1,0 +1,159 @@
+//! The Postgres event store: appends, conflicts, and a tail that never skips.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cinder::projections::ProjectionRunner;
+use cinder::pubsub::PubSub;
+use cinder::store::{EventLog, StoreError};
+use cinder_read_models::{Cursor, Projection};
+
+use crate::projections::{event, Counting};
+use crate::support::{TempDir, TestDb};
+
+/// Reads the log until `count` events are visible. Other tests' transactions on the same
+/// cluster can hold the visibility horizon back for a moment.
+async fn read_eventually(log: &EventLog, count: usize) -> Vec<cinder_read_models::StoredEvent> {
+    for _ in 0..200 {
+        let events = log.read_after(Cursor::START, 100).await.unwrap();
+        if events.len() >= count {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    log.read_after(Cursor::START, 100).await.unwrap()
+}
+
+fn pool(log: &EventLog) -> sqlx::PgPool {
+    match log {
+        EventLog::Postgres(pg) => pg.pool().clone(),
+    }
+}
+
+#[tokio::test]
+async fn appends_return_global_positions_and_taken_sequences_conflict() {
+    let db = TestDb::new().await;
+    let log = db.log().await;
+    let first = log.append(&[event("a", 1), event("a", 2)]).await.unwrap();
+    let second = log.append(&[event("b", 1)]).await.unwrap();
+    assert_eq!(
+        first.iter().map(|c| c.position).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(second[0].position, 3);
+    assert!(first[0].tx == first[1].tx, "one append is one transaction");
+    let conflict = log.append(&[event("a", 2)]).await;
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict)),
+        "{conflict:?}"
+    );
+    let loaded = read_eventually(&log, 3).await;
+    let positions: Vec<_> = loaded.iter().map(|e| e.position).collect();
+    assert_eq!(
+        positions,
+        vec![1, 2, 3],
+        "the conflicting append left nothing behind"
+    );
+}
+
+#[tokio::test]
+async fn an_event_committed_after_a_later_position_is_not_skipped() {
+    let db = TestDb::new().await;
+    let log = db.log().await;
+    let pool = pool(&log);
+
+    // A slow transaction takes position 1 and stays open...
+    let mut slow = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Test', 'slow', 1, 'Happened', '1.0', '{}', '{}')",
+    )
+    .execute(&mut *slow)
+    .await
+    .unwrap();
+    // ...while a fast one takes position 2 and commits.
+    let fast = log.append(&[event("fast", 1)]).await.unwrap();
+    assert_eq!(fast[0].position, 2);
+
+    // A reader checkpointing "last position seen" would now read 2 and skip 1 forever. Ours
+    // reads nothing until the slow transaction ends.
+    assert!(log.read_after(Cursor::START, 10).await.unwrap().is_empty());
+    slow.commit().await.unwrap();
+    let events = read_eventually(&log, 2).await;
+    let positions: Vec<_> = events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, vec![1, 2], "both, in commit order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interleaved_slow_and_fast_writers_lose_nothing_in_the_tail() {
+    let db = TestDb::new().await;
+    let log = db.log().await;
+    let pool = pool(&log);
+    let dir = TempDir::new();
+    let sled = sled::open(dir.0.join("sled")).unwrap();
+    let counting = Counting::open(&sled, 1);
+    let runner = ProjectionRunner::new(
+        &sled,
+        log.clone(),
+        PubSub::default(),
+        vec![counting.clone() as Arc<dyn Projection>],
+    )
+    .unwrap();
+    let progress = runner.progress();
+    let _listener = log.spawn_listener();
+    tokio::spawn(runner.run());
+
+    let mut writers = Vec::new();
+    for writer in 0..16 {
+        let log = log.clone();
+        let pool = pool.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..10i64 {
+                let id = format!("w{writer}");
+                if (writer + round) % 3 == 0 {
+                    // Slow: insert, hold the transaction open, then commit.
+                    let mut tx = pool.begin().await.unwrap();
+                    sqlx::query(
+                        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                         VALUES ('Test', $1, $2, 'Happened', '1.0', '{}', '{}')",
+                    )
+                    .bind(&id)
+                    .bind(round + 1)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                    tokio::time::sleep(Duration::from_millis(5 + (writer as u64 * 7 + round as u64 * 13) % 40)).await;
+                    tx.commit().await.unwrap();
+                } else {
+                    log.append(&[event(&id, round + 1)]).await.unwrap();
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let all: Vec<i64> = sqlx::query_scalar("SELECT position FROM events ORDER BY position")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 160);
+    let last: (String, i64) = sqlx::query_as(
+        "SELECT tx_id::text, position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let last = Cursor {
+        tx: last.0.parse().unwrap(),
+        position: last.1,
+    };
+    assert!(
+        progress.wait_for(last, Duration::from_secs(20)).await,
+        "the tail reached the end"
+    );
+    let counts = counting.counts();
+    let seen: Vec<i64> = counts.iter().map(|(p, _)| *p).collect();
+    assert_eq!(seen, all, "every committed event was projected");
+    assert!(counts.iter().all(|(_, n)| *n == 1), "and none twice");
+}

@@ -1,0 +1,235 @@
+//! Test support: a fresh Postgres database per test, a server on a free port, and a raw
+//! Phoenix Channels client over tokio-tungstenite.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cinder::config::Config;
+use cinder::server::Server;
+use cinder::store::{EventLog, PostgresEventLog};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The server to create test databases on.
+pub fn admin_url() -> String {
+    std::env::var("CINDER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let name = format!("cinder_test_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect(&format!("{}/postgres", admin_url()))
+            .await
+            .expect("connect to Postgres (is it running on 127.0.0.1:5432?)");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let url = format!("{}/{name}", admin_url());
+        TestDb { name, url }
+    }
+
+    /// A migrated event log on this database.
+    pub async fn log(&self) -> EventLog {
+        let log = PostgresEventLog::connect(&self.url).await.expect("connect");
+        log.migrate().await.expect("migrate");
+        EventLog::Postgres(log)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; use a runtime of its own on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut admin) =
+                    PgConnection::connect(&format!("{}/postgres", admin_url())).await
+                {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A directory of its own for one test, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!("cinder-test-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test configuration: the database, a data dir, any free port, a fixed secret.
+pub fn config(db: &TestDb, dir: &TempDir) -> Config {
+    let mut config = Config::new(Some(db.url.clone()), dir.0.clone());
+    config.addr = "127.0.0.1:0".parse().expect("addr");
+    config.secret_key_base = Some("test secret key base".into());
+    config
+}
+
+/// A running server with its own database and data dir.
+pub struct TestServer {
+    pub server: Server,
+    pub db: TestDb,
+    pub _dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let db = TestDb::new().await;
+        let dir = TempDir::new();
+        let mut config = config(&db, &dir);
+        adjust(&mut config);
+        let server = Server::start(config).await.expect("server starts");
+        TestServer {
+            server,
+            db,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/socket/websocket?vsn=2.0.0", self.server.addr)
+    }
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw Phoenix Channels V2 client.
+pub struct Client {
+    pub ws: Ws,
+    next_ref: u64,
+}
+
+/// How long a client waits for an expected frame.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Client {
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Client { ws, next_ref: 0 }
+    }
+
+    pub fn make_ref(&mut self) -> String {
+        self.next_ref += 1;
+        self.next_ref.to_string()
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// Sends `[join_ref, ref, topic, event, payload]`; returns the ref.
+    pub async fn send(
+        &mut self,
+        join_ref: Option<&str>,
+        topic: &str,
+        event: &str,
+        payload: Value,
+    ) -> String {
+        let msg_ref = self.make_ref();
+        let frame = serde_json::json!([join_ref, msg_ref, topic, event, payload]);
+        self.send_text(frame.to_string()).await;
+        msg_ref
+    }
+
+    /// Joins `topic`; returns (join_ref, reply payload).
+    pub async fn join(&mut self, topic: &str, payload: Value) -> (String, Value) {
+        let join_ref = self.make_ref();
+        let frame = serde_json::json!([join_ref, join_ref, topic, "phx_join", payload]);
+        self.send_text(frame.to_string()).await;
+        let reply = self.reply_to(&join_ref).await;
+        (join_ref, reply)
+    }
+
+    /// The next text frame, decoded.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame within the wait")
+                .expect("the connection is open")
+                .expect("a readable frame");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).expect("server frames are JSON");
+            }
+        }
+    }
+
+    /// Waits for the frame that satisfies `matches`, skipping others.
+    pub async fn until(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let frame = self.next().await;
+            if matches(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// The `phx_reply` payload for `msg_ref`.
+    pub async fn reply_to(&mut self, msg_ref: &str) -> Value {
+        self.until(|f| f[3] == "phx_reply" && f[1] == msg_ref).await[4].clone()
+    }
+
+    /// Waits for the connection to close; returns the close code, if one was sent.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("closes within the wait")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
+
+/// An HTTP client that keeps cookies off (tests pass them explicitly).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
