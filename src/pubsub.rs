@@ -28,6 +28,12 @@ impl PubSub {
             .subscribe()
     }
 
+    /// Whether anyone follows `topic` (to skip building changes nobody would receive).
+    pub fn has_subscribers(&self, topic: &str) -> bool {
+        let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        topics.get(topic).is_some_and(|s| s.receiver_count() > 0)
+    }
+
     /// Sends `change` to the subscribers of its topic; forgets topics nobody follows any more.
     pub fn publish(&self, change: Change) {
         let topic = change.topic();

@@ -35,13 +35,19 @@ pub trait Projection: Send + Sync + 'static {
 /// What a projection changed, published after its transaction commits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
+    /// An event every projection of this node has applied (the live tail of the log).
+    Logged(StoredEvent),
     Chat(ChatChange),
 }
+
+/// The pubsub topic on which every applied event is announced, in log order.
+pub const LOG_TOPIC: &str = "log";
 
 impl Change {
     /// The pubsub topic that hears of this change.
     pub fn topic(&self) -> String {
         match self {
+            Change::Logged(_) => LOG_TOPIC.to_owned(),
             Change::Chat(change) => change.topic(),
         }
     }

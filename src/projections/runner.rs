@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cinder_read_models::{Change, Cursor, Projection, ProjectionError, StoredEvent};
+use cinder_read_models::{Change, Cursor, Projection, ProjectionError, StoredEvent, LOG_TOPIC};
 use sled::transaction::{TransactionError, TransactionalTree};
 use sled::Transactional;
 use tokio::sync::watch;
@@ -119,14 +119,50 @@ impl ProjectionRunner {
 
     /// Applies every event available now; returns how many were read.
     pub async fn catch_up(&mut self) -> Result<usize, RunError> {
+        self.catch_up_with(|_| {}).await
+    }
+
+    /// [`Self::catch_up`], telling `on_batch` how many events each batch applied.
+    pub async fn catch_up_with(
+        &mut self,
+        mut on_batch: impl FnMut(usize),
+    ) -> Result<usize, RunError> {
         let mut total = 0;
         loop {
             let read = self.step().await?;
             total += read;
+            on_batch(read);
             if read < BATCH {
                 return Ok(total);
             }
         }
+    }
+
+    /// Names of the registered projections.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.projections
+            .iter()
+            .map(|r| r.projection.name())
+            .collect()
+    }
+
+    /// Wipes projection `name`'s data and checkpoint, so the next catch-up rebuilds it from the
+    /// start of the log. Returns false if there is no such projection.
+    pub fn reset(&mut self, name: &str) -> Result<bool, ProjectionError> {
+        let Some(registered) = self
+            .projections
+            .iter_mut()
+            .find(|r| r.projection.name() == name)
+        else {
+            return Ok(false);
+        };
+        for tree in &registered.trees {
+            tree.clear()?;
+        }
+        let meta = &registered.trees[registered.trees.len() - 1];
+        meta.insert(VERSION, &registered.projection.version().to_be_bytes()[..])?;
+        registered.checkpoint = Cursor::START;
+        Ok(true)
     }
 
     /// Tails the log forever. Errors (an unreachable store, say) are logged and retried.
@@ -164,8 +200,14 @@ impl ProjectionRunner {
                 self.pubsub.publish(change);
             }
         }
+        let read = batch.len();
+        if self.pubsub.has_subscribers(LOG_TOPIC) {
+            for event in batch {
+                self.pubsub.publish(Change::Logged(event));
+            }
+        }
         self.progress.send_replace(last);
-        Ok(batch.len())
+        Ok(read)
     }
 }
 

@@ -233,3 +233,33 @@ async fn forms_work_without_javascript_and_need_their_csrf_token() {
         .unwrap()
         .contains("a message can't be empty"));
 }
+
+#[tokio::test]
+async fn older_messages_page_without_javascript() {
+    let server = TestServer::start().await;
+    let url = format!("{}/api/chat/rooms/long/messages", server.url());
+    for n in 1..=105 {
+        let sent = http()
+            .post(&url)
+            .json(&json!({"sender": format!("s{n}"), "content": format!("message number {n}.")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 201);
+    }
+    let (latest, _) = page(&server, "/chat/long", None).await;
+    assert!(latest.contains("message number 105."));
+    assert!(latest.contains("message number 6."));
+    assert!(
+        !latest.contains("message number 5."),
+        "the room shows the last 100"
+    );
+    assert!(
+        latest.contains("name=\"before\" value=\"6\""),
+        "and offers older ones"
+    );
+    let (older, _) = page(&server, "/chat/long?before=6", None).await;
+    assert!(older.contains("message number 1."));
+    assert!(older.contains("message number 5."));
+    assert!(!older.contains("message number 6."));
+}

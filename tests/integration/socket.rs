@@ -385,3 +385,105 @@ async fn a_live_view_sees_its_own_message_before_the_reply() {
         json!({"status": "error", "response": {"errors": {"content": ["a message can't be empty"]}}})
     );
 }
+
+/// A channel that fails on demand, served by the real connection code.
+struct Fragile;
+struct FragileChannel;
+
+#[async_trait::async_trait]
+impl cinder::web::socket::Channel for FragileChannel {
+    async fn handle_in(&mut self, event: &str, _payload: Value) -> Result<Value, Value> {
+        if event == "explode" {
+            panic!("this channel fails on purpose");
+        }
+        Ok(json!({"fine": true}))
+    }
+
+    fn handle_change(&mut self, _: &cinder_read_models::Change) -> Vec<cinder::web::socket::Push> {
+        Vec::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl cinder::web::socket::ChannelFactory for Fragile {
+    fn accepts(&self, topic: &str) -> bool {
+        topic.starts_with("fragile:")
+    }
+
+    async fn join(
+        &self,
+        _topic: &str,
+        _payload: Value,
+        _socket: &cinder::web::socket::SocketInfo,
+    ) -> Result<cinder::web::socket::Joined, Value> {
+        Ok(cinder::web::socket::Joined {
+            channel: Box::new(FragileChannel),
+            reply: json!({}),
+            subscriptions: Vec::new(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failing_channel_sends_phx_error_and_the_connection_lives_on() {
+    use axum::extract::WebSocketUpgrade;
+    use std::sync::Arc;
+
+    let server = TestServer::start().await;
+    let app = server.server.state.clone();
+    let factories: Arc<Vec<Arc<dyn cinder::web::socket::ChannelFactory>>> = Arc::new(vec![
+        Arc::new(Fragile),
+        Arc::new(cinder::web::chat::RoomChannels),
+    ]);
+    let router = axum::Router::new().route(
+        "/ws",
+        axum::routing::get(move |upgrade: WebSocketUpgrade| {
+            let info = cinder::web::socket::SocketInfo {
+                params: Vec::new(),
+                app: app.clone(),
+            };
+            let factories = factories.clone();
+            async move {
+                upgrade.on_upgrade(move |socket| {
+                    cinder::web::socket::serve(socket, factories, info, Default::default())
+                })
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut client = Client::connect(&format!("ws://{addr}/ws")).await;
+    let (chat_ref, _) = client.join("chat:calm", json!({})).await;
+    let (join_ref, reply) = client.join("fragile:1", json!({})).await;
+    assert_eq!(reply["status"], "ok");
+    let fine = client
+        .send(Some(&join_ref), "fragile:1", "hello", json!({}))
+        .await;
+    assert_eq!(client.reply_to(&fine).await["response"]["fine"], true);
+    client
+        .send(Some(&join_ref), "fragile:1", "explode", json!({}))
+        .await;
+    assert_eq!(
+        client.next().await,
+        json!([join_ref, join_ref, "fragile:1", "phx_error", {}])
+    );
+    // The channel is gone, the connection and its other channels are not.
+    let after = client
+        .send(Some(&join_ref), "fragile:1", "hello", json!({}))
+        .await;
+    assert_eq!(
+        client.reply_to(&after).await["response"]["reason"],
+        "unmatched topic"
+    );
+    let sent = client
+        .send(
+            Some(&chat_ref),
+            "chat:calm",
+            "send_message",
+            json!({"sender": "s", "content": "still alive"}),
+        )
+        .await;
+    assert_eq!(client.reply_to(&sent).await["status"], "ok");
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::views::{LobbyView, RoomView};
 use crate::bus::CommandError;
 use crate::web::errors::not_found_page;
-use crate::web::live::page;
+use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
 
@@ -37,21 +37,26 @@ pub async fn go(Query(go): Query<Go>) -> Response {
     }
 }
 
+#[derive(Deserialize)]
+pub struct Paging {
+    before: Option<u64>,
+}
+
 pub async fn room(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
     Path(room): Path<String>,
+    Query(paging): Query<Paging>,
 ) -> Response {
     if !is_valid_room_name(&room) {
         return not_found_page(&app, &session);
     }
-    let path = format!("/chat/{room}");
-    page(
-        &app,
-        &session,
-        &path,
-        &RoomView::new(app.clone(), &session, &room),
-    )
+    let view = RoomView::new(app.clone(), &session, &room).before(paging.before);
+    match paging.before {
+        // Older history, reached without JavaScript: a plain page, not followed live.
+        Some(_) => static_page(&app, &session, &view),
+        None => page(&app, &session, &format!("/chat/{room}"), &view),
+    }
 }
 
 #[derive(Deserialize)]

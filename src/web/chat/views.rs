@@ -26,6 +26,8 @@ pub struct RoomView {
     shown: usize,
     /// A refusal to show by the form (plain form posts).
     error: Option<String>,
+    /// Show the messages before this id instead of the latest (paging without JavaScript).
+    before: Option<u64>,
 }
 
 impl RoomView {
@@ -37,7 +39,14 @@ impl RoomView {
             oldest: None,
             shown: PAGE,
             error: None,
+            before: None,
         }
+    }
+
+    /// The page of messages before `id`, for "load older" without JavaScript.
+    pub fn before(mut self, id: Option<u64>) -> Self {
+        self.before = id;
+        self
     }
 
     pub fn with_error(mut self, error: String) -> Self {
@@ -54,7 +63,7 @@ impl RoomView {
     }
 
     fn recent(&mut self) -> Result<Vec<Message>, ViewError> {
-        let messages = self.app.chat.messages(&self.room, None, PAGE)?;
+        let messages = self.app.chat.messages(&self.room, self.before, PAGE)?;
         self.oldest = messages.first().map(|m| m.id);
         self.shown = PAGE;
         Ok(messages)
@@ -81,7 +90,8 @@ impl LiveView for RoomView {
     }
 
     fn render(&self) -> Result<Markup, ViewError> {
-        let mut view = RoomView::new(self.app.clone(), &self.session, &self.room);
+        let mut view =
+            RoomView::new(self.app.clone(), &self.session, &self.room).before(self.before);
         let messages = view.recent()?;
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {

@@ -102,6 +102,22 @@ pub fn page(app: &AppState, session: &Session, path: &str, view: &dyn LiveView) 
         .into_response()
 }
 
+/// A live view's page without the live part: rendered once, not joined.
+pub fn static_page(app: &AppState, session: &Session, view: &dyn LiveView) -> Response {
+    match view.render() {
+        Ok(body) => {
+            let html = layout::page(&view.title(), app, session, None, body);
+            (
+                [(header::CACHE_CONTROL, "no-store")],
+                axum::response::Html(html.into_string()),
+            )
+                .into_response()
+        }
+        Err(ViewError::NotFound) => super::errors::not_found_page(app, session),
+        Err(error) => super::errors::internal_page(error),
+    }
+}
+
 /// Joins `lv:<path>` topics.
 pub struct LiveChannels;
 

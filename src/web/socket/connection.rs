@@ -200,6 +200,7 @@ impl Connection {
         let overflow = self.outbox.overflow.clone();
         loop {
             let next = tokio::select! {
+                biased;
                 _ = overflow.notified() => {
                     tracing::warn!("socket: client too slow to read its pushes, dropping it");
                     return None;
@@ -331,9 +332,16 @@ impl Connection {
                 .outbox
                 .send(&frame.reply(false, json!({"reason": "too many events, slow down"})));
         }
-        if let Err(mpsc::error::TrySendError::Full(frame)) = joined.inbox.try_send(frame) {
-            self.outbox
-                .send(&frame.reply(false, json!({"reason": "busy, try again"})));
+        match joined.inbox.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(frame)) => self
+                .outbox
+                .send(&frame.reply(false, json!({"reason": "busy, try again"}))),
+            // The channel ended on its own; its exit notice has not been read yet.
+            Err(mpsc::error::TrySendError::Closed(frame)) => {
+                self.channels.remove(&frame.topic);
+                self.unmatched(frame);
+            }
         }
     }
 

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub use channel::{Channel, ChannelFactory, Joined, Push, SocketInfo};
-pub use connection::{reason, SocketSettings};
+pub use connection::{reason, serve, SocketSettings};
 
 use super::AppState;
 
