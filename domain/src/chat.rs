@@ -8,8 +8,10 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::{Clock, Rejection};
 
@@ -54,6 +56,9 @@ pub enum RoomEvent {
 }
 
 /// A message was posted. `id` numbers the room's messages from 1, in order.
+///
+/// Version 2.0 added `mentions`, the names the message @mentions. Version 1.0 events are still
+/// in the log as they were written: [`upcasters`] derives their mentions when they are read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSent {
     pub id: u64,
@@ -61,6 +66,52 @@ pub struct MessageSent {
     pub sender: String,
     pub content: String,
     pub sent_at: DateTime<Utc>,
+    pub mentions: Vec<String>,
+}
+
+/// The current version of `MessageSent`.
+pub const MESSAGE_SENT_VERSION: &str = "2.0.0";
+
+/// The names `@mentioned` in `content` (letters, digits, `_` and `-`), lower-cased, each once,
+/// in order of first mention.
+pub fn mentions(content: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for (at, _) in content.match_indices('@') {
+        let name: String = content[at + 1..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            .flat_map(char::to_lowercase)
+            .collect();
+        if !name.is_empty() && !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// Reads older versions of the room's events as the current ones.
+pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
+    vec![Box::new(SemanticVersionEventUpcaster::new(
+        "MessageSent",
+        MESSAGE_SENT_VERSION,
+        Box::new(add_mentions),
+    ))]
+}
+
+/// MessageSent 1.x → 2.0: derive `mentions` from the content, as the aggregate now does.
+fn add_mentions(mut payload: Value) -> Value {
+    if let Some(sent) = payload
+        .get_mut("MessageSent")
+        .and_then(Value::as_object_mut)
+    {
+        let content = sent
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let found = mentions(content);
+        sent.insert("mentions".into(), json!(found));
+    }
+    payload
 }
 
 impl DomainEvent for RoomEvent {
@@ -71,7 +122,9 @@ impl DomainEvent for RoomEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".into()
+        match self {
+            RoomEvent::MessageSent(_) => MESSAGE_SENT_VERSION.into(),
+        }
     }
 }
 
@@ -164,6 +217,7 @@ impl Room {
             sender: sender.to_owned(),
             content: content.to_owned(),
             sent_at: now,
+            mentions: mentions(content),
         })
     }
 }
@@ -239,6 +293,7 @@ mod tests {
             sender: sender.into(),
             content: content.into(),
             sent_at: t0() + Duration::seconds(seconds),
+            mentions: mentions(content),
         })
     }
 
@@ -352,6 +407,45 @@ mod tests {
         }
         assert_eq!(room.message_count(), 1000);
         assert!(room.recent.len() <= 6, "kept {}", room.recent.len());
+    }
+
+    #[test]
+    fn mentions_are_found_once_each_and_lower_cased() {
+        assert_eq!(
+            mentions("hi @Ada and @bob-2, @ada again"),
+            vec!["ada", "bob-2"]
+        );
+        assert_eq!(mentions("mail me at a@ b@c"), vec!["c"]);
+        assert!(mentions("no one").is_empty());
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send("bob", "ping @Ada"))
+            .then_expect_events(vec![sent(1, "bob", "ping @Ada", 0)]);
+    }
+
+    #[test]
+    fn version_1_payloads_are_upcast_to_the_current_shape() {
+        use cqrs_es::persist::SerializedEvent;
+        let stored = SerializedEvent::new(
+            "lobby".into(),
+            1,
+            "Room".into(),
+            "MessageSent".into(),
+            "1.0".into(),
+            json!({"MessageSent": {
+                "id": 1, "room": "lobby", "sender": "bob",
+                "content": "hello @Ada", "sent_at": "2026-01-01T00:00:00Z"
+            }}),
+            json!({}),
+        );
+        let upcaster = &upcasters()[0];
+        assert!(upcaster.can_upcast("MessageSent", "1.0"));
+        assert!(!upcaster.can_upcast("MessageSent", "2.0.0"));
+        let current = upcaster.upcast(stored);
+        assert_eq!(current.event_version, "2.0.0");
+        let RoomEvent::MessageSent(sent) = serde_json::from_value(current.payload).unwrap();
+        assert_eq!(sent.mentions, vec!["ada"]);
+        assert_eq!(sent.content, "hello @Ada");
     }
 
     #[test]

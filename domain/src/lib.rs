@@ -15,3 +15,18 @@ pub trait Rejection: std::error::Error {
     /// The name of the form field (or command parameter) the refusal is about.
     fn field(&self) -> &'static str;
 }
+
+/// `event` as the current version of its type: every upcaster that applies, in order.
+/// (cqrs-es does this inside its own stores only; Cinder's cache and projections need it too.)
+pub fn upcast(
+    event: cqrs_es::persist::SerializedEvent,
+    upcasters: &[Box<dyn cqrs_es::persist::EventUpcaster>],
+) -> cqrs_es::persist::SerializedEvent {
+    upcasters.iter().fold(event, |event, upcaster| {
+        if upcaster.can_upcast(&event.event_type, &event.event_version) {
+            upcaster.upcast(event)
+        } else {
+            event
+        }
+    })
+}

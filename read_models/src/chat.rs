@@ -4,7 +4,8 @@
 //! messages are one contiguous, id-ordered range. `chat.rooms` maps a room name to its summary.
 
 use chrono::{DateTime, Utc};
-use cinder_domain::chat::{RoomEvent, MAX_ROOM_CHARS};
+use cinder_domain::chat::{upcasters, RoomEvent, MAX_ROOM_CHARS};
+use cqrs_es::persist::EventUpcaster;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
@@ -18,6 +19,9 @@ pub struct Message {
     pub sender: String,
     pub content: String,
     pub sent_at: DateTime<Utc>,
+    /// Names @mentioned, lower-cased (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
 }
 
 /// A line of the room directory.
@@ -60,6 +64,7 @@ const ROOMS: usize = 1;
 pub struct ChatReadModel {
     messages: sled::Tree,
     rooms: sled::Tree,
+    upcasters: std::sync::Arc<Vec<Box<dyn EventUpcaster>>>,
 }
 
 impl ChatReadModel {
@@ -67,6 +72,7 @@ impl ChatReadModel {
         Ok(Self {
             messages: db.open_tree("chat.messages")?,
             rooms: db.open_tree("chat.rooms")?,
+            upcasters: std::sync::Arc::new(upcasters()),
         })
     }
 
@@ -133,7 +139,8 @@ impl Projection for ChatReadModel {
         if event.aggregate_type != "Room" {
             return Ok(());
         }
-        let RoomEvent::MessageSent(sent) = serde_json::from_value(event.payload.clone())
+        let RoomEvent::MessageSent(sent) = event
+            .decode(&self.upcasters)
             .map_err(|e| abort(ProjectionError::decode(event, e)))?;
         if sent.room.len() > MAX_ROOM_CHARS {
             return Err(abort(ProjectionError::Corrupt(format!(
@@ -147,6 +154,7 @@ impl Projection for ChatReadModel {
             sender: sent.sender,
             content: sent.content,
             sent_at: sent.sent_at,
+            mentions: sent.mentions,
         };
         trees[MESSAGES].insert(
             message_key(&message.room, message.id).as_slice(),

@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use serde::{Deserialize, Serialize};
 
 /// Where a reader of the global log has got to.
@@ -49,6 +50,30 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// The payload as the current version of its event type: older versions go through
+    /// `upcasters` first (the same ones the aggregates use), so history is never rewritten.
+    pub fn decode<E: serde::de::DeserializeOwned>(
+        &self,
+        upcasters: &[Box<dyn EventUpcaster>],
+    ) -> Result<E, serde_json::Error> {
+        if !upcasters
+            .iter()
+            .any(|u| u.can_upcast(&self.event_type, &self.event_version))
+        {
+            return E::deserialize(&self.payload);
+        }
+        let stored = SerializedEvent::new(
+            self.aggregate_id.clone(),
+            self.sequence.max(0) as usize,
+            self.aggregate_type.clone(),
+            self.event_type.clone(),
+            self.event_version.clone(),
+            self.payload.clone(),
+            serde_json::Value::Null,
+        );
+        serde_json::from_value(cinder_domain::upcast(stored, upcasters).payload)
+    }
+
     pub fn cursor(&self) -> Cursor {
         Cursor {
             tx: self.tx,

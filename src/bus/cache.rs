@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cinder_read_models::Cursor;
-use cqrs_es::persist::SerializedEvent;
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{
     Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore,
 };
@@ -37,6 +37,8 @@ type Slot<A> = Arc<AsyncMutex<Entry<A>>>;
 /// A cheap handle: clones share the cache.
 pub struct CachedEventStore<A: Aggregate> {
     log: EventLog,
+    /// Turn older versions of `A`'s stored events into the current ones.
+    upcasters: Arc<Vec<Box<dyn EventUpcaster>>>,
     entries: Arc<Mutex<HashMap<String, Slot<A>>>>,
     /// What committed commands appended, by command id, until the bus collects it.
     committed: Arc<Mutex<HashMap<String, Appended<A>>>>,
@@ -52,6 +54,7 @@ impl<A: Aggregate> Clone for CachedEventStore<A> {
     fn clone(&self) -> Self {
         Self {
             log: self.log.clone(),
+            upcasters: self.upcasters.clone(),
             entries: self.entries.clone(),
             committed: self.committed.clone(),
         }
@@ -73,9 +76,10 @@ impl<A: Aggregate> AggregateContext<A> for CachedContext<A> {
 }
 
 impl<A: Aggregate + Clone> CachedEventStore<A> {
-    pub fn new(log: EventLog) -> Self {
+    pub fn new(log: EventLog, upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
         Self {
             log,
+            upcasters: Arc::new(upcasters),
             entries: Arc::default(),
             committed: Arc::default(),
         }
@@ -118,7 +122,10 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
             .load::<A>(aggregate_id, 0)
             .await
             .map_err(aggregate_error)?;
-        events.into_iter().map(envelope).collect()
+        events
+            .into_iter()
+            .map(|e| envelope(e, &self.upcasters))
+            .collect()
     }
 
     async fn load_aggregate(
@@ -132,7 +139,7 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
             .await
             .map_err(aggregate_error)?;
         for event in newer {
-            let envelope = envelope::<A>(event)?;
+            let envelope = envelope::<A>(event, &self.upcasters)?;
             entry.sequence = envelope.sequence;
             entry.aggregate.apply(envelope.payload);
         }
@@ -190,9 +197,12 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
     }
 }
 
+/// A stored event as `A`'s current event type, upcast first if it is an older version.
 fn envelope<A: Aggregate>(
     event: SerializedEvent,
+    upcasters: &[Box<dyn EventUpcaster>],
 ) -> Result<EventEnvelope<A>, AggregateError<A::Error>> {
+    let event = cinder_domain::upcast(event, upcasters);
     EventEnvelope::try_from(event).map_err(|e| AggregateError::DeserializationError(Box::new(e)))
 }
 

@@ -6,7 +6,7 @@ mod cache;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cinder_domain::chat::{Room, RoomServices};
+use cinder_domain::chat::{self, Room, RoomServices};
 use cinder_domain::Clock;
 use cinder_read_models::Cursor;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
@@ -28,7 +28,7 @@ pub struct CommandBus {
 impl CommandBus {
     pub fn new(log: EventLog, clock: Clock) -> Self {
         Self {
-            rooms: AggregateBus::new(log, RoomServices { clock }),
+            rooms: AggregateBus::new(log, RoomServices { clock }, chat::upcasters()),
         }
     }
 }
@@ -81,8 +81,12 @@ where
     A: Aggregate + Clone,
     A::Command: Clone,
 {
-    pub fn new(log: EventLog, services: A::Services) -> Self {
-        let store = CachedEventStore::new(log);
+    pub fn new(
+        log: EventLog,
+        services: A::Services,
+        upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
+    ) -> Self {
+        let store = CachedEventStore::new(log, upcasters);
         Self {
             cqrs: CqrsFramework::new(store.clone(), Vec::new(), services),
             store,

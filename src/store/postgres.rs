@@ -18,6 +18,10 @@ use super::{NewEvent, StoreError};
 /// The channel our trigger notifies when events are inserted.
 const CHANNEL: &str = "cinder_events";
 
+/// The columns [`stored_event`] reads.
+const COLUMNS: &str = "position, tx_id::text AS tx, aggregate_type, aggregate_id, sequence, \
+                       event_type, event_version, payload, metadata, recorded_at";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
@@ -158,21 +162,85 @@ impl PostgresEventLog {
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT position, tx_id::text AS tx, aggregate_type, aggregate_id, sequence,
-                    event_type, event_version, payload, metadata, recorded_at
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}
                FROM events
               WHERE (tx_id, position) > ($1::text::xid8, $2)
                 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
               ORDER BY tx_id, position
-              LIMIT $3",
-        )
+              LIMIT $3"
+        ))
         .bind(after.tx.to_string())
         .bind(after.position)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_event).collect()
+    }
+
+    /// The cursor of the event at global `position`, if there is one.
+    pub async fn cursor_at(&self, position: i64) -> Result<Option<Cursor>, StoreError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT tx_id::text, position FROM events WHERE position = $1")
+                .bind(position)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(tx, position)| {
+            Ok(Cursor {
+                tx: parse_tx(tx)?,
+                position,
+            })
+        })
+        .transpose()
+    }
+
+    /// Up to `limit` events before `before` (all if `None`), newest first, optionally of one
+    /// aggregate type: the explorer's view of the log.
+    pub async fn latest(
+        &self,
+        aggregate_type: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events
+              WHERE ($1::text IS NULL OR aggregate_type = $1)
+                AND ($2::bigint IS NULL OR position < $2)
+              ORDER BY position DESC
+              LIMIT $3"
+        ))
+        .bind(aggregate_type)
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    /// Every event of one aggregate, in sequence order.
+    pub async fn stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2
+              ORDER BY sequence"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    /// How many events the log holds.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count as u64)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

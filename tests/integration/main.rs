@@ -5,6 +5,7 @@ mod support;
 
 mod bus;
 mod chat_api;
+mod history;
 mod js;
 mod projections;
 mod socket;
