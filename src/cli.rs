@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::replay::replay;
 use crate::server::{event_log, Server};
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,14 @@ pub enum Command {
     Serve(Config),
     /// Apply the event store's migrations and exit.
     Migrate(Config),
+    /// Rebuild read models from the event store (stop the node using the data dir first).
+    Replay {
+        #[command(flatten)]
+        config: Config,
+        /// Only this projection (default: all).
+        #[arg(long)]
+        projection: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -33,7 +42,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate(config) => {
             event_log(&config).await?;
-            println!("migrations applied");
+            println!("event store ready (migrations applied)");
+        }
+        Command::Replay { config, projection } => {
+            let report = replay(&config, projection.as_deref(), true).await?;
+            println!(
+                "replayed {} events into {} in {:.2} s: {:.0} events/s",
+                report.events,
+                report.projections.join(", "),
+                report.elapsed.as_secs_f64(),
+                report.events_per_second()
+            );
         }
     }
     Ok(())

@@ -14,6 +14,8 @@ pub mod cli;
 pub mod config;
 pub mod projections;
 pub mod pubsub;
+pub mod read_models;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod web;

@@ -5,8 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cinder_domain::Clock;
-use cinder_read_models::chat::ChatReadModel;
-use cinder_read_models::Projection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -14,17 +12,13 @@ use crate::bus::CommandBus;
 use crate::config::Config;
 use crate::projections::ProjectionRunner;
 use crate::pubsub::PubSub;
+use crate::read_models::ReadModels;
 use crate::store::{EventLog, PostgresEventLog, StoreError};
 use crate::web::session::Signer;
 use crate::web::{channel_factories, router, App, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error(
-        "no event store configured: set DATABASE_URL (or --database-url), \
-         e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/cinder"
-    )]
-    NoDatabase,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("read models: {0}")]
@@ -43,12 +37,23 @@ pub enum StartError {
     },
 }
 
-/// The event store named by the configuration, migrated.
+/// The event store named by the configuration, migrated: Postgres at `DATABASE_URL`, or without
+/// one the embedded store in `<data dir>/events` (apart from the read models, which can be
+/// deleted and rebuilt from it).
 pub async fn event_log(config: &Config) -> Result<EventLog, StartError> {
-    let url = config
-        .database_url
-        .as_deref()
-        .ok_or(StartError::NoDatabase)?;
+    let Some(url) = config.database_url.as_deref() else {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let path = config.data_dir.join("events");
+        let log = crate::store::EmbeddedEventLog::open(&path)?;
+        tracing::info!(
+            path = %path.display(),
+            "no DATABASE_URL: using the embedded event store (one node only)"
+        );
+        return Ok(EventLog::Embedded(log));
+    };
     let log = PostgresEventLog::connect(url).await?;
     log.migrate().await?;
     Ok(EventLog::Postgres(log))
@@ -73,17 +78,19 @@ impl Server {
             source,
         })?;
         let secret = secret_key_base(&config)?;
-        let db = sled::open(config.data_dir.join("read_models"))
-            .map_err(|e| StartError::ReadModels(cinder_read_models::ProjectionError::Sled(e)))?;
+        let models = ReadModels::open(&config.data_dir.join("read_models"))?;
 
         let (shutdown, stopping) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(until(stopping.clone(), log.spawn_listener()));
 
         let pubsub = PubSub::default();
-        let chat = ChatReadModel::open(&db)?;
-        let projections: Vec<Arc<dyn Projection>> = vec![Arc::new(chat.clone())];
-        let mut runner = ProjectionRunner::new(&db, log.clone(), pubsub.clone(), projections)?;
+        let mut runner = ProjectionRunner::new(
+            &models.db,
+            log.clone(),
+            pubsub.clone(),
+            models.projections(),
+        )?;
         let caught_up = runner.catch_up().await?;
         tracing::info!(events = caught_up, "projections caught up");
         let progress = runner.progress();
@@ -98,7 +105,7 @@ impl Server {
             socket: config.socket.clone(),
             allowed_hosts: Arc::new(config.allowed_hosts.clone()),
             channels: Arc::new(channel_factories()),
-            chat,
+            chat: models.chat.clone(),
         });
 
         let listener = tokio::net::TcpListener::bind(config.addr)
@@ -128,7 +135,7 @@ impl Server {
             shutdown,
             tasks,
             http,
-            db,
+            db: models.db,
         })
     }
 
@@ -159,10 +166,17 @@ impl Server {
 /// Aborts `task` once `stopping` turns true.
 fn until(mut stopping: watch::Receiver<bool>, task: JoinHandle<()>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let abort = task.abort_handle();
+        let mut task = task;
+        let stop = async {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
         tokio::select! {
-            _ = stopping.wait_for(|s| *s) => abort.abort(),
-            _ = task => {}
+            _ = stop => {
+                task.abort();
+                // Wait until it is gone: its handles on the read models must be released.
+                let _ = (&mut task).await;
+            }
+            _ = &mut task => {}
         }
     })
 }

@@ -7,4 +7,4 @@ mod event;
 mod projection;
 
 pub use event::{Cursor, StoredEvent};
-pub use projection::{Change, Projection, ProjectionError, TxResult, LOG_TOPIC};
+pub use projection::{fold, Change, Projection, ProjectionError, TxResult, LOG_TOPIC};

@@ -32,6 +32,27 @@ pub trait Projection: Send + Sync + 'static {
     ) -> TxResult<()>;
 }
 
+/// Folds `events` into `projection` in one transaction, outside the runner: for read models
+/// rebuilt on the side, such as the explorer's "as of" views over a temporary sled database.
+pub fn fold(projection: &dyn Projection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    use sled::transaction::TransactionError;
+    use sled::Transactional;
+    let trees = projection.trees();
+    let result = trees
+        .as_slice()
+        .transaction(|views: &Vec<TransactionalTree>| {
+            let mut ignored = Vec::new();
+            for event in events {
+                projection.apply(views, event, &mut ignored)?;
+            }
+            Ok(())
+        });
+    result.map_err(|error| match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(error) => ProjectionError::Sled(error),
+    })
+}
+
 /// What a projection changed, published after its transaction commits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {

@@ -3,8 +3,9 @@
 //! Each projection keeps its checkpoint (the cursor of the last event it applied) in a
 //! `<name>.meta` tree and writes it in the same sled transaction as the batch's changes: after a
 //! crash it resumes where its data ends, never applying an event twice or skipping one. The log
-//! is read gap-safely (see [`EventLog::read_after`]). A NOTIFY from any node wakes the tail;
-//! a poll covers lost notifications and transactions that were still running.
+//! is read gap-safely (see [`EventLog::read_after`]). Appends wake the tail (Postgres: a NOTIFY
+//! from any node; embedded: the append itself); a poll covers lost notifications and
+//! transactions that were still running.
 
 use std::sync::Arc;
 use std::time::Duration;

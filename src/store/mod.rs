@@ -1,15 +1,18 @@
 //! The event store: where commands append events, and from where the global log is read.
 //!
-//! [`EventLog`] is the one handle the rest of the server uses. Reads of one aggregate's history
-//! go through postgres-es; appends are ours because they must return the events' global
-//! positions (postgres-es' `persist` returns nothing).
+//! [`EventLog`] is the one handle the rest of the server uses, over one of two stores with the
+//! same semantics: Postgres (reads of one aggregate's history go through postgres-es; appends are
+//! ours because they must return the events' global positions, and postgres-es' `persist`
+//! returns nothing), or an embedded sled database for a node with no Postgres.
 
+mod embedded;
 mod postgres;
 
 use cinder_read_models::{Cursor, StoredEvent};
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use cqrs_es::Aggregate;
 
+pub use embedded::EmbeddedEventLog;
 pub use postgres::PostgresEventLog;
 
 /// An event about to be appended.
@@ -69,6 +72,8 @@ impl From<PersistenceError> for StoreError {
 #[derive(Clone)]
 pub enum EventLog {
     Postgres(PostgresEventLog),
+    /// A sled database of this process: one node, no Postgres needed.
+    Embedded(EmbeddedEventLog),
 }
 
 impl EventLog {
@@ -77,6 +82,7 @@ impl EventLog {
     pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<Cursor>, StoreError> {
         match self {
             EventLog::Postgres(log) => log.append(events).await,
+            EventLog::Embedded(log) => log.append(events).await,
         }
     }
 
@@ -88,11 +94,13 @@ impl EventLog {
     ) -> Result<Vec<SerializedEvent>, StoreError> {
         match self {
             EventLog::Postgres(log) => log.load::<A>(aggregate_id, after).await,
+            EventLog::Embedded(log) => log.load::<A>(aggregate_id, after).await,
         }
     }
 
     /// Up to `limit` events after `after`, in log order, and only events that no transaction
     /// still running can appear before: a reader that keeps its cursor never misses one.
+    /// (The embedded store also holds back events until they are on disk.)
     pub async fn read_after(
         &self,
         after: Cursor,
@@ -100,6 +108,7 @@ impl EventLog {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         match self {
             EventLog::Postgres(log) => log.read_after(after, limit).await,
+            EventLog::Embedded(log) => log.read_after(after, limit).await,
         }
     }
 
@@ -107,6 +116,7 @@ impl EventLog {
     pub fn appended(&self) -> std::sync::Arc<tokio::sync::Notify> {
         match self {
             EventLog::Postgres(log) => log.appended(),
+            EventLog::Embedded(log) => log.appended(),
         }
     }
 
@@ -114,6 +124,7 @@ impl EventLog {
     pub fn events_loaded(&self) -> u64 {
         match self {
             EventLog::Postgres(log) => log.events_loaded(),
+            EventLog::Embedded(log) => log.events_loaded(),
         }
     }
 
@@ -121,6 +132,49 @@ impl EventLog {
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         match self {
             EventLog::Postgres(log) => log.spawn_listener(),
+            EventLog::Embedded(log) => log.spawn_listener(),
+        }
+    }
+
+    /// The cursor of the event at global `position`, if there is one.
+    pub async fn cursor_at(&self, position: i64) -> Result<Option<Cursor>, StoreError> {
+        match self {
+            EventLog::Postgres(log) => log.cursor_at(position).await,
+            EventLog::Embedded(log) => log.cursor_at(position).await,
+        }
+    }
+
+    /// Up to `limit` events before position `before` (all if `None`), newest first, optionally
+    /// of one aggregate type.
+    pub async fn latest(
+        &self,
+        aggregate_type: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        match self {
+            EventLog::Postgres(log) => log.latest(aggregate_type, before, limit).await,
+            EventLog::Embedded(log) => log.latest(aggregate_type, before, limit).await,
+        }
+    }
+
+    /// Every event of one aggregate, in sequence order, with their global positions.
+    pub async fn stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        match self {
+            EventLog::Postgres(log) => log.stream(aggregate_type, aggregate_id).await,
+            EventLog::Embedded(log) => log.stream(aggregate_type, aggregate_id).await,
+        }
+    }
+
+    /// How many events the log holds.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        match self {
+            EventLog::Postgres(log) => log.count().await,
+            EventLog::Embedded(log) => log.count().await,
         }
     }
 
@@ -128,6 +182,7 @@ impl EventLog {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             EventLog::Postgres(log) => log.ping().await,
+            EventLog::Embedded(log) => log.ping().await,
         }
     }
 }

@@ -3,6 +3,7 @@
 mod assets;
 pub mod chat;
 pub mod errors;
+pub mod events;
 mod layout;
 pub mod live;
 pub mod session;
@@ -59,7 +60,11 @@ impl Deref for AppState {
 
 /// Every topic family the socket serves.
 pub fn channel_factories() -> Vec<Arc<dyn ChannelFactory>> {
-    vec![Arc::new(live::LiveChannels), Arc::new(chat::RoomChannels)]
+    vec![
+        Arc::new(live::LiveChannels),
+        Arc::new(chat::RoomChannels),
+        Arc::new(events::LogChannels),
+    ]
 }
 
 pub fn router(state: AppState) -> Router {
@@ -70,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/cinder.css", get(assets::style))
         .route("/healthz", get(|| async { "ok" }))
         .merge(chat::routes())
+        .merge(events::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             with_session,

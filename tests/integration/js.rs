@@ -40,3 +40,8 @@ async fn the_official_phoenix_client_joins_pushes_and_receives() {
 async fn two_browsers_chat_live_in_headless_chromium() {
     run_node("browser_chat.mjs").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_as_of_an_early_event_in_headless_chromium() {
+    run_node("browser_as_of.mjs").await;
+}

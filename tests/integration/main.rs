@@ -5,8 +5,10 @@ mod support;
 
 mod bus;
 mod chat_api;
+mod explorer;
 mod history;
 mod js;
 mod projections;
+mod replay;
 mod socket;
 mod store;

@@ -1,15 +1,16 @@
-//! The Postgres event store: appends, conflicts, and a tail that never skips.
+//! The event stores: appends and conflicts on both, a Postgres tail that never skips, and an
+//! embedded store that survives a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cinder::projections::ProjectionRunner;
 use cinder::pubsub::PubSub;
-use cinder::store::{EventLog, StoreError};
+use cinder::store::{EmbeddedEventLog, EventLog, StoreError};
 use cinder_read_models::{Cursor, Projection};
 
 use crate::projections::{event, Counting};
-use crate::support::{TempDir, TestDb};
+use crate::support::{on_both_stores, Backend, TempDir, TestDb, TestStore};
 
 /// Reads the log until `count` events are visible. Other tests' transactions on the same
 /// cluster can hold the visibility horizon back for a moment.
@@ -27,13 +28,14 @@ async fn read_eventually(log: &EventLog, count: usize) -> Vec<cinder_read_models
 fn pool(log: &EventLog) -> sqlx::PgPool {
     match log {
         EventLog::Postgres(pg) => pg.pool().clone(),
+        EventLog::Embedded(_) => panic!("a Postgres store"),
     }
 }
 
-#[tokio::test]
-async fn appends_return_global_positions_and_taken_sequences_conflict() {
-    let db = TestDb::new().await;
-    let log = db.log().await;
+on_both_stores!(appends_return_global_positions_and_taken_sequences_conflict);
+async fn appends_return_global_positions_and_taken_sequences_conflict(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let log = store.log.clone();
     let first = log.append(&[event("a", 1), event("a", 2)]).await.unwrap();
     let second = log.append(&[event("b", 1)]).await.unwrap();
     assert_eq!(
@@ -42,18 +44,32 @@ async fn appends_return_global_positions_and_taken_sequences_conflict() {
     );
     assert_eq!(second[0].position, 3);
     assert!(first[0].tx == first[1].tx, "one append is one transaction");
+    assert!(
+        second[0] > first[1],
+        "a later append reads after an earlier one"
+    );
     let conflict = log.append(&[event("a", 2)]).await;
     assert!(
         matches!(conflict, Err(StoreError::Conflict)),
         "{conflict:?}"
+    );
+    let partly_taken = log
+        .append(&[event("c", 1), event("a", 3), event("b", 1)])
+        .await;
+    assert!(
+        matches!(partly_taken, Err(StoreError::Conflict)),
+        "{partly_taken:?}"
     );
     let loaded = read_eventually(&log, 3).await;
     let positions: Vec<_> = loaded.iter().map(|e| e.position).collect();
     assert_eq!(
         positions,
         vec![1, 2, 3],
-        "the conflicting append left nothing behind"
+        "the conflicting appends left nothing behind"
     );
+    log.append(&[event("c", 1)])
+        .await
+        .expect("a sequence in a refused append is still free");
 }
 
 #[tokio::test]
@@ -156,4 +172,92 @@ async fn interleaved_slow_and_fast_writers_lose_nothing_in_the_tail() {
     let seen: Vec<i64> = counts.iter().map(|(p, _)| *p).collect();
     assert_eq!(seen, all, "every committed event was projected");
     assert!(counts.iter().all(|(_, n)| *n == 1), "and none twice");
+}
+
+on_both_stores!(
+    concurrent_appenders_lose_nothing_in_the_tail,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn concurrent_appenders_lose_nothing_in_the_tail(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let log = store.log.clone();
+    let dir = TempDir::new();
+    let sled = sled::open(dir.0.join("sled")).unwrap();
+    let counting = Counting::open(&sled, 1);
+    let runner = ProjectionRunner::new(
+        &sled,
+        log.clone(),
+        PubSub::default(),
+        vec![counting.clone() as Arc<dyn Projection>],
+    )
+    .unwrap();
+    let progress = runner.progress();
+    let _listener = log.spawn_listener();
+    tokio::spawn(runner.run());
+
+    let mut writers = Vec::new();
+    for writer in 0..16 {
+        let log = log.clone();
+        writers.push(tokio::spawn(async move {
+            let mut cursors = Vec::new();
+            for round in 0..10i64 {
+                let id = format!("w{writer}");
+                let events: Vec<_> = (0..1 + round % 3)
+                    .map(|n| event(&id, round * 3 + n + 1))
+                    .collect();
+                cursors.extend(log.append(&events).await.unwrap());
+            }
+            cursors
+        }));
+    }
+    let mut cursors = Vec::new();
+    for writer in writers {
+        cursors.extend(writer.await.unwrap());
+    }
+    cursors.sort();
+    let mut positions: Vec<i64> = cursors.iter().map(|c| c.position).collect();
+    positions.sort();
+    assert_eq!(
+        positions,
+        (1..=positions.len() as i64).collect::<Vec<_>>(),
+        "positions are dense and unique"
+    );
+    let last = *cursors.last().unwrap();
+    assert!(
+        progress.wait_for(last, Duration::from_secs(20)).await,
+        "the tail reached the end"
+    );
+    let counts = counting.counts();
+    let seen: Vec<i64> = counts.iter().map(|(p, _)| *p).collect();
+    assert_eq!(seen, positions, "every committed event was projected");
+    assert!(counts.iter().all(|(_, n)| *n == 1), "and none twice");
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_its_events_across_a_restart() {
+    let dir = TempDir::new();
+    let path = dir.0.join("events");
+    let written = {
+        let log = EventLog::Embedded(EmbeddedEventLog::open(&path).unwrap());
+        log.append(&[event("a", 1), event("a", 2)]).await.unwrap();
+        log.append(&[event("b", 1)]).await.unwrap();
+        log.read_after(Cursor::START, 100).await.unwrap()
+    };
+    assert_eq!(written.len(), 3);
+
+    let log = EventLog::Embedded(EmbeddedEventLog::open(&path).unwrap());
+    let read = log.read_after(Cursor::START, 100).await.unwrap();
+    assert_eq!(read, written, "the same events, cursors and times");
+    let conflict = log.append(&[event("a", 2)]).await;
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict)),
+        "taken sequences stay taken: {conflict:?}"
+    );
+    let next = log.append(&[event("a", 3)]).await.unwrap();
+    assert_eq!(next[0].position, 4, "positions go on where they stopped");
+    assert!(next[0] > written[2].cursor(), "and after every old cursor");
+    let after = log.read_after(written[2].cursor(), 100).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].cursor(), next[0]);
 }

@@ -1,12 +1,12 @@
-//! Test support: a fresh Postgres database per test, a server on a free port, and a raw
-//! Phoenix Channels client over tokio-tungstenite.
+//! Test support: a fresh event store per test (a Postgres database or an embedded one), a server
+//! on a free port, and a raw Phoenix Channels client over tokio-tungstenite.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use cinder::config::Config;
 use cinder::server::Server;
-use cinder::store::{EventLog, PostgresEventLog};
+use cinder::store::{EmbeddedEventLog, EventLog, PostgresEventLog};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
@@ -68,6 +68,48 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// The event stores the behaviour tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Embedded,
+}
+
+/// A fresh event store of one backend, for one test.
+pub struct TestStore {
+    pub log: EventLog,
+    /// The Postgres database, kept until the test ends (none for the embedded store, which is
+    /// temporary and goes with its last handle).
+    pub db: Option<TestDb>,
+}
+
+impl TestStore {
+    pub async fn new(backend: Backend) -> TestStore {
+        match backend {
+            Backend::Postgres => {
+                let db = TestDb::new().await;
+                TestStore {
+                    log: db.log().await,
+                    db: Some(db),
+                }
+            }
+            Backend::Embedded => TestStore {
+                log: EventLog::Embedded(EmbeddedEventLog::temporary().expect("temporary store")),
+                db: None,
+            },
+        }
+    }
+
+    /// The same store as another node sees it: a pool of its own on the Postgres database; for
+    /// the embedded store, which one process owns, another handle on it.
+    pub async fn other_node(&self) -> EventLog {
+        match &self.db {
+            Some(db) => db.log().await,
+            None => self.log.clone(),
+        }
     }
 }
 
@@ -233,3 +275,24 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// Turns `async fn name(backend: Backend)` into two tests, `name::postgres` and `name::embedded`.
+/// Tokio test arguments (a flavor, say) may follow the name.
+macro_rules! on_both_stores {
+    ($name:ident $(, $($tokio:tt)+)?) => {
+        mod $name {
+            use crate::support::Backend;
+
+            #[tokio::test$(($($tokio)+))?]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await
+            }
+
+            #[tokio::test$(($($tokio)+))?]
+            async fn embedded() {
+                super::$name(Backend::Embedded).await
+            }
+        }
+    };
+}
+pub(crate) use on_both_stores;

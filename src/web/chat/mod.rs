@@ -49,3 +49,15 @@ pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn Li
         }
     }
 }
+
+/// A room as it stood after `events` (its own, in order): replayed into a throwaway read model.
+pub fn as_of(
+    room: &str,
+    events: &[cinder_read_models::StoredEvent],
+) -> Result<maud::Markup, cinder_read_models::ProjectionError> {
+    let db = sled::Config::new().temporary(true).open()?;
+    let chat = cinder_read_models::chat::ChatReadModel::open(&db)?;
+    cinder_read_models::fold(&chat, events)?;
+    let messages = chat.messages(room, None, usize::MAX)?;
+    Ok(views::message_list(&messages))
+}

@@ -18,7 +18,7 @@ pub async fn lobby(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    page(&app, &session, "/chat", &LobbyView::new(app.clone()))
+    page(&app, &session, "/chat", &LobbyView::new(app.clone())).await
 }
 
 #[derive(Deserialize)]
@@ -54,8 +54,8 @@ pub async fn room(
     let view = RoomView::new(app.clone(), &session, &room).before(paging.before);
     match paging.before {
         // Older history, reached without JavaScript: a plain page, not followed live.
-        Some(_) => static_page(&app, &session, &view),
-        None => page(&app, &session, &format!("/chat/{room}"), &view),
+        Some(_) => static_page(&app, &session, &view).await,
+        None => page(&app, &session, &format!("/chat/{room}"), &view).await,
     }
 }
 
@@ -84,7 +84,7 @@ pub async fn set_name(
     if name.is_empty() || name.chars().count() > MAX_SENDER_CHARS {
         let view = RoomView::new(app.clone(), &session, &room)
             .with_error("your name must be 1–32 characters".into());
-        return refused(page(&app, &session, &format!("/chat/{room}"), &view));
+        return refused(page(&app, &session, &format!("/chat/{room}"), &view).await);
     }
     session.name = Some(name.to_owned());
     (
@@ -138,7 +138,7 @@ pub async fn send_message(
                 other => other.to_string(),
             };
             let view = RoomView::new(app.clone(), &session, &room).with_error(message);
-            refused(page(&app, &session, &format!("/chat/{room}"), &view))
+            refused(page(&app, &session, &format!("/chat/{room}"), &view).await)
         }
     }
 }

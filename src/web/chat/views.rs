@@ -89,7 +89,7 @@ impl LiveView for RoomView {
         format!("#{}", self.room)
     }
 
-    fn render(&self) -> Result<Markup, ViewError> {
+    async fn render(&self) -> Result<Markup, ViewError> {
         let mut view =
             RoomView::new(self.app.clone(), &self.session, &self.room).before(self.before);
         let messages = view.recent()?;
@@ -123,7 +123,7 @@ impl LiveView for RoomView {
         })
     }
 
-    fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+    async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         // Rendered from a fresh view: `regions` re-sends everything, and the channel's view
         // resets its paging to match (see `handle_change`'s limit).
         let mut view = RoomView::new(self.app.clone(), &self.session, &self.room);
@@ -217,7 +217,7 @@ impl LiveView for LobbyView {
         "Chat".into()
     }
 
-    fn render(&self) -> Result<Markup, ViewError> {
+    async fn render(&self) -> Result<Markup, ViewError> {
         Ok(html! {
             h1 { "Chat rooms" }
             form method="get" action="/chat/go" {
@@ -229,7 +229,7 @@ impl LiveView for LobbyView {
         })
     }
 
-    fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+    async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         Ok(vec![Patch::replace(
             "rooms",
             room_list(&self.app.chat.rooms()?),

@@ -21,7 +21,7 @@ pub use patch::Patch;
 
 use super::layout;
 use super::session::{Session, TokenError};
-use super::socket::{reason, Channel, ChannelFactory, Joined, Push, SocketInfo};
+use super::socket::{reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
 use super::AppState;
 
 /// How long a page's live view token stays valid.
@@ -30,15 +30,15 @@ pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
 
 #[async_trait]
-pub trait LiveView: Send {
+pub trait LiveView: Send + Sync {
     /// The page's `<title>`.
     fn title(&self) -> String;
 
     /// The whole page body, for the first GET.
-    fn render(&self) -> Result<Markup, ViewError>;
+    async fn render(&self) -> Result<Markup, ViewError>;
 
     /// Each live region, whole, as `replace` patches: sent on every join.
-    fn regions(&self) -> Result<Vec<Patch>, ViewError>;
+    async fn regions(&self) -> Result<Vec<Patch>, ViewError>;
 
     /// The pubsub topics whose changes this view shows.
     fn topics(&self) -> Vec<String>;
@@ -77,12 +77,12 @@ struct ViewToken {
 
 /// Finds the live view at `path`. Each app mounts its own paths.
 pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
-    super::chat::mount(path, session, app)
+    super::chat::mount(path, session, app).or_else(|| super::events::mount(path, session, app))
 }
 
 /// The full page of a live view: its first paint, with what the client script needs to join.
-pub fn page(app: &AppState, session: &Session, path: &str, view: &dyn LiveView) -> Response {
-    let body = match view.render() {
+pub async fn page(app: &AppState, session: &Session, path: &str, view: &dyn LiveView) -> Response {
+    let body = match view.render().await {
         Ok(body) => body,
         Err(ViewError::NotFound) => return super::errors::not_found_page(app, session),
         Err(error) => return super::errors::internal_page(error),
@@ -103,8 +103,8 @@ pub fn page(app: &AppState, session: &Session, path: &str, view: &dyn LiveView) 
 }
 
 /// A live view's page without the live part: rendered once, not joined.
-pub fn static_page(app: &AppState, session: &Session, view: &dyn LiveView) -> Response {
-    match view.render() {
+pub async fn static_page(app: &AppState, session: &Session, view: &dyn LiveView) -> Response {
+    match view.render().await {
         Ok(body) => {
             let html = layout::page(&view.title(), app, session, None, body);
             (
@@ -152,7 +152,7 @@ impl ChannelFactory for LiveChannels {
             .iter()
             .map(|t| app.pubsub.subscribe(t))
             .collect();
-        let regions = view.regions().map_err(|e| reason(e.to_string()))?;
+        let regions = view.regions().await.map_err(|e| reason(e.to_string()))?;
         Ok(Joined {
             channel: Box::new(LiveChannel {
                 view,
@@ -204,14 +204,19 @@ impl Channel for LiveChannel {
         patch_push(self.view.handle_change(change))
     }
 
-    fn resync(&mut self) -> Vec<Push> {
-        match self.view.regions() {
-            Ok(patches) => patch_push(patches),
-            Err(error) => {
-                tracing::warn!(%error, "live view could not re-render after lagging");
-                Vec::new()
-            }
+    async fn catch_up(&mut self, pusher: &Pusher, missed: bool) -> Result<(), Stalled> {
+        if !missed {
+            return Ok(());
         }
+        match self.view.regions().await {
+            Ok(patches) => {
+                for push in patch_push(patches) {
+                    pusher.push(push).await?;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "live view could not re-render after lagging"),
+        }
+        Ok(())
     }
 }
 

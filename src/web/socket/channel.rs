@@ -55,4 +55,45 @@ pub trait Channel: Send {
     fn resync(&mut self) -> Vec<Push> {
         Vec::new()
     }
+
+    /// Runs right after the join reply (`missed` false) and whenever changes were missed
+    /// (`missed` true), before anything else reaches the channel. Channels that stream history
+    /// override it and push through `pusher`, which waits for the client to read; the default
+    /// pushes [`Channel::resync`] when something was missed.
+    async fn catch_up(&mut self, pusher: &Pusher, missed: bool) -> Result<(), Stalled> {
+        if missed {
+            for push in self.resync() {
+                pusher.push(push).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The client did not read its pushes in time; the connection is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stalled;
+
+/// Pushes on one channel's topic, waiting (a bounded time) for room in the client's queue.
+pub struct Pusher {
+    pub(super) topic: String,
+    pub(super) queue: tokio::sync::mpsc::Sender<axum::extract::ws::Message>,
+    pub(super) overflow: Arc<tokio::sync::Notify>,
+}
+
+/// How long a push waits for a client to make room before it counts as stalled.
+const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Pusher {
+    pub async fn push(&self, push: Push) -> Result<(), Stalled> {
+        let frame = super::frame::Frame::push(&self.topic, push.event, push.payload);
+        let message = axum::extract::ws::Message::Text(frame.encode().into());
+        match self.queue.send_timeout(message, STALL).await {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                self.overflow.notify_one();
+                Err(Stalled)
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, Notify};
 
-use super::channel::{Channel, ChannelFactory, Push, SocketInfo};
+use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
 use super::frame::Frame;
 
 /// Limits of one connection.
@@ -415,7 +415,15 @@ async fn run_channel(
             outbox.send(&Frame::push(&topic, push.event, push.payload));
         }
     };
+    let pusher = Pusher {
+        topic: topic.clone(),
+        queue: outbox.queue.clone(),
+        overflow: outbox.overflow.clone(),
+    };
     let run = AssertUnwindSafe(async {
+        if channel.catch_up(&pusher, false).await.is_err() {
+            return;
+        }
         loop {
             tokio::select! {
                 frame = messages.recv() => {
@@ -424,7 +432,14 @@ async fn run_channel(
                     // Changes that arrived while handling (the command's own, say) are pushed
                     // before the reply, so the sender sees its change when the reply comes.
                     while let Some(change) = subscriptions.ready() {
-                        push(deliver(channel.as_mut(), change));
+                        match change {
+                            Ok(change) => push(channel.handle_change(&change)),
+                            Err(Lagged) => {
+                                if channel.catch_up(&pusher, true).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
                     }
                     let (ok, response) = match outcome {
                         Ok(response) => (true, response),
@@ -432,7 +447,14 @@ async fn run_channel(
                     };
                     outbox.send(&frame.reply(ok, response));
                 }
-                change = subscriptions.next() => push(deliver(channel.as_mut(), change)),
+                change = subscriptions.next() => match change {
+                    Ok(change) => push(channel.handle_change(&change)),
+                    Err(Lagged) => {
+                        if channel.catch_up(&pusher, true).await.is_err() {
+                            return;
+                        }
+                    }
+                },
             }
         }
     })
@@ -444,13 +466,6 @@ async fn run_channel(
         error.event = "phx_error".into();
         outbox.send(&error);
         let _ = exits.send((topic.clone(), join_ref.clone()));
-    }
-}
-
-fn deliver(channel: &mut dyn Channel, change: Result<Arc<Change>, Lagged>) -> Vec<Push> {
-    match change {
-        Ok(change) => channel.handle_change(&change),
-        Err(Lagged) => channel.resync(),
     }
 }
 

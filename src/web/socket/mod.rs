@@ -10,7 +10,7 @@ use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-pub use channel::{Channel, ChannelFactory, Joined, Push, SocketInfo};
+pub use channel::{Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
 pub use connection::{reason, serve, SocketSettings};
 
 use super::AppState;

@@ -1,0 +1,44 @@
+//! This node's read models: the sled database they live in, and the list of projections.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cinder_read_models::chat::ChatReadModel;
+use cinder_read_models::{Projection, ProjectionError};
+
+/// Every read model, opened on one sled database.
+#[derive(Clone)]
+pub struct ReadModels {
+    pub db: sled::Db,
+    pub chat: ChatReadModel,
+}
+
+impl ReadModels {
+    /// Opens the read models in `dir`. If sled cannot read what is there, the directory is set
+    /// aside (renamed, not deleted) and the read models start empty: they are rebuilt from the
+    /// event store, which is the truth.
+    pub fn open(dir: &Path) -> Result<ReadModels, ProjectionError> {
+        let db = match sled::open(dir) {
+            Ok(db) => db,
+            Err(error) => {
+                let aside =
+                    dir.with_extension(format!("unreadable-{}", chrono::Utc::now().timestamp()));
+                tracing::warn!(%error, dir = %dir.display(), aside = %aside.display(),
+                    "read models unreadable: setting them aside and rebuilding from the event store");
+                std::fs::rename(dir, &aside).map_err(|e| {
+                    ProjectionError::Corrupt(format!("cannot set aside {}: {e}", dir.display()))
+                })?;
+                sled::open(dir)?
+            }
+        };
+        Ok(ReadModels {
+            chat: ChatReadModel::open(&db)?,
+            db,
+        })
+    }
+
+    /// The projections that keep these read models, for the runner.
+    pub fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        vec![Arc::new(self.chat.clone())]
+    }
+}

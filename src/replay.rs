@@ -1,0 +1,94 @@
+//! `cinder replay`: rebuild read models from the event store.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::projections::ProjectionRunner;
+use crate::pubsub::PubSub;
+use crate::read_models::ReadModels;
+use crate::server::{event_log, StartError};
+
+/// What a replay did.
+#[derive(Debug, Clone)]
+pub struct ReplayReport {
+    pub projections: Vec<&'static str>,
+    pub events: usize,
+    pub elapsed: Duration,
+}
+
+impl ReplayReport {
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no projection named {name:?}; there are: {known}")]
+    UnknownProjection { name: String, known: String },
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    ReadModels(#[from] cinder_read_models::ProjectionError),
+    #[error(transparent)]
+    Run(#[from] crate::projections::RunError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Wipes projection `only` (or all of them) and folds the whole log into it again, streaming the
+/// log in batches. The node must not be serving from the same data dir meanwhile (sled keeps
+/// it locked).
+pub async fn replay(
+    config: &Config,
+    only: Option<&str>,
+    show_progress: bool,
+) -> Result<ReplayReport, ReplayError> {
+    let log = event_log(config).await?;
+    let models = ReadModels::open(&config.data_dir.join("read_models"))?;
+    let mut runner = ProjectionRunner::new(
+        &models.db,
+        log.clone(),
+        PubSub::default(),
+        models.projections(),
+    )?;
+    let names = runner.names();
+    let chosen: Vec<&'static str> = match only {
+        Some(name) => vec![*names.iter().find(|n| **n == name).ok_or_else(|| {
+            ReplayError::UnknownProjection {
+                name: name.to_owned(),
+                known: names.join(", "),
+            }
+        })?],
+        None => names.clone(),
+    };
+    for name in &chosen {
+        runner.reset(name)?;
+    }
+    let total = log.count().await?;
+    let bar = if show_progress {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let events = runner.catch_up_with(|n| bar.inc(n as u64)).await?;
+    models
+        .db
+        .flush_async()
+        .await
+        .map_err(cinder_read_models::ProjectionError::from)?;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    Ok(ReplayReport {
+        projections: chosen,
+        events,
+        elapsed,
+    })
+}

@@ -1,0 +1,381 @@
+//! The embedded event store: the same log in a sled database of its own, for a node that has no
+//! Postgres.
+//!
+//! Three trees, written together in one sled transaction per append:
+//! - `events`: global position (big-endian) → the event record (JSON);
+//! - `streams`: aggregate type, 0, aggregate id, 0, sequence (big-endian) → position, whose
+//!   existence is the optimistic concurrency check;
+//! - `meta`: `next_position`.
+//!
+//! sled runs transactions one at a time, so positions are handed out in commit order and a
+//! plain "position > last seen" tail cannot skip an event. Every event of one append carries the
+//! append's first position as its `tx`, so `(tx, position)` order is position order.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use cinder_read_models::{Cursor, StoredEvent};
+use cqrs_es::persist::SerializedEvent;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use tokio::sync::Notify;
+
+use super::{NewEvent, StoreError};
+
+const NEXT_POSITION: &[u8] = b"next_position";
+
+/// An event as the `events` tree keeps it. Its own type rather than [`StoredEvent`], so the
+/// format on disk changes only when this file says so.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    tx: u64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+    recorded_at: DateTime<Utc>,
+}
+
+impl Record {
+    fn into_stored(self, position: i64) -> StoredEvent {
+        StoredEvent {
+            position,
+            tx: self.tx,
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            payload: self.payload,
+            metadata: self.metadata,
+            recorded_at: self.recorded_at,
+        }
+    }
+}
+
+/// A cheap handle: clones share the database, the wake-ups and the counters.
+#[derive(Clone)]
+pub struct EmbeddedEventLog {
+    db: sled::Db,
+    events: sled::Tree,
+    streams: sled::Tree,
+    meta: sled::Tree,
+    /// The highest position known to be on disk. Tails read no further, so a read model never
+    /// holds an event that a crash could take back (and whose position would then be reused).
+    durable: Arc<AtomicI64>,
+    appended: Arc<Notify>,
+    /// Events read to rebuild aggregates for commands (the aggregate cache keeps this low).
+    loaded: Arc<AtomicU64>,
+}
+
+impl EmbeddedEventLog {
+    /// Opens (or creates) the store in the directory `path`. Keep it apart from the read models'
+    /// database: those can be deleted and rebuilt, the events cannot.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::with_config(sled::Config::new().path(path))
+    }
+
+    /// A store that is deleted when its last handle is dropped (for tests).
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::with_config(sled::Config::new().temporary(true))
+    }
+
+    fn with_config(config: sled::Config) -> Result<Self, StoreError> {
+        let db = config.open()?;
+        let events = db.open_tree("events")?;
+        let streams = db.open_tree("streams")?;
+        let meta = db.open_tree("meta")?;
+        // Whatever sled recovered is on disk.
+        let durable = next_position(meta.get(NEXT_POSITION)?.as_deref())? - 1;
+        Ok(Self {
+            db,
+            events,
+            streams,
+            meta,
+            durable: Arc::new(AtomicI64::new(durable)),
+            appended: Arc::new(Notify::new()),
+            loaded: Arc::default(),
+        })
+    }
+
+    /// Nothing to listen to: only this process writes, and [`Self::append`] wakes the tail
+    /// itself. The task ends at once.
+    pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async {})
+    }
+
+    pub fn appended(&self) -> Arc<Notify> {
+        self.appended.clone()
+    }
+
+    pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<Cursor>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = events
+            .iter()
+            .map(|e| stream_key(&e.aggregate_type, &e.aggregate_id, e.sequence))
+            .collect::<Result<Vec<_>, _>>()?;
+        let recorded_at = Utc::now();
+        let result = (&self.events, &self.streams, &self.meta).transaction(
+            |(events_tree, streams, meta)| {
+                let first = next_position(meta.get(NEXT_POSITION)?.as_deref())
+                    .map_err(ConflictableTransactionError::Abort)?;
+                let mut cursors = Vec::with_capacity(events.len());
+                for (offset, (event, key)) in events.iter().zip(&keys).enumerate() {
+                    // Also catches the same sequence twice within this append: the overlay
+                    // sees the transaction's own writes.
+                    if streams.get(key)?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict));
+                    }
+                    let position = first + offset as i64;
+                    let record = Record {
+                        tx: first as u64,
+                        aggregate_type: event.aggregate_type.clone(),
+                        aggregate_id: event.aggregate_id.clone(),
+                        sequence: event.sequence,
+                        event_type: event.event_type.clone(),
+                        event_version: event.event_version.clone(),
+                        payload: event.payload.clone(),
+                        metadata: event.metadata.clone(),
+                        recorded_at,
+                    };
+                    let value = serde_json::to_vec(&record).map_err(|e| {
+                        ConflictableTransactionError::Abort(StoreError::Other(format!(
+                            "cannot encode event: {e}"
+                        )))
+                    })?;
+                    let position_key = position.to_be_bytes();
+                    events_tree.insert(&position_key[..], value)?;
+                    streams.insert(&key[..], &position_key[..])?;
+                    cursors.push(Cursor {
+                        tx: first as u64,
+                        position,
+                    });
+                }
+                let next = first + events.len() as i64;
+                meta.insert(NEXT_POSITION, &next.to_be_bytes()[..])?;
+                Ok(cursors)
+            },
+        );
+        let cursors = match result {
+            Ok(cursors) => cursors,
+            Err(TransactionError::Abort(error)) => return Err(error),
+            Err(TransactionError::Storage(error)) => return Err(error.into()),
+        };
+        // A command is answered only once its events would survive a crash, as with Postgres'
+        // commit. The flush also covers every earlier append, which committed before this one.
+        // Not `flush_async`: concurrent calls of it deadlock in sled 0.34 (sled issue #1308;
+        // its flushes wait for writes queued behind them on sled's own thread pool).
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Other(format!("flush did not finish: {e}")))??;
+        if let Some(last) = cursors.last() {
+            self.durable.fetch_max(last.position, Ordering::AcqRel);
+        }
+        // Wake every tail waiting now, and leave a wake-up for one that is between reads.
+        self.appended.notify_waiters();
+        self.appended.notify_one();
+        Ok(cursors)
+    }
+
+    pub async fn load<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let start = stream_key(A::TYPE, aggregate_id, after as i64 + 1)?;
+        let end = stream_key(A::TYPE, aggregate_id, i64::MAX)?;
+        let mut loaded = Vec::new();
+        for entry in self.streams.range(start.clone()..=end) {
+            let (key, position) = entry?;
+            // An id that itself contains a 0 byte could put its keys in this range; the length
+            // tells them apart.
+            if key.len() != start.len() {
+                continue;
+            }
+            let position = position_from(&position)?;
+            let record = self.record(position)?;
+            let sequence = usize::try_from(record.sequence)
+                .map_err(|_| StoreError::Other(format!("event {position} has a bad sequence")))?;
+            loaded.push(SerializedEvent {
+                aggregate_id: record.aggregate_id,
+                sequence,
+                aggregate_type: record.aggregate_type,
+                event_type: record.event_type,
+                event_version: record.event_version,
+                payload: record.payload,
+                metadata: record.metadata,
+            });
+        }
+        self.loaded
+            .fetch_add(loaded.len() as u64, Ordering::Relaxed);
+        Ok(loaded)
+    }
+
+    pub fn events_loaded(&self) -> u64 {
+        self.loaded.load(Ordering::Relaxed)
+    }
+
+    pub async fn read_after(
+        &self,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let durable = self.durable.load(Ordering::Acquire);
+        let from = after.position.saturating_add(1).max(1);
+        if from > durable {
+            return Ok(Vec::new());
+        }
+        let range = from.to_be_bytes()..=durable.to_be_bytes();
+        let mut stored = Vec::new();
+        for entry in self.events.range(range).take(limit) {
+            let (key, value) = entry?;
+            let position = position_from(&key)?;
+            stored.push(decode(position, &value)?.into_stored(position));
+        }
+        Ok(stored)
+    }
+
+    pub async fn cursor_at(&self, position: i64) -> Result<Option<Cursor>, StoreError> {
+        if position < 1 || position > self.durable.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        match self.events.get(position.to_be_bytes())? {
+            Some(value) => Ok(Some(Cursor {
+                tx: decode(position, &value)?.tx,
+                position,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn latest(
+        &self,
+        aggregate_type: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let durable = self.durable.load(Ordering::Acquire);
+        let end = before.map_or(durable, |b| b.saturating_sub(1).min(durable));
+        if end < 1 {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for entry in self
+            .events
+            .range(1i64.to_be_bytes()..=end.to_be_bytes())
+            .rev()
+        {
+            if found.len() >= limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let position = position_from(&key)?;
+            let record = decode(position, &value)?;
+            if aggregate_type.is_none_or(|t| t == record.aggregate_type) {
+                found.push(record.into_stored(position));
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let durable = self.durable.load(Ordering::Acquire);
+        let mut prefix = Vec::with_capacity(aggregate_type.len() + aggregate_id.len() + 2);
+        prefix.extend_from_slice(aggregate_type.as_bytes());
+        prefix.push(0);
+        prefix.extend_from_slice(aggregate_id.as_bytes());
+        prefix.push(0);
+        let mut found = Vec::new();
+        for entry in self.streams.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            // Only this aggregate's keys: an id that merely starts with this one is longer.
+            if key.len() != prefix.len() + 8 {
+                continue;
+            }
+            let position = position_from(&value)?;
+            if position <= durable {
+                found.push(self.record(position)?.into_stored(position));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Positions are consecutive from 1 here, so the count is the highest durable position.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.durable.load(Ordering::Acquire).max(0) as u64)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.meta.get(NEXT_POSITION)?;
+        Ok(())
+    }
+
+    fn record(&self, position: i64) -> Result<Record, StoreError> {
+        let value = self
+            .events
+            .get(position.to_be_bytes())?
+            .ok_or_else(|| StoreError::Other(format!("event {position} is missing")))?;
+        decode(position, &value)
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        match error {
+            sled::Error::Io(_) => StoreError::Unavailable(error.to_string()),
+            _ => StoreError::Other(error.to_string()),
+        }
+    }
+}
+
+/// The `streams` key of one event. Sequences are at least 1 in cqrs-es; a negative one would
+/// not sort, so it is refused.
+fn stream_key(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> Result<Vec<u8>, StoreError> {
+    let sequence = u64::try_from(sequence)
+        .map_err(|_| StoreError::Other(format!("negative sequence {sequence}")))?;
+    let mut key = Vec::with_capacity(aggregate_type.len() + aggregate_id.len() + 10);
+    key.extend_from_slice(aggregate_type.as_bytes());
+    key.push(0);
+    key.extend_from_slice(aggregate_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&sequence.to_be_bytes());
+    Ok(key)
+}
+
+/// The stored `next_position`, or 1 for a new store.
+fn next_position(stored: Option<&[u8]>) -> Result<i64, StoreError> {
+    match stored {
+        None => Ok(1),
+        Some(bytes) => position_from(bytes),
+    }
+}
+
+fn position_from(bytes: &[u8]) -> Result<i64, StoreError> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Other("unreadable position in the event store".into()))?;
+    Ok(i64::from_be_bytes(bytes))
+}
+
+fn decode(position: i64, value: &[u8]) -> Result<Record, StoreError> {
+    serde_json::from_slice(value)
+        .map_err(|e| StoreError::Other(format!("event {position} is unreadable: {e}")))
+}

@@ -1,0 +1,89 @@
+//! The log over HTTP.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cinder_read_models::Cursor;
+use serde_json::json;
+
+use super::event_json;
+use crate::web::errors::json_error;
+use crate::web::AppState;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// `GET /api/events?after=<position>&limit=`: events after the one at `after`, in log order.
+/// Pass the last position you received as `after` to continue without gaps or repeats.
+pub async fn events(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let after = match query.get("after").map(|v| v.parse::<i64>()) {
+        None => 0,
+        Some(Ok(after)) if after >= 0 => after,
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "after must be a position (a number ≥ 0)",
+            )
+        }
+    };
+    let limit = match query.get("limit").map(|v| v.parse::<usize>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "limit must be a number from 1 to 1000",
+            )
+        }
+    };
+    let cursor = match resolve(&app, after).await {
+        Ok(Some(cursor)) => cursor,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no event at that position"),
+        Err(response) => return response,
+    };
+    match app.log.read_after(cursor, limit).await {
+        Ok(events) => Json(json!({ "events": events.iter().map(event_json).collect::<Vec<_>>() }))
+            .into_response(),
+        Err(error) => store_error(error),
+    }
+}
+
+/// `GET /api/aggregates/<type>/<id>/events`: one aggregate's history, in sequence order.
+pub async fn aggregate_events(
+    State(app): State<AppState>,
+    Path((aggregate_type, aggregate_id)): Path<(String, String)>,
+) -> Response {
+    match app.log.stream(&aggregate_type, &aggregate_id).await {
+        Ok(events) if events.is_empty() => json_error(StatusCode::NOT_FOUND, "no such aggregate"),
+        Ok(events) => Json(json!({ "events": events.iter().map(event_json).collect::<Vec<_>>() }))
+            .into_response(),
+        Err(error) => store_error(error),
+    }
+}
+
+/// The log cursor of position `after` (0 is the start of the log).
+pub async fn resolve(app: &AppState, after: i64) -> Result<Option<Cursor>, Response> {
+    if after == 0 {
+        return Ok(Some(Cursor::START));
+    }
+    app.log.cursor_at(after).await.map_err(store_error)
+}
+
+fn store_error(error: crate::store::StoreError) -> Response {
+    match error {
+        crate::store::StoreError::Unavailable(_) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the event store is unavailable",
+        ),
+        other => {
+            tracing::error!(error = %other, "reading the log failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not read the log")
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `events:all`: every event after a position, then live, without a gap or a repeat.
+//!
+//! Join with `{"after": n}` (0 for the whole log; absent for only what comes next). The channel
+//! follows the live tail first, then reads history from the store and pushes it, waiting for
+//! the client to read (a client that stalls is disconnected, so memory stays bounded). Live
+//! events at or before the last one pushed are dropped; if live events were missed while the
+//! client was slow, it reads from the store again where it left off.
+
+use async_trait::async_trait;
+use cinder_read_models::{Change, Cursor, LOG_TOPIC};
+use serde_json::Value;
+
+use super::event_json;
+use crate::web::socket::{
+    reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled,
+};
+use crate::web::AppState;
+
+/// Events read from the store per batch while catching up.
+const BATCH: usize = 500;
+
+pub struct LogChannels;
+
+#[async_trait]
+impl ChannelFactory for LogChannels {
+    fn accepts(&self, topic: &str) -> bool {
+        topic == "events:all"
+    }
+
+    async fn join(
+        &self,
+        _topic: &str,
+        payload: Value,
+        socket: &SocketInfo,
+    ) -> Result<Joined, Value> {
+        let app = &socket.app;
+        let subscription = app.pubsub.subscribe(LOG_TOPIC);
+        let sent = match payload.get("after") {
+            None | Some(Value::Null) => None,
+            Some(after) => {
+                let after = after
+                    .as_i64()
+                    .filter(|a| *a >= 0)
+                    .ok_or_else(|| reason("after must be a position (a number ≥ 0)"))?;
+                let cursor = super::api::resolve(app, after)
+                    .await
+                    .map_err(|_| reason("the event store is unavailable"))?
+                    .ok_or_else(|| reason("no event at that position"))?;
+                Some(cursor)
+            }
+        };
+        Ok(Joined {
+            channel: Box::new(LogChannel {
+                app: app.clone(),
+                sent,
+            }),
+            reply: serde_json::json!({}),
+            subscriptions: vec![subscription],
+        })
+    }
+}
+
+struct LogChannel {
+    app: AppState,
+    /// The last event pushed; `None` until the first (live-only joins start with the next).
+    sent: Option<Cursor>,
+}
+
+#[async_trait]
+impl Channel for LogChannel {
+    async fn handle_in(&mut self, event: &str, _payload: Value) -> Result<Value, Value> {
+        Err(reason(format!("events:all is read-only (got {event:?})")))
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Push> {
+        let Change::Logged(event) = change else {
+            return Vec::new();
+        };
+        if self.sent.is_some_and(|sent| event.cursor() <= sent) {
+            return Vec::new();
+        }
+        self.sent = Some(event.cursor());
+        vec![Push {
+            event: "event",
+            payload: event_json(event),
+        }]
+    }
+
+    async fn catch_up(&mut self, pusher: &Pusher, _missed: bool) -> Result<(), Stalled> {
+        let Some(mut cursor) = self.sent else {
+            return Ok(());
+        };
+        loop {
+            let batch = match self.app.log.read_after(cursor, BATCH).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, "events:all could not read the log");
+                    return Err(Stalled);
+                }
+            };
+            let Some(last) = batch.last().map(|e| e.cursor()) else {
+                return Ok(());
+            };
+            for event in &batch {
+                pusher
+                    .push(Push {
+                        event: "event",
+                        payload: event_json(event),
+                    })
+                    .await?;
+            }
+            cursor = last;
+            self.sent = Some(cursor);
+        }
+    }
+}
