@@ -6,6 +6,7 @@ pub mod errors;
 pub mod events;
 mod layout;
 pub mod live;
+mod params;
 pub mod session;
 pub mod socket;
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::web::errors::{command_response, json_error};
-use crate::web::AppState;
+use crate::web::{params, AppState};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
@@ -35,20 +35,13 @@ pub async fn messages(
     if !is_valid_room_name(&room) {
         return json_error(StatusCode::NOT_FOUND, "no such room");
     }
-    let before = match query.get("before").map(|v| v.parse::<u64>()) {
-        None => None,
-        Some(Ok(before)) => Some(before),
-        Some(Err(_)) => return json_error(StatusCode::BAD_REQUEST, "before must be a message id"),
+    let before = match params::number(&query, "before", "a message id") {
+        Ok(before) => before,
+        Err(bad) => return bad.into_response(),
     };
-    let limit = match query.get("limit").map(|v| v.parse::<usize>()) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
-        Some(_) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "limit must be a number from 1 to 500",
-            )
-        }
+    let limit = match params::limit(&query, DEFAULT_LIMIT, MAX_LIMIT) {
+        Ok(limit) => limit,
+        Err(bad) => return bad.into_response(),
     };
     match app.chat.room(&room) {
         Ok(Some(_)) => {}

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::event_json;
 use crate::web::errors::json_error;
-use crate::web::AppState;
+use crate::web::{params, AppState};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -22,25 +22,13 @@ pub async fn events(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let after = match query.get("after").map(|v| v.parse::<i64>()) {
-        None => 0,
-        Some(Ok(after)) if after >= 0 => after,
-        Some(_) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "after must be a position (a number ≥ 0)",
-            )
-        }
+    let after = match params::number(&query, "after", "a position") {
+        Ok(after) => after.unwrap_or(0) as i64,
+        Err(bad) => return bad.into_response(),
     };
-    let limit = match query.get("limit").map(|v| v.parse::<usize>()) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
-        Some(_) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "limit must be a number from 1 to 1000",
-            )
-        }
+    let limit = match params::limit(&query, DEFAULT_LIMIT, MAX_LIMIT) {
+        Ok(limit) => limit,
+        Err(bad) => return bad.into_response(),
     };
     let cursor = match resolve(&app, after).await {
         Ok(Some(cursor)) => cursor,
