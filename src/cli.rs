@@ -10,11 +10,16 @@ use crate::server::{event_log, Server};
 #[command(
     name = "cinder",
     version,
-    about = "A real-time, event-sourced web platform"
+    about = "A real-time, event-sourced web platform",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+
+    /// With no command, `cinder` serves, configured by these flags.
+    #[command(flatten)]
+    pub serve: Config,
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,7 +39,7 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(config) => {
             let server = Server::start(config).await?;
             println!("Cinder is running at {}", server.url());

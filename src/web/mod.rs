@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/cinder.js", get(assets::script))
         .route("/assets/cinder.css", get(assets::style))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .merge(chat::routes())
         .merge(events::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -82,6 +83,20 @@ pub fn router(state: AppState) -> Router {
             with_session,
         ))
         .with_state(state)
+}
+
+/// Ready when the event store answers. (A node only starts listening once its projections
+/// have caught up with the log, rebuilding any that need it.)
+async fn readyz(State(app): State<AppState>) -> Response {
+    use axum::response::IntoResponse;
+    match app.log.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(error) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {error}"),
+        )
+            .into_response(),
+    }
 }
 
 /// Gives every request a [`Session`] (as an extension): the one in its signed cookie, or a new

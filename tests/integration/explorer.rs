@@ -213,3 +213,21 @@ async fn the_tail_page_is_live() {
         .unwrap()
         .contains("event-2"));
 }
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let server = TestServer::start().await;
+    let health = http()
+        .get(format!("{}/healthz", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = http()
+        .get(format!("{}/readyz", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
