@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::web::socket::SocketSettings;
 
@@ -27,8 +28,26 @@ pub struct Config {
     #[arg(long, env = "CINDER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Add a random public bookmark every interval (default 2s), through the command bus.
+    #[arg(long, num_args = 0..=1, default_missing_value = "2s", value_parser = parse_interval, value_name = "INTERVAL")]
+    pub simulate_bookmarks: Option<Duration>,
+
     #[arg(skip)]
     pub socket: SocketSettings,
+}
+
+/// `250ms`, `2s` or a plain number of seconds.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not an interval like 250ms, 2s or 2");
+    let (number, unit) = match text.strip_suffix("ms") {
+        Some(ms) => (ms, 0.001),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| invalid())?;
+    if !(value > 0.0 && value.is_finite()) {
+        return Err(invalid());
+    }
+    Ok(Duration::from_secs_f64(value * unit))
 }
 
 impl Config {
@@ -40,7 +59,22 @@ impl Config {
             data_dir,
             secret_key_base: None,
             allowed_hosts: Vec::new(),
+            simulate_bookmarks: None,
             socket: SocketSettings::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse() {
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_interval("0").is_err());
+        assert!(parse_interval("soon").is_err());
     }
 }

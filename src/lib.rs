@@ -17,5 +17,6 @@ pub mod pubsub;
 pub mod read_models;
 pub mod replay;
 pub mod server;
+pub mod simulators;
 pub mod store;
 pub mod web;

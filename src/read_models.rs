@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use cinder_read_models::bookmarks::BookmarksReadModel;
 use cinder_read_models::chat::ChatReadModel;
 use cinder_read_models::{Projection, ProjectionError};
 
@@ -11,6 +12,7 @@ use cinder_read_models::{Projection, ProjectionError};
 pub struct ReadModels {
     pub db: sled::Db,
     pub chat: ChatReadModel,
+    pub bookmarks: BookmarksReadModel,
 }
 
 impl ReadModels {
@@ -33,12 +35,16 @@ impl ReadModels {
         };
         Ok(ReadModels {
             chat: ChatReadModel::open(&db)?,
+            bookmarks: BookmarksReadModel::open(&db)?,
             db,
         })
     }
 
     /// The projections that keep these read models, for the runner.
     pub fn projections(&self) -> Vec<Arc<dyn Projection>> {
-        vec![Arc::new(self.chat.clone())]
+        vec![
+            Arc::new(self.chat.clone()),
+            Arc::new(self.bookmarks.clone()),
+        ]
     }
 }

@@ -106,7 +106,14 @@ impl Server {
             allowed_hosts: Arc::new(config.allowed_hosts.clone()),
             channels: Arc::new(channel_factories()),
             chat: models.chat.clone(),
+            bookmarks: models.bookmarks.clone(),
         });
+        if let Some(every) = config.simulate_bookmarks {
+            tasks.push(until(
+                stopping.clone(),
+                crate::simulators::bookmarks::spawn(state.clone(), every),
+            ));
+        }
 
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await

@@ -3,6 +3,7 @@
 //! Everything here is pure. Aggregates decide from their own state and the command; the only
 //! outside fact they need, the time, comes in through [`Clock`] so tests can fix it.
 
+pub mod bookmarks;
 pub mod chat;
 mod clock;
 
@@ -14,6 +15,12 @@ pub use clock::Clock;
 pub trait Rejection: std::error::Error {
     /// The name of the form field (or command parameter) the refusal is about.
     fn field(&self) -> &'static str;
+
+    /// Every (field, message) the refusal is made of; one, unless a command checks several
+    /// fields at once.
+    fn errors(&self) -> Vec<(&'static str, String)> {
+        vec![(self.field(), self.to_string())]
+    }
 }
 
 /// `event` as the current version of its type: every upcaster that applies, in order.

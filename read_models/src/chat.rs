@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use cinder_domain::chat::{upcasters, RoomEvent, MAX_ROOM_CHARS};
 use cqrs_es::persist::EventUpcaster;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::TransactionalTree;
 
+use crate::codec::{abort, decode, encode};
 use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
 
 /// A message as readers see it; also the `message_sent` payload of the `chat:<room>` topic.
@@ -188,16 +189,4 @@ fn message_key(room: &str, id: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&id.to_be_bytes());
     key
-}
-
-fn encode<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| abort(ProjectionError::Corrupt(e.to_string())))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProjectionError> {
-    serde_json::from_slice(bytes).map_err(|e| ProjectionError::Corrupt(e.to_string()))
-}
-
-fn abort(error: ProjectionError) -> ConflictableTransactionError<ProjectionError> {
-    ConflictableTransactionError::Abort(error)
 }

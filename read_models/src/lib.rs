@@ -2,7 +2,9 @@
 //! them. A projection knows events and sled, nothing about HTTP or sockets; it reports what it
 //! changed as [`Change`]s, and the server decides who to tell.
 
+pub mod bookmarks;
 pub mod chat;
+mod codec;
 mod event;
 mod projection;
 

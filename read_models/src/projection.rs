@@ -1,5 +1,6 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use crate::bookmarks::BookmarkChange;
 use crate::chat::ChatChange;
 use crate::StoredEvent;
 
@@ -59,6 +60,7 @@ pub enum Change {
     /// An event every projection of this node has applied (the live tail of the log).
     Logged(StoredEvent),
     Chat(ChatChange),
+    Bookmarks(BookmarkChange),
 }
 
 /// The pubsub topic on which every applied event is announced, in log order.
@@ -70,6 +72,7 @@ impl Change {
         match self {
             Change::Logged(_) => LOG_TOPIC.to_owned(),
             Change::Chat(change) => change.topic(),
+            Change::Bookmarks(change) => change.topic(),
         }
     }
 }

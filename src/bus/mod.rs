@@ -6,6 +6,7 @@ mod cache;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use cinder_domain::bookmarks::{Bookmark, BookmarkServices};
 use cinder_domain::chat::{self, Room, RoomServices};
 use cinder_domain::Clock;
 use cinder_read_models::Cursor;
@@ -23,12 +24,20 @@ const MAX_ATTEMPTS: u32 = 8;
 /// Every aggregate type's bus.
 pub struct CommandBus {
     pub rooms: AggregateBus<Room>,
+    pub bookmarks: AggregateBus<Bookmark>,
 }
 
 impl CommandBus {
     pub fn new(log: EventLog, clock: Clock) -> Self {
         Self {
-            rooms: AggregateBus::new(log, RoomServices { clock }, chat::upcasters()),
+            rooms: AggregateBus::new(
+                log.clone(),
+                RoomServices {
+                    clock: clock.clone(),
+                },
+                chat::upcasters(),
+            ),
+            bookmarks: AggregateBus::new(log, BookmarkServices { clock }, Vec::new()),
         }
     }
 }

@@ -14,7 +14,13 @@ use crate::bus::CommandError;
 
 /// `{"errors": {field: [message]}}`, the shape of every rule broken.
 pub fn rejection_body<E: Rejection>(error: &E) -> Value {
-    json!({ "errors": { error.field(): [error.to_string()] } })
+    let mut fields = serde_json::Map::new();
+    for (field, message) in error.errors() {
+        if let Value::Array(messages) = fields.entry(field).or_insert_with(|| json!([])) {
+            messages.push(Value::String(message));
+        }
+    }
+    json!({ "errors": fields })
 }
 
 /// A command's failure over HTTP: 422 for a broken rule, 409 for a conflict retries could not
@@ -36,10 +42,15 @@ pub fn command_response<E: Rejection>(error: CommandError<E>) -> Response {
     }
 }
 
-/// A command's failure as a socket error reply.
+/// A command's failure as a socket error reply: `errors` by field, and `message`, one sentence
+/// naming the fields, which pages show.
 pub fn command_reply<E: Rejection>(error: CommandError<E>) -> Value {
     match &error {
-        CommandError::Rejected(rejection) => rejection_body(rejection),
+        CommandError::Rejected(rejection) => {
+            let mut body = rejection_body(rejection);
+            body["message"] = Value::String(rejection.to_string());
+            body
+        }
         CommandError::Internal(_) => json!({ "reason": "something went wrong" }),
         _ => json!({ "reason": error.to_string() }),
     }

@@ -1,6 +1,7 @@
 //! The web edge: HTTP pages and API, the socket, live views and assets.
 
 mod assets;
+pub mod bookmarks;
 pub mod chat;
 pub mod errors;
 pub mod events;
@@ -19,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::{Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use cinder_read_models::bookmarks::BookmarksReadModel;
 use cinder_read_models::chat::ChatReadModel;
 
 use crate::bus::CommandBus;
@@ -43,6 +45,7 @@ pub struct App {
     pub allowed_hosts: Arc<Vec<String>>,
     pub channels: Arc<Vec<Arc<dyn ChannelFactory>>>,
     pub chat: ChatReadModel,
+    pub bookmarks: BookmarksReadModel,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ pub fn channel_factories() -> Vec<Arc<dyn ChannelFactory>> {
         Arc::new(live::LiveChannels),
         Arc::new(chat::RoomChannels),
         Arc::new(events::LogChannels),
+        Arc::new(bookmarks::BookmarkChannels),
     ]
 }
 
@@ -78,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(chat::routes())
         .merge(events::routes())
+        .merge(bookmarks::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             with_session,

@@ -7,7 +7,11 @@ use std::time::Duration;
 use crate::support::TestServer;
 
 async fn run_node(script: &str) {
-    let server = TestServer::start().await;
+    run_node_with(script, |_| {}).await;
+}
+
+async fn run_node_with(script: &str, adjust: impl FnOnce(&mut cinder::config::Config)) {
+    let server = TestServer::start_with(adjust).await;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     assert!(
         dir.join("node_modules").exists(),
@@ -44,4 +48,17 @@ async fn two_browsers_chat_live_in_headless_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_as_of_an_early_event_in_headless_chromium() {
     run_node("browser_as_of.mjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phoenix_client_follows_the_firehose_while_the_simulator_runs() {
+    run_node_with("phoenix_bookmarks.mjs", |config| {
+        config.simulate_bookmarks = Some(Duration::from_millis(200));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_follow_a_tag_live_in_headless_chromium() {
+    run_node("browser_bookmarks.mjs").await;
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bookmarks;
 mod bus;
 mod chat_api;
 mod explorer;

@@ -157,7 +157,10 @@ async fn a_refused_message_is_an_error_reply_with_the_rule() {
         .await;
     assert_eq!(
         client.reply_to(&msg_ref).await,
-        json!({"status": "error", "response": {"errors": {"sender": ["your name must be 1–32 characters"]}}})
+        json!({"status": "error", "response": {
+            "errors": {"sender": ["your name must be 1–32 characters"]},
+            "message": "your name must be 1–32 characters"
+        }})
     );
     let (_, bad_room) = client.join("chat:Not_A_Room", json!({})).await;
     assert_eq!(bad_room["status"], "error");
@@ -382,7 +385,10 @@ async fn a_live_view_sees_its_own_message_before_the_reply() {
         .await;
     assert_eq!(
         client.reply_to(&empty).await,
-        json!({"status": "error", "response": {"errors": {"content": ["a message can't be empty"]}}})
+        json!({"status": "error", "response": {
+            "errors": {"content": ["a message can't be empty"]},
+            "message": "a message can't be empty"
+        }})
     );
 }
 

@@ -284,7 +284,10 @@
       if (!reply) return "No reply from the server. Please try again.";
       var r = reply.response || {};
       var texts = [];
-      if (r.errors && typeof r.errors === "object") {
+      // `message` is the server's sentence for people; `errors` is per field, for programs.
+      if (typeof r.message === "string" && r.message) {
+        texts.push(r.message);
+      } else if (r.errors && typeof r.errors === "object") {
         Object.keys(r.errors).forEach(function (k) { texts = texts.concat(r.errors[k]); });
       } else if (r.reason) {
         texts.push(r.reason);

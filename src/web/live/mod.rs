@@ -77,7 +77,9 @@ struct ViewToken {
 
 /// Finds the live view at `path`. Each app mounts its own paths.
 pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
-    super::chat::mount(path, session, app).or_else(|| super::events::mount(path, session, app))
+    super::chat::mount(path, session, app)
+        .or_else(|| super::bookmarks::mount(path, session, app))
+        .or_else(|| super::events::mount(path, session, app))
 }
 
 /// The full page of a live view: its first paint, with what the client script needs to join.

@@ -1,0 +1,345 @@
+//! Bookmark read models: the public firehose, tag feeds, each bookmark with its comments, each
+//! owner's own list (private ones included), and uniform random picks.
+//!
+//! Public bookmarks get a dense number (1, 2, 3, … in commit order) in `bookmarks.public`: the
+//! firehose is that tree read backwards, and a random pick is one lookup of a random number, no
+//! scan. Private bookmarks never enter the public trees or topics.
+
+use chrono::{DateTime, Utc};
+use cinder_domain::bookmarks::BookmarkEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sled::transaction::TransactionalTree;
+
+use crate::codec::{abort, decode, encode};
+use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
+
+/// A bookmark as stored; `owner` never leaves the server (see [`Bookmark::public_json`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bookmark {
+    pub id: String,
+    pub owner: String,
+    pub title: String,
+    pub url: String,
+    pub description: String,
+    pub public: bool,
+    pub tags: Vec<String>,
+    pub inserted_at: DateTime<Utc>,
+    pub comment_count: u64,
+    /// Its number among public bookmarks (none if private).
+    pub public_seq: Option<u64>,
+    /// Its number among all bookmarks, for owners' lists.
+    pub seq: u64,
+}
+
+impl Bookmark {
+    /// What API clients and channel subscribers see: `{id, title, description, url, public,
+    /// tags, inserted_at}`.
+    pub fn public_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "url": self.url,
+            "public": self.public,
+            "tags": self.tags,
+            "inserted_at": self.inserted_at,
+        })
+    }
+
+    /// Whether `viewer` (a session id) may see it.
+    pub fn visible_to(&self, viewer: &str) -> bool {
+        self.public || self.owner == viewer
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub bookmark_id: String,
+    pub id: u64,
+    pub author: String,
+    pub content: String,
+    pub inserted_at: DateTime<Utc>,
+}
+
+/// What the bookmarks projection changed. A new bookmark is announced once per topic that
+/// should hear of it (the firehose, each tag, its owner), so each change has its own topic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BookmarkChange {
+    Added { topic: String, bookmark: Bookmark },
+    Commented(Comment),
+}
+
+impl BookmarkChange {
+    pub fn topic(&self) -> String {
+        match self {
+            BookmarkChange::Added { topic, .. } => topic.clone(),
+            BookmarkChange::Commented(comment) => comments_topic(&comment.bookmark_id),
+        }
+    }
+}
+
+/// Public bookmarks, newest first.
+pub const PUBLIC_TOPIC: &str = "bookmarks/public";
+
+pub fn tag_topic(tag: &str) -> String {
+    format!("bookmarks/tag/{tag}")
+}
+
+pub fn owner_topic(owner: &str) -> String {
+    format!("bookmarks/owner/{owner}")
+}
+
+pub fn comments_topic(bookmark_id: &str) -> String {
+    format!("bookmarks/comments/{bookmark_id}")
+}
+
+const BY_ID: usize = 0;
+const PUBLIC: usize = 1;
+const TAGS: usize = 2;
+const OWNERS: usize = 3;
+const COMMENTS: usize = 4;
+const COUNTERS: usize = 5;
+
+const PUBLIC_COUNT: &[u8] = b"public";
+const ALL_COUNT: &[u8] = b"all";
+
+#[derive(Clone)]
+pub struct BookmarksReadModel {
+    by_id: sled::Tree,
+    public: sled::Tree,
+    tags: sled::Tree,
+    owners: sled::Tree,
+    comments: sled::Tree,
+    counters: sled::Tree,
+}
+
+impl BookmarksReadModel {
+    pub fn open(db: &sled::Db) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            by_id: db.open_tree("bookmarks.by_id")?,
+            public: db.open_tree("bookmarks.public")?,
+            tags: db.open_tree("bookmarks.tags")?,
+            owners: db.open_tree("bookmarks.owners")?,
+            comments: db.open_tree("bookmarks.comments")?,
+            counters: db.open_tree("bookmarks.counters")?,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Bookmark>, ProjectionError> {
+        self.by_id
+            .get(id.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Up to `limit` public bookmarks older than the bookmark `before` (newest first).
+    pub fn firehose(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Bookmark>, ProjectionError> {
+        let end = self.public_seq_of(before)?;
+        let range = self.public.range(..end.to_be_bytes());
+        self.resolve(range.rev().take(limit))
+    }
+
+    /// Up to `limit` public bookmarks tagged `tag`, older than `before`, newest first.
+    pub fn tagged(
+        &self,
+        tag: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Bookmark>, ProjectionError> {
+        let end = self.public_seq_of(before)?;
+        let range = self.tags.range(prefixed(tag, 0)..prefixed(tag, end));
+        self.resolve(range.rev().take(limit))
+    }
+
+    /// The newest `limit` bookmarks of `owner`, private ones included.
+    pub fn owned_by(&self, owner: &str, limit: usize) -> Result<Vec<Bookmark>, ProjectionError> {
+        let range = self
+            .owners
+            .range(prefixed(owner, 0)..prefixed(owner, u64::MAX));
+        self.resolve(range.rev().take(limit))
+    }
+
+    /// A public bookmark chosen by `pick` (any number; pass a random one): every public bookmark
+    /// is equally likely, and it costs one lookup.
+    pub fn random(&self, pick: u64) -> Result<Option<Bookmark>, ProjectionError> {
+        let count = counter(self.counters.get(PUBLIC_COUNT)?.as_deref());
+        if count == 0 {
+            return Ok(None);
+        }
+        let seq = pick % count + 1;
+        match self.public.get(seq.to_be_bytes())? {
+            Some(id) => self.get(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// How many public bookmarks there are.
+    pub fn public_count(&self) -> Result<u64, ProjectionError> {
+        Ok(counter(self.counters.get(PUBLIC_COUNT)?.as_deref()))
+    }
+
+    /// A bookmark's comments, oldest first.
+    pub fn comments(&self, bookmark_id: &str) -> Result<Vec<Comment>, ProjectionError> {
+        self.comments
+            .range(prefixed(bookmark_id, 0)..prefixed(bookmark_id, u64::MAX))
+            .map(|entry| decode(&entry?.1))
+            .collect()
+    }
+
+    /// The public number of bookmark `before`, as an exclusive upper bound (everything if none).
+    fn public_seq_of(&self, before: Option<&str>) -> Result<u64, ProjectionError> {
+        match before {
+            None => Ok(u64::MAX),
+            Some(id) => Ok(self.get(id)?.and_then(|b| b.public_seq).unwrap_or(0)),
+        }
+    }
+
+    fn resolve(
+        &self,
+        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    ) -> Result<Vec<Bookmark>, ProjectionError> {
+        let mut bookmarks = Vec::new();
+        for entry in entries {
+            let (_, id) = entry?;
+            if let Some(bookmark) = self.get(&String::from_utf8_lossy(&id))? {
+                bookmarks.push(bookmark);
+            }
+        }
+        Ok(bookmarks)
+    }
+}
+
+impl Projection for BookmarksReadModel {
+    fn name(&self) -> &'static str {
+        "bookmarks"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn trees(&self) -> Vec<sled::Tree> {
+        vec![
+            self.by_id.clone(),
+            self.public.clone(),
+            self.tags.clone(),
+            self.owners.clone(),
+            self.comments.clone(),
+            self.counters.clone(),
+        ]
+    }
+
+    fn apply(
+        &self,
+        trees: &[TransactionalTree],
+        event: &StoredEvent,
+        changes: &mut Vec<Change>,
+    ) -> TxResult<()> {
+        if event.aggregate_type != "Bookmark" {
+            return Ok(());
+        }
+        let decoded: BookmarkEvent = event
+            .decode(&[])
+            .map_err(|e| abort(ProjectionError::decode(event, e)))?;
+        match decoded {
+            BookmarkEvent::BookmarkAdded(added) => {
+                if trees[BY_ID].get(added.id.as_bytes())?.is_some() {
+                    return Ok(());
+                }
+                let seq = bump(&trees[COUNTERS], ALL_COUNT)?;
+                let public_seq = if added.public {
+                    Some(bump(&trees[COUNTERS], PUBLIC_COUNT)?)
+                } else {
+                    None
+                };
+                let bookmark = Bookmark {
+                    id: added.id,
+                    owner: added.owner,
+                    title: added.title,
+                    url: added.url,
+                    description: added.description,
+                    public: added.public,
+                    tags: added.tags,
+                    inserted_at: added.inserted_at,
+                    comment_count: 0,
+                    public_seq,
+                    seq,
+                };
+                let id = bookmark.id.as_bytes();
+                trees[BY_ID].insert(id, encode(&bookmark)?)?;
+                trees[OWNERS].insert(prefixed(&bookmark.owner, seq), id)?;
+                if let Some(public_seq) = public_seq {
+                    trees[PUBLIC].insert(&public_seq.to_be_bytes()[..], id)?;
+                    for tag in &bookmark.tags {
+                        trees[TAGS].insert(prefixed(tag, public_seq), id)?;
+                    }
+                    let mut topics = vec![PUBLIC_TOPIC.to_owned()];
+                    topics.extend(bookmark.tags.iter().map(|t| tag_topic(t)));
+                    for topic in topics {
+                        changes.push(Change::Bookmarks(BookmarkChange::Added {
+                            topic,
+                            bookmark: bookmark.clone(),
+                        }));
+                    }
+                }
+                changes.push(Change::Bookmarks(BookmarkChange::Added {
+                    topic: owner_topic(&bookmark.owner),
+                    bookmark,
+                }));
+            }
+            BookmarkEvent::CommentAdded(added) => {
+                let Some(value) = trees[BY_ID].get(added.bookmark_id.as_bytes())? else {
+                    return Err(abort(ProjectionError::Corrupt(format!(
+                        "comment on unknown bookmark {} at position {}",
+                        added.bookmark_id, event.position
+                    ))));
+                };
+                let mut bookmark: Bookmark = decode(&value).map_err(abort)?;
+                let key = prefixed(&added.bookmark_id, added.id);
+                if trees[COMMENTS].get(&key)?.is_some() {
+                    return Ok(());
+                }
+                let comment = Comment {
+                    bookmark_id: added.bookmark_id,
+                    id: added.id,
+                    author: added.author,
+                    content: added.content,
+                    inserted_at: added.inserted_at,
+                };
+                trees[COMMENTS].insert(key, encode(&comment)?)?;
+                bookmark.comment_count = bookmark.comment_count.max(comment.id);
+                trees[BY_ID].insert(bookmark.id.as_bytes(), encode(&bookmark)?)?;
+                changes.push(Change::Bookmarks(BookmarkChange::Commented(comment)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `name ++ 0x00 ++ n (big-endian)`: one contiguous, numbered range per name.
+fn prefixed(name: &str, n: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 9);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&n.to_be_bytes());
+    key
+}
+
+fn counter(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// Adds one to counter `key` and returns the new value.
+fn bump(tree: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
+    let next = counter(tree.get(key)?.as_deref()) + 1;
+    tree.insert(key, &next.to_be_bytes()[..])?;
+    Ok(next)
+}

@@ -1,0 +1,3 @@
+//! Traffic simulators: programs that use the apps through the same command bus as people.
+
+pub mod bookmarks;

@@ -1,0 +1,162 @@
+//! Bookmarks' pages and plain form posts (everything works without JavaScript).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use cinder_domain::bookmarks::{BookmarkCommand, CommentOnBookmark};
+use serde_json::Value;
+
+use super::views::{add_command, BookmarkView, FirehoseView, RandomView, TagView};
+use super::{is_id, is_tag};
+use crate::bus::CommandError;
+use crate::web::errors::not_found_page;
+use crate::web::live::page;
+use crate::web::session::Session;
+use crate::web::AppState;
+
+pub async fn firehose(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    let view = FirehoseView::new(app.clone(), session.clone());
+    page(&app, &session, "/bookmarks", &view).await
+}
+
+pub async fn tag(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(tag): Path<String>,
+) -> Response {
+    if !is_tag(&tag) {
+        return not_found_page(&app, &session);
+    }
+    let view = TagView::new(app.clone(), session.clone(), &tag);
+    page(&app, &session, &format!("/bookmarks/tags/{tag}"), &view).await
+}
+
+pub async fn random(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    let view = RandomView::new(app.clone(), session.clone());
+    page(&app, &session, "/bookmarks/random", &view).await
+}
+
+pub async fn bookmark(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    if !is_id(&id) {
+        return not_found_page(&app, &session);
+    }
+    let view = BookmarkView::new(app.clone(), session.clone(), &id);
+    page(&app, &session, &format!("/bookmarks/{id}"), &view).await
+}
+
+/// The add form without JavaScript: post, then back to the page it came from.
+pub async fn add(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&app, &session, &form) {
+        return csrf_refused();
+    }
+    let back = form
+        .get("back")
+        .filter(|b| b.starts_with("/bookmarks") && !b.starts_with("//"))
+        .cloned()
+        .unwrap_or_else(|| "/bookmarks".into());
+    let fields = Value::Object(
+        form.into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    );
+    let command = add_command(&session, &fields);
+    let BookmarkCommand::AddBookmark(add) = &command else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let id = add.id.clone();
+    finish(&app, app.bus.bookmarks.execute(&id, command).await, &back).await
+}
+
+/// The comment form without JavaScript.
+pub async fn comment(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !is_id(&id) {
+        return not_found_page(&app, &session);
+    }
+    if !csrf_ok(&app, &session, &form) {
+        return csrf_refused();
+    }
+    let command = BookmarkCommand::CommentOnBookmark(CommentOnBookmark {
+        by: session.id.clone(),
+        author: form.get("author").cloned().unwrap_or_default(),
+        content: form.get("content").cloned().unwrap_or_default(),
+    });
+    finish(
+        &app,
+        app.bus.bookmarks.execute(&id, command).await,
+        &format!("/bookmarks/{id}"),
+    )
+    .await
+}
+
+/// Back to `back` once this node shows the change, or a plain page saying what was refused.
+async fn finish<E: cinder_domain::Rejection>(
+    app: &AppState,
+    outcome: Result<crate::bus::Committed<impl Sized>, CommandError<E>>,
+    back: &str,
+) -> Response {
+    match outcome {
+        Ok(committed) => {
+            if let Some(cursor) = committed.last() {
+                app.progress
+                    .wait_for(cursor, std::time::Duration::from_secs(5))
+                    .await;
+            }
+            Redirect::to(back).into_response()
+        }
+        Err(CommandError::Rejected(rejection)) => {
+            let lines: Vec<String> = rejection
+                .errors()
+                .into_iter()
+                .map(|(f, m)| format!("{f}: {m}"))
+                .collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::response::Html(
+                    maud::html! {
+                        h1 { "Not saved" }
+                        ul { @for line in &lines { li { (line) } } }
+                        p { a href=(back) { "Back" } }
+                    }
+                    .into_string(),
+                ),
+            )
+                .into_response()
+        }
+        Err(other) => (StatusCode::SERVICE_UNAVAILABLE, other.to_string()).into_response(),
+    }
+}
+
+fn csrf_ok(app: &AppState, session: &Session, form: &HashMap<String, String>) -> bool {
+    form.get("_csrf")
+        .is_some_and(|token| app.signer.check_csrf(session, token))
+}
+
+fn csrf_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "This form has expired. Go back, reload the page and try again.",
+    )
+        .into_response()
+}

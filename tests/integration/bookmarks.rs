@@ -1,0 +1,412 @@
+//! Bookmarks: the API's exact answers, comments, live feeds, and privacy everywhere.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::socket::{attribute, page};
+use crate::support::{http, Client, TestServer};
+
+/// A visitor: the session cookie of a first page load.
+async fn visitor(server: &TestServer) -> String {
+    page(server, "/bookmarks", None).await.1
+}
+
+async fn create(server: &TestServer, cookie: &str, bookmark: Value) -> (u16, Value) {
+    let response = http()
+        .post(format!("{}/api/bookmarks", server.url()))
+        .header("cookie", cookie)
+        .json(&json!({ "bookmark": bookmark }))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn get_json(server: &TestServer, path: &str, cookie: Option<&str>) -> (u16, Value) {
+    let mut request = http().get(format!("{}{path}", server.url()));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn creating_answers_exactly_as_specified() {
+    let server = TestServer::start().await;
+    let cookie = visitor(&server).await;
+    let (status, body) = create(
+        &server,
+        &cookie,
+        json!({"title": " Ripgrep ", "url": "https://example.com/rg", "description": "fast grep", "tags": "Rust, rust , CLI"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["bookmark"]["message"], "Bookmark created successfully");
+    let data = &body["bookmark"]["data"];
+    let mut keys: Vec<_> = data.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            "description",
+            "id",
+            "inserted_at",
+            "public",
+            "tags",
+            "title",
+            "url"
+        ]
+    );
+    assert_eq!(data["title"], "Ripgrep");
+    assert_eq!(data["public"], true);
+    assert_eq!(data["tags"], json!(["rust", "cli"]));
+
+    let missing = http()
+        .post(format!("{}/api/bookmarks", server.url()))
+        .json(&json!({"title": "no wrapper"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap(),
+        json!({"error": "Invalid parameters. Expected 'bookmark' object in request body"})
+    );
+    let garbage = http()
+        .post(format!("{}/api/bookmarks", server.url()))
+        .body("{{{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+
+    let cases = [
+        (
+            json!({"title": "", "url": "https://example.com"}),
+            json!({"errors": {"title": ["can't be blank"]}}),
+        ),
+        (
+            json!({"title": "t", "url": "example.com"}),
+            json!({"errors": {"url": ["must start with http:// or https://"]}}),
+        ),
+        (
+            json!({"title": "t", "url": "ftp://example.com"}),
+            json!({"errors": {"url": ["must start with http:// or https://"]}}),
+        ),
+        (
+            json!({"title": "t", "url": "https://"}),
+            json!({"errors": {"url": ["must have a host"]}}),
+        ),
+        (
+            json!({"title": "t", "url": "javascript:alert(1)"}),
+            json!({"errors": {"url": ["must start with http:// or https://"]}}),
+        ),
+        (
+            json!({"title": "x".repeat(201), "url": "https://e.com"}),
+            json!({"errors": {"title": ["should be at most 200 characters"]}}),
+        ),
+        (
+            json!({"title": "t", "url": "https://e.com", "description": "d".repeat(2001)}),
+            json!({"errors": {"description": ["should be at most 2000 characters"]}}),
+        ),
+        (
+            json!({"title": "t", "url": "https://e.com", "tags": ["has space"]}),
+            json!({"errors": {"tags": ["\"has space\" may only use a-z, 0-9, +, #, . and -"]}}),
+        ),
+        (
+            json!({"title": "t", "url": "https://e.com", "tags": (0..11).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
+            json!({"errors": {"tags": ["at most 10 tags"]}}),
+        ),
+        (
+            json!({"title": "", "url": ""}),
+            json!({"errors": {"title": ["can't be blank"], "url": ["can't be blank"]}}),
+        ),
+        (
+            json!({"title": 5, "url": "https://e.com"}),
+            json!({"errors": {"title": ["must be a string"]}}),
+        ),
+    ];
+    for (bookmark, expected) in cases {
+        let (status, body) = create(&server, &cookie, bookmark.clone()).await;
+        assert_eq!((status, &body), (422, &expected), "{bookmark}");
+    }
+}
+
+#[tokio::test]
+async fn reading_lists_tags_pages_and_comments() {
+    let server = TestServer::start().await;
+    let cookie = visitor(&server).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let tags = if n % 2 == 0 { "even" } else { "odd" };
+        let (_, body) = create(
+            &server,
+            &cookie,
+            json!({"title": format!("b{n}"), "url": "https://e.com", "tags": tags}),
+        )
+        .await;
+        ids.push(body["bookmark"]["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let (_, all) = get_json(&server, "/api/bookmarks", None).await;
+    let titles: Vec<_> = all["bookmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].clone())
+        .collect();
+    assert_eq!(titles, vec!["b4", "b3", "b2", "b1", "b0"], "newest first");
+    let (_, even) = get_json(&server, "/api/bookmarks?tag=even&limit=2", None).await;
+    let titles: Vec<_> = even["bookmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].clone())
+        .collect();
+    assert_eq!(titles, vec!["b4", "b2"]);
+    let (_, older) = get_json(&server, &format!("/api/bookmarks?before={}", ids[2]), None).await;
+    assert_eq!(older["bookmarks"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get_json(&server, "/api/bookmarks?limit=0", None).await.0,
+        400
+    );
+    assert_eq!(
+        get_json(&server, "/api/bookmarks?tag=Not%20A%20Tag", None)
+            .await
+            .0,
+        400
+    );
+    let (status, random) = get_json(&server, "/api/bookmarks/random", None).await;
+    assert_eq!(status, 200);
+    assert!(ids.contains(&random["bookmark"]["id"].as_str().unwrap().to_owned()));
+
+    let comment = http()
+        .post(format!(
+            "{}/api/bookmarks/{}/comments",
+            server.url(),
+            ids[0]
+        ))
+        .json(&json!({"author": "bob", "content": "useful"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comment.status(), 201);
+    assert_eq!(comment.json::<Value>().await.unwrap()["id"], 1);
+    let refused = http()
+        .post(format!(
+            "{}/api/bookmarks/{}/comments",
+            server.url(),
+            ids[0]
+        ))
+        .json(&json!({"author": "bob", "content": " "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"errors": {"content": ["a comment can't be empty"]}})
+    );
+    let unknown = http()
+        .post(format!("{}/api/bookmarks/nope/comments", server.url()))
+        .json(&json!({"author": "bob", "content": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let (_, shown) = get_json(&server, &format!("/api/bookmarks/{}", ids[0]), None).await;
+    assert_eq!(shown["bookmark"]["comments"][0]["content"], "useful");
+
+    for path in [
+        "/bookmarks",
+        "/bookmarks/tags/even",
+        "/bookmarks/random",
+        &format!("/bookmarks/{}", ids[0]),
+    ] {
+        let response = http()
+            .get(format!("{}{path}", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    assert_eq!(
+        http()
+            .get(format!("{}/bookmarks/nope", server.url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_private_bookmark_reaches_only_its_owner() {
+    let server = TestServer::start().await;
+    let owner = visitor(&server).await;
+    let other = visitor(&server).await;
+    assert_ne!(owner, other);
+
+    // Outside programs and another visitor's live pages are watching before it is added.
+    let mut firehose = Client::connect(&server.ws_url()).await;
+    firehose.join("bookmarks:firehose", json!({})).await;
+    let mut tag_feed = Client::connect(&server.ws_url()).await;
+    tag_feed.join("bookmarks:tag:secret", json!({})).await;
+    let (html, _) = page(&server, "/bookmarks", Some(&other)).await;
+    let mut others_page = Client::connect(&server.ws_url()).await;
+    others_page
+        .join(
+            "lv:/bookmarks",
+            json!({"token": attribute(&html, "data-cinder-token")}),
+        )
+        .await;
+    let (html, _) = page(&server, "/bookmarks", Some(&owner)).await;
+    let mut owners_page = Client::connect(&server.ws_url()).await;
+    owners_page
+        .join(
+            "lv:/bookmarks",
+            json!({"token": attribute(&html, "data-cinder-token")}),
+        )
+        .await;
+
+    let (status, body) = create(
+        &server,
+        &owner,
+        json!({"title": "Secret plans", "url": "https://example.com/secret", "public": false, "tags": "secret"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["bookmark"]["data"]["public"], false);
+    let id = body["bookmark"]["data"]["id"].as_str().unwrap().to_owned();
+
+    // The owner's page gets it, in "yours".
+    let patch = owners_page.until(|f| f[3] == "patch").await;
+    assert_eq!(patch[4]["ops"][0]["id"], "my-bookmarks");
+    assert!(patch[4]["ops"][0]["html"]
+        .as_str()
+        .unwrap()
+        .contains("Secret plans"));
+
+    // Then a public one: whoever follows public feeds gets that one first, never the secret.
+    create(
+        &server,
+        &owner,
+        json!({"title": "Open notes", "url": "https://example.com/open", "tags": "secret"}),
+    )
+    .await;
+    for client in [&mut firehose, &mut tag_feed] {
+        let push = client.until(|f| f[3] == "bookmark_created").await;
+        assert_eq!(push[4]["title"], "Open notes");
+    }
+    let patch = others_page.until(|f| f[3] == "patch").await;
+    let html = patch[4]["ops"].to_string();
+    assert!(html.contains("Open notes") && !html.contains("Secret plans"));
+
+    // Lists, tag feeds, random and pages.
+    for path in ["/api/bookmarks", "/api/bookmarks?tag=secret"] {
+        let (_, list) = get_json(&server, path, Some(&owner)).await;
+        assert!(!list.to_string().contains("Secret plans"), "{path}");
+    }
+    for _ in 0..30 {
+        let (_, random) = get_json(&server, "/api/bookmarks/random", Some(&owner)).await;
+        assert_eq!(random["bookmark"]["title"], "Open notes");
+    }
+    assert_eq!(
+        get_json(&server, &format!("/api/bookmarks/{id}"), Some(&other))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get_json(&server, &format!("/api/bookmarks/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get_json(&server, &format!("/api/bookmarks/{id}"), Some(&owner))
+            .await
+            .0,
+        200
+    );
+    for path in [
+        "/bookmarks".to_owned(),
+        "/bookmarks/tags/secret".to_owned(),
+        format!("/bookmarks/{id}"),
+    ] {
+        let (html, _) = page(&server, &path, Some(&other)).await;
+        assert!(
+            !html.contains("Secret plans"),
+            "{path} leaks to another visitor"
+        );
+    }
+    let (html, _) = page(&server, "/bookmarks", Some(&owner)).await;
+    assert!(
+        html.contains("Secret plans"),
+        "the owner sees it on their page"
+    );
+    let (html, _) = page(&server, &format!("/bookmarks/{id}"), Some(&owner)).await;
+    assert!(html.contains("Secret plans"));
+    let (_, join) = firehose.join("bookmarks:tag:secret", json!({})).await;
+    assert!(
+        !join.to_string().contains("Secret plans"),
+        "nor in join replies"
+    );
+
+    // Only the owner may discuss it.
+    let stranger = http()
+        .post(format!("{}/api/bookmarks/{id}/comments", server.url()))
+        .header("cookie", &other)
+        .json(&json!({"author": "eve", "content": "let me in"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 404);
+    let (html, _) = page(&server, &format!("/bookmarks/{id}"), Some(&owner)).await;
+    let token = attribute(&html, "data-cinder-token");
+    let mut intruder = Client::connect(&server.ws_url()).await;
+    let (_, reply) = intruder
+        .join(
+            &format!("lv:/bookmarks/{id}"),
+            json!({"token": format!("{token}x")}),
+        )
+        .await;
+    assert_eq!(reply["status"], "error");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn a_discussion_is_live() {
+    let server = TestServer::start().await;
+    let cookie = visitor(&server).await;
+    let (_, body) = create(
+        &server,
+        &cookie,
+        json!({"title": "Talk", "url": "https://e.com"}),
+    )
+    .await;
+    let id = body["bookmark"]["data"]["id"].as_str().unwrap().to_owned();
+    let (html, _) = page(&server, &format!("/bookmarks/{id}"), Some(&cookie)).await;
+    let token = attribute(&html, "data-cinder-token");
+    let topic = format!("lv:/bookmarks/{id}");
+    let mut client = Client::connect(&server.ws_url()).await;
+    let (join_ref, reply) = client.join(&topic, json!({"token": token})).await;
+    assert_eq!(reply["status"], "ok");
+    let msg_ref = client
+        .send(Some(&join_ref), &topic, "event", json!({"type": "submit", "event": "comment", "value": {"author": "ada", "content": "<i>first</i>"}}))
+        .await;
+    let patch = client.next().await;
+    assert_eq!(patch[3], "patch");
+    assert_eq!(patch[4]["ops"][0]["op"], "append");
+    assert!(patch[4]["ops"][0]["html"]
+        .as_str()
+        .unwrap()
+        .contains("&lt;i&gt;first&lt;/i&gt;"));
+    assert_eq!(client.reply_to(&msg_ref).await["status"], "ok");
+}
