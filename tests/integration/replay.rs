@@ -44,7 +44,30 @@ async fn fill(server: &TestServer) {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
+    for n in 0..5 {
+        let response = http()
+            .post(format!("{}/api/bookmarks", server.url()))
+            .json(&json!({"bookmark": {"title": format!("b{n}"), "url": "https://e.com", "public": n % 2 == 0, "tags": "a, b"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let id = response.json::<Value>().await.unwrap()["bookmark"]["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let comment = http()
+            .post(format!("{}/api/bookmarks/{id}/comments", server.url()))
+            .json(&json!({"author": "c", "content": "nice"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(comment.status(), if n % 2 == 0 { 201 } else { 404 });
+    }
 }
+
+/// Events `fill` appends: 30 messages, 5 bookmarks, 3 comments (private ones refuse strangers).
+const FILLED: usize = 38;
 
 #[tokio::test]
 async fn replay_rebuilds_exactly_what_the_live_projection_built() {
@@ -62,18 +85,18 @@ async fn replay_rebuilds_exactly_what_the_live_projection_built() {
         .any(|(name, entries)| name == "chat.messages" && entries.len() == 30));
 
     let report = replay(&config(&db, &dir), None, false).await.unwrap();
-    assert_eq!(report.events, 30);
-    assert_eq!(report.projections, vec!["chat"]);
+    assert_eq!(report.events, FILLED);
+    assert_eq!(report.projections, vec!["chat", "bookmarks"]);
     assert_eq!(
         dump(&dir.0),
         live,
         "the rebuilt sled contents equal the live ones"
     );
 
-    let only = replay(&config(&db, &dir), Some("chat"), false)
+    let only = replay(&config(&db, &dir), Some("bookmarks"), false)
         .await
         .unwrap();
-    assert_eq!(only.events, 30);
+    assert_eq!(only.events, FILLED, "the whole log is read for one projection");
     assert_eq!(dump(&dir.0), live);
     let unknown = replay(&config(&db, &dir), Some("nope"), false).await;
     assert!(matches!(
