@@ -96,7 +96,10 @@ async fn replay_rebuilds_exactly_what_the_live_projection_built() {
     let only = replay(&config(&db, &dir), Some("bookmarks"), false)
         .await
         .unwrap();
-    assert_eq!(only.events, FILLED, "the whole log is read for one projection");
+    assert_eq!(
+        only.events, FILLED,
+        "the whole log is read for one projection"
+    );
     assert_eq!(dump(&dir.0), live);
     let unknown = replay(&config(&db, &dir), Some("nope"), false).await;
     assert!(matches!(

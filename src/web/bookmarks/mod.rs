@@ -58,3 +58,38 @@ pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn Li
         }
     }
 }
+
+/// A bookmark event's payload as the event explorer may show it to anyone: owners are never
+/// shown, and neither is anything of a private bookmark (its addition or its comments).
+pub fn public_payload(
+    app: &AppState,
+    event: &cinder_read_models::StoredEvent,
+) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut payload = event.payload.clone();
+    if let Some(added) = payload
+        .get_mut("BookmarkAdded")
+        .and_then(Value::as_object_mut)
+    {
+        added.remove("owner");
+        if added.get("public") != Some(&Value::Bool(true)) {
+            return json!({"BookmarkAdded": {"id": added.get("id"), "public": false, "redacted": "a private bookmark"}});
+        }
+    }
+    if let Some(comment) = payload.get("CommentAdded") {
+        let bookmark_id = comment
+            .get("bookmark_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let public = app
+            .bookmarks
+            .get(bookmark_id)
+            .ok()
+            .flatten()
+            .is_some_and(|b| b.public);
+        if !public {
+            return json!({"CommentAdded": {"bookmark_id": bookmark_id, "redacted": "a comment on a private bookmark"}});
+        }
+    }
+    payload
+}

@@ -36,8 +36,10 @@ pub async fn events(
         Err(response) => return response,
     };
     match app.log.read_after(cursor, limit).await {
-        Ok(events) => Json(json!({ "events": events.iter().map(event_json).collect::<Vec<_>>() }))
-            .into_response(),
+        Ok(events) => Json(
+            json!({ "events": events.iter().map(|e| event_json(&app, e)).collect::<Vec<_>>() }),
+        )
+        .into_response(),
         Err(error) => store_error(error),
     }
 }
@@ -49,8 +51,10 @@ pub async fn aggregate_events(
 ) -> Response {
     match app.log.stream(&aggregate_type, &aggregate_id).await {
         Ok(events) if events.is_empty() => json_error(StatusCode::NOT_FOUND, "no such aggregate"),
-        Ok(events) => Json(json!({ "events": events.iter().map(event_json).collect::<Vec<_>>() }))
-            .into_response(),
+        Ok(events) => Json(
+            json!({ "events": events.iter().map(|e| event_json(&app, e)).collect::<Vec<_>>() }),
+        )
+        .into_response(),
         Err(error) => store_error(error),
     }
 }

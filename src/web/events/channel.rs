@@ -82,7 +82,7 @@ impl Channel for LogChannel {
         self.sent = Some(event.cursor());
         vec![Push {
             event: "event",
-            payload: event_json(event),
+            payload: event_json(&self.app, event),
         }]
     }
 
@@ -105,7 +105,7 @@ impl Channel for LogChannel {
                 pusher
                     .push(Push {
                         event: "event",
-                        payload: event_json(event),
+                        payload: event_json(&self.app, event),
                     })
                     .await?;
             }

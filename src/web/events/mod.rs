@@ -48,8 +48,17 @@ pub fn mount(path: &str, _session: &Session, app: &AppState) -> Option<Box<dyn L
     Some(Box::new(views::TailView::new(app.clone(), filter)))
 }
 
+/// An event's payload as the explorer, the API and `events:all` show it: each app may hide
+/// what only some people may see (private bookmarks).
+pub fn shown_payload(app: &AppState, event: &StoredEvent) -> Value {
+    match event.aggregate_type.as_str() {
+        "Bookmark" => super::bookmarks::public_payload(app, event),
+        _ => event.payload.clone(),
+    }
+}
+
 /// An event as the API and the `events:all` feed show it.
-pub fn event_json(event: &StoredEvent) -> Value {
+pub fn event_json(app: &AppState, event: &StoredEvent) -> Value {
     json!({
         "position": event.position,
         "aggregate_type": event.aggregate_type,
@@ -57,7 +66,7 @@ pub fn event_json(event: &StoredEvent) -> Value {
         "sequence": event.sequence,
         "event_type": event.event_type,
         "event_version": event.event_version,
-        "payload": event.payload,
+        "payload": shown_payload(app, event),
         "recorded_at": event.recorded_at,
     })
 }

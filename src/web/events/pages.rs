@@ -65,7 +65,7 @@ pub async fn history(
                     @if rebuildable {
                         " " a.as-of href={ "/events/" (aggregate_type) "/" (aggregate_id) "/at/" (event.position) } { "as of this event" }
                     }
-                    pre { code { (serde_json::to_string_pretty(&event.payload).unwrap_or_default()) } }
+                    pre { code { (serde_json::to_string_pretty(&super::shown_payload(&app, event)).unwrap_or_default()) } }
                 }
             }
         }

@@ -31,7 +31,7 @@ impl TailView {
             .latest(self.filter.as_deref(), None, TAIL)
             .await
         {
-            Ok(events) => event_table(&events),
+            Ok(events) => event_table(&self.app, &events),
             Err(error) => html! {
                 table #events { tbody #event-rows {} }
                 p.error { "The event store is unavailable: " (error.to_string()) }
@@ -78,26 +78,30 @@ impl LiveView for TailView {
                     .as_deref()
                     .is_none_or(|t| t == event.aggregate_type) =>
             {
-                vec![Patch::prepend("event-rows", event_row(event), Some(TAIL))]
+                vec![Patch::prepend(
+                    "event-rows",
+                    event_row(&self.app, event),
+                    Some(TAIL),
+                )]
             }
             _ => Vec::new(),
         }
     }
 }
 
-pub fn event_table(events: &[StoredEvent]) -> Markup {
+pub fn event_table(app: &AppState, events: &[StoredEvent]) -> Markup {
     html! {
         table #events.events {
             thead { tr { th { "#" } th { "recorded" } th { "aggregate" } th { "seq" } th { "event" } th { "payload" } } }
             tbody #event-rows {
-                @for event in events { (event_row(event)) }
+                @for event in events { (event_row(app, event)) }
             }
         }
     }
 }
 
-pub fn event_row(event: &StoredEvent) -> Markup {
-    let payload = event.payload.to_string();
+pub fn event_row(app: &AppState, event: &StoredEvent) -> Markup {
+    let payload = super::shown_payload(app, event).to_string();
     let preview: String = payload.chars().take(PREVIEW).collect();
     html! {
         tr id={ "event-" (event.position) } {
