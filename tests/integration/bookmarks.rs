@@ -359,6 +359,27 @@ async fn a_private_bookmark_reaches_only_its_owner() {
         "nor in join replies"
     );
 
+    // The event explorer shows the log, but not what is private, nor whose anything is.
+    let (_, events) = get_json(&server, "/api/events?after=0&limit=1000", None).await;
+    let text = events.to_string();
+    assert!(
+        text.contains("Open notes") && !text.contains("Secret plans"),
+        "{text}"
+    );
+    assert!(!text.contains("\"owner\""), "owners are not shown");
+    let (html, _) = page(&server, "/events", Some(&other)).await;
+    assert!(!html.contains("Secret plans"));
+    let (html, _) = page(&server, &format!("/events/Bookmark/{id}"), Some(&other)).await;
+    assert!(!html.contains("Secret plans") && html.contains("a private bookmark"));
+    let mut log = Client::connect(&server.ws_url()).await;
+    log.join("events:all", json!({"after": 0})).await;
+    let first = log.until(|f| f[3] == "event").await;
+    assert!(!first.to_string().contains("Secret plans"));
+    assert_eq!(
+        first[4]["payload"]["BookmarkAdded"]["redacted"],
+        "a private bookmark"
+    );
+
     // Only the owner may discuss it.
     let stranger = http()
         .post(format!("{}/api/bookmarks/{id}/comments", server.url()))
