@@ -28,6 +28,10 @@ pub struct Config {
     #[arg(long, env = "CINDER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Password of `/admin` and the admin API (user `admin`). Generated and printed if unset.
+    #[arg(long, env = "CINDER_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
     /// Add a random public bookmark every interval (default 2s), through the command bus.
     #[arg(long, num_args = 0..=1, default_missing_value = "2s", value_parser = parse_interval, value_name = "INTERVAL")]
     pub simulate_bookmarks: Option<Duration>,
@@ -60,6 +64,7 @@ impl Config {
             secret_key_base: None,
             allowed_hosts: Vec::new(),
             simulate_bookmarks: None,
+            admin_password: None,
             socket: SocketSettings::default(),
         }
     }

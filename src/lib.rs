@@ -12,6 +12,8 @@
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod presence;
+pub mod process;
 pub mod projections;
 pub mod pubsub;
 pub mod read_models;

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use cinder_read_models::bookmarks::BookmarksReadModel;
 use cinder_read_models::chat::ChatReadModel;
+use cinder_read_models::drops::DropsReadModel;
+use cinder_read_models::todos::TodosReadModel;
 use cinder_read_models::{Projection, ProjectionError};
 
 /// Every read model, opened on one sled database.
@@ -13,6 +15,8 @@ pub struct ReadModels {
     pub db: sled::Db,
     pub chat: ChatReadModel,
     pub bookmarks: BookmarksReadModel,
+    pub todos: TodosReadModel,
+    pub drops: DropsReadModel,
 }
 
 impl ReadModels {
@@ -36,6 +40,8 @@ impl ReadModels {
         Ok(ReadModels {
             chat: ChatReadModel::open(&db)?,
             bookmarks: BookmarksReadModel::open(&db)?,
+            todos: TodosReadModel::open(&db)?,
+            drops: DropsReadModel::open(&db)?,
             db,
         })
     }
@@ -45,6 +51,8 @@ impl ReadModels {
         vec![
             Arc::new(self.chat.clone()),
             Arc::new(self.bookmarks.clone()),
+            Arc::new(self.todos.clone()),
+            Arc::new(self.drops.clone()),
         ]
     }
 }

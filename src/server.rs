@@ -99,6 +99,7 @@ impl Server {
         let state = AppState::new(App {
             bus: CommandBus::new(log.clone(), Clock::system()),
             log,
+            presence: crate::presence::Presence::new(pubsub.clone()),
             pubsub,
             progress,
             signer: Signer::new(&secret),
@@ -107,7 +108,17 @@ impl Server {
             channels: Arc::new(channel_factories()),
             chat: models.chat.clone(),
             bookmarks: models.bookmarks.clone(),
+            todos: models.todos.clone(),
+            drops: models.drops.clone(),
+            admin_password: admin_password(&config),
         });
+        tasks.push(until(
+            stopping.clone(),
+            crate::process::checkout::spawn_recovery(
+                state.clone(),
+                std::time::Duration::from_secs(30),
+            ),
+        ));
         if let Some(every) = config.simulate_bookmarks {
             tasks.push(until(
                 stopping.clone(),
@@ -204,6 +215,19 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+/// `CINDER_ADMIN_PASSWORD`, or a new one, printed so the operator can log in.
+fn admin_password(config: &Config) -> String {
+    if let Some(password) = config.admin_password.clone().filter(|p| !p.is_empty()) {
+        return password;
+    }
+    let password = format!("{:016x}", rand::random::<u64>());
+    println!("CINDER_ADMIN_PASSWORD is not set; the /admin password for this run is: {password}");
+    tracing::warn!(
+        "CINDER_ADMIN_PASSWORD is not set: generated one for this run (printed on stdout)"
+    );
+    password
 }
 
 /// `SECRET_KEY_BASE`, or the one generated into the data dir on first start.

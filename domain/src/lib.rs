@@ -6,6 +6,8 @@
 pub mod bookmarks;
 pub mod chat;
 mod clock;
+pub mod drops;
+pub mod todos;
 
 pub use clock::Clock;
 

@@ -5,8 +5,10 @@
 pub mod bookmarks;
 pub mod chat;
 mod codec;
+pub mod drops;
 mod event;
 mod projection;
+pub mod todos;
 
 pub use event::{Cursor, StoredEvent};
 pub use projection::{fold, Change, Projection, ProjectionError, TxResult, LOG_TOPIC};

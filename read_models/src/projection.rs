@@ -2,6 +2,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::bookmarks::BookmarkChange;
 use crate::chat::ChatChange;
+use crate::drops::DropsChange;
+use crate::todos::TodoChange;
 use crate::StoredEvent;
 
 /// What a projection's `apply` returns inside a sled transaction.
@@ -61,6 +63,10 @@ pub enum Change {
     Logged(StoredEvent),
     Chat(ChatChange),
     Bookmarks(BookmarkChange),
+    Todos(TodoChange),
+    Drops(DropsChange),
+    /// Someone arrived on or left a page (see the server's presence).
+    Presence,
 }
 
 /// The pubsub topic on which every applied event is announced, in log order.
@@ -73,6 +79,9 @@ impl Change {
             Change::Logged(_) => LOG_TOPIC.to_owned(),
             Change::Chat(change) => change.topic(),
             Change::Bookmarks(change) => change.topic(),
+            Change::Todos(change) => change.topic(),
+            Change::Drops(change) => change.topic(),
+            Change::Presence => "presence".to_owned(),
         }
     }
 }

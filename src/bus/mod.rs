@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use cinder_domain::bookmarks::{Bookmark, BookmarkServices};
 use cinder_domain::chat::{self, Room, RoomServices};
+use cinder_domain::drops::{Cart, CartServices, DropsServices, Product, Purchase};
+use cinder_domain::todos::TodoList;
 use cinder_domain::Clock;
 use cinder_read_models::Cursor;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
@@ -25,6 +27,10 @@ const MAX_ATTEMPTS: u32 = 8;
 pub struct CommandBus {
     pub rooms: AggregateBus<Room>,
     pub bookmarks: AggregateBus<Bookmark>,
+    pub todos: AggregateBus<TodoList>,
+    pub products: AggregateBus<Product>,
+    pub carts: AggregateBus<Cart>,
+    pub purchases: AggregateBus<Purchase>,
 }
 
 impl CommandBus {
@@ -37,7 +43,23 @@ impl CommandBus {
                 },
                 chat::upcasters(),
             ),
-            bookmarks: AggregateBus::new(log, BookmarkServices { clock }, Vec::new()),
+            todos: AggregateBus::new(log.clone(), (), Vec::new()),
+            bookmarks: AggregateBus::new(
+                log.clone(),
+                BookmarkServices {
+                    clock: clock.clone(),
+                },
+                Vec::new(),
+            ),
+            products: AggregateBus::new(
+                log.clone(),
+                DropsServices {
+                    clock: clock.clone(),
+                },
+                Vec::new(),
+            ),
+            carts: AggregateBus::new(log.clone(), CartServices, Vec::new()),
+            purchases: AggregateBus::new(log, DropsServices { clock }, Vec::new()),
         }
     }
 }

@@ -28,7 +28,7 @@ pub fn page(
             body {
                 header.site {
                     a.brand href="/" { "Cinder" }
-                    nav { a href="/chat" { "Chat" } a href="/events" { "Events" } }
+                    nav { a href="/chat" { "Chat" } a href="/drops" { "Drops" } a href="/todos" { "Todos" } a href="/events" { "Events" } }
                 }
                 @match live {
                     Some((path, token)) => {

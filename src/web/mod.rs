@@ -3,6 +3,7 @@
 mod assets;
 pub mod bookmarks;
 pub mod chat;
+pub mod drops;
 pub mod errors;
 pub mod events;
 mod layout;
@@ -10,6 +11,7 @@ pub mod live;
 mod params;
 pub mod session;
 pub mod socket;
+pub mod todos;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -22,6 +24,8 @@ use axum::routing::get;
 use axum::Router;
 use cinder_read_models::bookmarks::BookmarksReadModel;
 use cinder_read_models::chat::ChatReadModel;
+use cinder_read_models::drops::DropsReadModel;
+use cinder_read_models::todos::TodosReadModel;
 
 use crate::bus::CommandBus;
 use crate::projections::Progress;
@@ -46,6 +50,11 @@ pub struct App {
     pub channels: Arc<Vec<Arc<dyn ChannelFactory>>>,
     pub chat: ChatReadModel,
     pub bookmarks: BookmarksReadModel,
+    pub todos: TodosReadModel,
+    pub drops: DropsReadModel,
+    pub presence: crate::presence::Presence,
+    /// The password of `/admin` and the admin API (user `admin`).
+    pub admin_password: String,
 }
 
 impl AppState {
@@ -69,6 +78,7 @@ pub fn channel_factories() -> Vec<Arc<dyn ChannelFactory>> {
         Arc::new(chat::RoomChannels),
         Arc::new(events::LogChannels),
         Arc::new(bookmarks::BookmarkChannels),
+        Arc::new(drops::ProductChannels),
     ]
 }
 
@@ -83,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .merge(chat::routes())
         .merge(events::routes())
         .merge(bookmarks::routes())
+        .merge(todos::routes())
+        .merge(drops::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             with_session,

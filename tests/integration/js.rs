@@ -62,3 +62,47 @@ async fn the_phoenix_client_follows_the_firehose_while_the_simulator_runs() {
 async fn two_browsers_follow_a_tag_live_in_headless_chromium() {
     run_node("browser_bookmarks.mjs").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todos_in_two_tabs_and_another_visitor_in_headless_chromium() {
+    run_node("browser_todos.mjs").await;
+}
+
+/// Runs `script` against `server` with extra environment variables; the script must exit 0.
+async fn run_node_on(server: &TestServer, script: &str, envs: &[(&str, String)]) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        dir.join("node_modules").exists(),
+        "tests/js/node_modules is missing: run `npm ci --prefix tests/js` (scripts/test does)"
+    );
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(script)
+        .current_dir(&dir)
+        .env("CINDER_URL", server.url());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let run = command.kill_on_drop(true).output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the script finishes within 90 s")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shoppers_and_admin_see_a_drops_launch_live_drops_live_in_chromium() {
+    let server = TestServer::start_with(|c| c.admin_password = Some("test-admin".into())).await;
+    let envs = [
+        ("CINDER_ADMIN_PASSWORD", "test-admin".to_owned()),
+        ("CINDER_BIN", env!("CARGO_BIN_EXE_cinder").to_owned()),
+        ("DATABASE_URL", server.db.url.clone()),
+    ];
+    run_node_on(&server, "browser_drops.mjs", &envs).await;
+}

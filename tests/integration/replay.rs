@@ -86,7 +86,10 @@ async fn replay_rebuilds_exactly_what_the_live_projection_built() {
 
     let report = replay(&config(&db, &dir), None, false).await.unwrap();
     assert_eq!(report.events, FILLED);
-    assert_eq!(report.projections, vec!["chat", "bookmarks"]);
+    assert_eq!(
+        report.projections,
+        vec!["chat", "bookmarks", "todos", "drops"]
+    );
     assert_eq!(
         dump(&dir.0),
         live,

@@ -213,7 +213,10 @@ await runTest("browser_bookmarks", async (onCleanup) => {
       (sel) => document.querySelector(sel)?.textContent ?? null,
       errorSel,
     );
-    throw new Error(`${errorSel} should name the title or url problem, shows ${show(shown)}`);
+    throw new Error(
+      `${errorSel} should say which field is wrong (mention "title" or "url"), shows ` +
+        `${show(shown)}; the form shows only the messages of the error reply, not its field names`,
+    );
   }
   await sleep(500);
   for (const v of both) {

@@ -30,6 +30,7 @@
     var heartbeatTimer = null;
     var heartbeatRef = null;  // ref of the heartbeat still waiting for its reply
     var pending = {};         // ref -> {done: fn(reply or null), timer}
+    var replacing = false;    // true while a patch swaps elements (see replaceKeepingFocus)
 
     function nextRef() { refCounter += 1; return String(refCounter); }
 
@@ -242,15 +243,26 @@
     }
 
     // Replacing a region must not take the caret away from someone typing in it: like LiveView,
-    // the focused field keeps its focus, value and selection.
+    // the focused field keeps its focus, value and selection, and an item being edited in place
+    // (see data-cinder-dblclick) stays in edit mode. A field whose form is waiting for the reply
+    // to its own push is not kept: it was just sent, and the server's render is the answer.
     function replaceKeepingFocus(target, fragment) {
       var a = document.activeElement;
-      var keep = a && a !== document.body && target.contains(a) && (a.id || a.name) ? {
+      var sent = !!(a && a.form && a.form.getAttribute("aria-busy") === "true");
+      var keep = a && a !== document.body && !sent && target.contains(a) && (a.id || a.name) ? {
         id: a.id, name: a.name, form: a.form && a.form.id, value: a.value,
         start: a.selectionStart, end: a.selectionEnd
       } : null;
-      target.replaceWith(fragment);
+      var unit = keep && a.closest("[data-cinder-dblclick]");
+      var mode = unit && unit.id && target.contains(unit) && unit.getAttribute("data-cinder-dblclick");
+      if (mode && unit.classList.contains(mode)) keep.mode = { id: unit.id, cls: mode };
+      replacing = true; // a field losing focus because it left the page is not a user's blur
+      try { target.replaceWith(fragment); } finally { replacing = false; }
       if (!keep) return;
+      if (keep.mode) {
+        var u = document.getElementById(keep.mode.id);
+        if (u) u.classList.add(keep.mode.cls);
+      }
       var form = keep.form && document.getElementById(keep.form);
       var el = (keep.id && document.getElementById(keep.id)) ||
         (form && keep.name && form.elements.namedItem(keep.name));
@@ -337,6 +349,10 @@
           if (!form.hasAttribute("data-cinder-keep")) form.reset();
           var err = form.querySelector("[data-cinder-error]");
           if (err) err.textContent = "";
+          // Saved: an item edited in place leaves edit mode (see data-cinder-dblclick).
+          var item = form.closest("[data-cinder-dblclick]");
+          var mode = item && item.getAttribute("data-cinder-dblclick");
+          if (mode && item.classList.contains(mode)) { item.classList.remove(mode); return; }
           // Keep the caret in the form, ready for the next message, unless the user moved on.
           var a = document.activeElement;
           var input = firstTextInput(form);
@@ -366,6 +382,74 @@
           : root.querySelector("[data-cinder-flash]"));
         if (flash) flash.textContent = errorText(reply);
       });
+    });
+
+    // ---- editing in place ---------------------------------------------------------------------
+    //
+    // Generic attributes for editing an item where it is shown (TodoMVC's double-click to edit).
+    // They need no server support: the form inside is an ordinary data-cinder-submit form (a
+    // plain POST when not joined), and an ok reply to it ends the mode. A patch from elsewhere
+    // that replaces the item while its field has focus keeps the mode and what was typed.
+    //
+    // data-cinder-dblclick="CLASS" on an element (the item): a double-click on it, but not on a
+    //   button, link or field inside it, adds CLASS to it and focuses its first
+    //   [data-cinder-escape] field (else its first text field) with the caret at the end. Styles
+    //   decide what CLASS shows (say, the edit field instead of the label).
+    // data-cinder-escape on a field: Escape puts back the value the server rendered, clears the
+    //   form's error, leaves the field without submitting, and removes the item's CLASS.
+    // data-cinder-blur="submit" on a field: leaving the field submits its form if the value
+    //   changed (an edit is saved on blur, as in TodoMVC); unchanged, it is cancelled as by
+    //   Escape. Not while the form's own push is pending, nor when the field leaves the page.
+
+    var EDIT_CONTROLS = "button, a, input, select, textarea";
+
+    document.addEventListener("dblclick", function (e) {
+      var t = e.target;
+      var item = t && t.closest && t.closest("[data-cinder-dblclick]");
+      if (!item || !inRoot(item)) return;
+      var control = t.closest(EDIT_CONTROLS);
+      if (control && item.contains(control)) return;
+      var cls = item.getAttribute("data-cinder-dblclick");
+      if (!cls) return;
+      item.classList.add(cls);
+      var field = item.querySelector("[data-cinder-escape]") || firstTextInput(item);
+      if (!field) return;
+      field.focus();
+      try { field.setSelectionRange(field.value.length, field.value.length); } catch (err) { /* not text */ }
+    });
+
+    // Leaves edit mode: the rendered value back, no error, no focus, no CLASS.
+    function cancelEdit(field) {
+      field.value = field.defaultValue;
+      var err = field.form && field.form.querySelector("[data-cinder-error]");
+      if (err) err.textContent = "";
+      if (document.activeElement === field) {
+        field.cinderCancelling = true; // the blur that follows must not submit
+        try { field.blur(); } finally { field.cinderCancelling = false; }
+      }
+      var item = field.closest("[data-cinder-dblclick]");
+      var cls = item && item.getAttribute("data-cinder-dblclick");
+      if (cls) item.classList.remove(cls);
+    }
+
+    document.addEventListener("keydown", function (e) {
+      var field = e.target;
+      if (e.key !== "Escape" || !field || !field.matches || !field.matches("[data-cinder-escape]")) return;
+      if (!inRoot(field)) return;
+      e.preventDefault();
+      cancelEdit(field);
+    });
+
+    // focusout, unlike blur, bubbles, so one listener serves every field.
+    document.addEventListener("focusout", function (e) {
+      var field = e.target;
+      if (!field || !field.matches || !field.matches('[data-cinder-blur="submit"]')) return;
+      if (replacing || field.cinderCancelling || !field.isConnected || !inRoot(field)) return;
+      var form = field.form;
+      if (!form || form.getAttribute("aria-busy") === "true") return;
+      if (field.value === field.defaultValue) { cancelEdit(field); return; }
+      if (typeof form.requestSubmit === "function") form.requestSubmit();
+      else form.dispatchEvent(new Event("submit", { cancelable: true, bubbles: true }));
     });
 
     // Coming back online: do not wait for the rest of the backoff.

@@ -99,6 +99,7 @@ pub async fn as_of(
         .collect();
     let rebuilt = match aggregate_type.as_str() {
         "Room" => crate::web::chat::as_of(&aggregate_id, &upto),
+        "TodoList" => crate::web::todos::as_of(&aggregate_id, &upto),
         _ => return not_found_page(&app, &session),
     };
     let view = match rebuilt {
@@ -123,7 +124,7 @@ pub async fn as_of(
 }
 
 fn as_of_supported(aggregate_type: &str) -> bool {
-    matches!(aggregate_type, "Room")
+    matches!(aggregate_type, "Room" | "TodoList")
 }
 
 fn html_page(app: &AppState, session: &Session, title: &str, body: maud::Markup) -> Response {

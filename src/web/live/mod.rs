@@ -49,6 +49,10 @@ pub trait LiveView: Send + Sync {
 
     /// A read model change on one of [`LiveView::topics`].
     fn handle_change(&mut self, change: &Change) -> Vec<Patch>;
+
+    /// Called once the view is joined over a socket (not for a plain page render): the place to
+    /// start counting the visitor as present.
+    fn joined(&mut self) {}
 }
 
 /// What handling an event produced.
@@ -73,17 +77,42 @@ pub enum ViewError {
 struct ViewToken {
     session: Session,
     path: String,
+    /// Issued by a page that checked the admin password: only then may `/admin` be joined.
+    #[serde(default)]
+    admin: bool,
 }
 
 /// Finds the live view at `path`. Each app mounts its own paths.
 pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
     super::chat::mount(path, session, app)
         .or_else(|| super::bookmarks::mount(path, session, app))
+        .or_else(|| super::todos::mount(path, session, app))
+        .or_else(|| super::drops::mount(path, session, app))
         .or_else(|| super::events::mount(path, session, app))
 }
 
 /// The full page of a live view: its first paint, with what the client script needs to join.
 pub async fn page(app: &AppState, session: &Session, path: &str, view: &dyn LiveView) -> Response {
+    render_page(app, session, path, view, false).await
+}
+
+/// [`page`] for the admin's views, whose token lets the socket join them.
+pub async fn admin_page(
+    app: &AppState,
+    session: &Session,
+    path: &str,
+    view: &dyn LiveView,
+) -> Response {
+    render_page(app, session, path, view, true).await
+}
+
+async fn render_page(
+    app: &AppState,
+    session: &Session,
+    path: &str,
+    view: &dyn LiveView,
+    admin: bool,
+) -> Response {
     let body = match view.render().await {
         Ok(body) => body,
         Err(ViewError::NotFound) => return super::errors::not_found_page(app, session),
@@ -94,6 +123,7 @@ pub async fn page(app: &AppState, session: &Session, path: &str, view: &dyn Live
         &ViewToken {
             session: session.clone(),
             path: path.to_owned(),
+            admin,
         },
     );
     let html = layout::page(&view.title(), app, session, Some((path, &token)), body);
@@ -148,7 +178,12 @@ impl ChannelFactory for LiveChannels {
         if claims.path != path {
             return Err(reason("invalid token"));
         }
-        let view = mount(path, &claims.session, app).ok_or_else(|| reason("no live view here"))?;
+        if path.starts_with("/admin") && !claims.admin {
+            return Err(reason("forbidden"));
+        }
+        let mut view =
+            mount(path, &claims.session, app).ok_or_else(|| reason("no live view here"))?;
+        view.joined();
         let subscriptions = view
             .topics()
             .iter()

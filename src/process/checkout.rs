@@ -1,0 +1,324 @@
+//! Checkout: buy everything in a cart, or nothing.
+//!
+//! The cart is checked in the order shoppers expect (empty, sold out, not released), then a
+//! [`Purchase`] records the process: each item is sold by its product under the purchase's id
+//! and recorded as secured. If any sale is refused, every unit already taken is given back
+//! (compensating `SaleUndone` events) and the purchase fails with one message. On success the
+//! cart is checked out, which empties it in every tab.
+//!
+//! A node that dies midway leaves the purchase running. [`recover`] (at start-up, then
+//! periodically) finishes such purchases by giving back whatever they took: products remember
+//! which units each purchase took, so giving back is exact and happens at most once, whatever
+//! was or was not recorded before the crash.
+
+use std::time::Duration;
+
+use cinder_domain::drops::{
+    product_of, CartCommand, ProductCommand, ProductError, PurchaseCommand, PurchaseStatus,
+};
+use cinder_read_models::drops::{ProductView, PurchaseView};
+
+use crate::bus::CommandError;
+use crate::web::AppState;
+
+/// Why a checkout did not complete, in the words shown to the shopper.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("Your cart is empty.")]
+    EmptyCart,
+    #[error("Sold out: {}. Remove it from your cart to check out.", .0.join(", "))]
+    SoldOut(Vec<String>),
+    #[error("Not released yet: {}.", .0.join(", "))]
+    NotReleased(Vec<String>),
+    #[error("Sorry, {0} sold out while we were completing your purchase. Nothing was bought; your cart is unchanged.")]
+    Failed(String),
+    #[error("The store is busy or unavailable; nothing was bought. Please try again.")]
+    Unavailable,
+}
+
+/// Checks out cart `cart_id`; returns the completed purchase's id.
+pub async fn checkout(app: &AppState, cart_id: &str) -> Result<String, CheckoutError> {
+    let items = app
+        .drops
+        .cart(cart_id)
+        .map_err(|_| CheckoutError::Unavailable)?;
+    if items.is_empty() {
+        return Err(CheckoutError::EmptyCart);
+    }
+    let mut sold_out = Vec::new();
+    let mut unreleased = Vec::new();
+    for item_id in &items {
+        match app.drops.item(item_id) {
+            Ok(Some((product, item))) => {
+                if item.available == 0 {
+                    sold_out.push(describe(&product, item_id));
+                } else if !product.released {
+                    unreleased.push(describe(&product, item_id));
+                }
+            }
+            Ok(None) => sold_out.push(item_id.clone()),
+            Err(_) => return Err(CheckoutError::Unavailable),
+        }
+    }
+    if !sold_out.is_empty() {
+        return Err(CheckoutError::SoldOut(sold_out));
+    }
+    if !unreleased.is_empty() {
+        return Err(CheckoutError::NotReleased(unreleased));
+    }
+    buy(app, cart_id, items).await
+}
+
+/// Buys `items` for cart `cart_id` as one purchase, all or nothing; on success the cart is
+/// emptied. (The checks of [`checkout`] come first; a sale can still be refused here when
+/// another shopper takes the last unit in between.)
+pub async fn buy(
+    app: &AppState,
+    cart_id: &str,
+    items: Vec<String>,
+) -> Result<String, CheckoutError> {
+    let purchase_id = format!("{:024x}", rand::random::<u128>() >> 32);
+    purchase(
+        app,
+        &purchase_id,
+        PurchaseCommand::Start {
+            cart_id: cart_id.to_owned(),
+            items: items.clone(),
+        },
+    )
+    .await?;
+    let mut held = Vec::new();
+    for item_id in &items {
+        let sale = sell(app, item_id, &purchase_id).await;
+        match sale {
+            Ok(()) => {
+                held.push(item_id.clone());
+                purchase(
+                    app,
+                    &purchase_id,
+                    PurchaseCommand::Secured {
+                        item_id: item_id.clone(),
+                    },
+                )
+                .await?;
+            }
+            Err(reason) => {
+                tracing::info!(purchase_id, item_id, %reason, "checkout: a sale was refused, giving back");
+                let _ = purchase(
+                    app,
+                    &purchase_id,
+                    PurchaseCommand::Refused {
+                        item_id: item_id.clone(),
+                        reason: reason.clone(),
+                    },
+                )
+                .await;
+                give_back(app, &purchase_id, &held).await?;
+                purchase(
+                    app,
+                    &purchase_id,
+                    PurchaseCommand::Fail {
+                        reason: reason.clone(),
+                    },
+                )
+                .await?;
+                let name = app.drops.item(item_id).ok().flatten().map_or_else(
+                    || item_id.clone(),
+                    |(product, _)| describe(&product, item_id),
+                );
+                return Err(CheckoutError::Failed(name));
+            }
+        }
+    }
+    let emptied = app
+        .bus
+        .carts
+        .execute(
+            cart_id,
+            (
+                cart_id.to_owned(),
+                CartCommand::CheckOut {
+                    purchase_id: purchase_id.clone(),
+                },
+            ),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, purchase_id, "checkout: could not empty the cart");
+            CheckoutError::Unavailable
+        })?;
+    purchase(app, &purchase_id, PurchaseCommand::Complete).await?;
+    // Read-your-writes: the shopper's next look at the cart shows it empty.
+    if let Some(cursor) = emptied.last() {
+        app.progress.wait_for(cursor, Duration::from_secs(5)).await;
+    }
+    Ok(purchase_id)
+}
+
+/// "Hop Man 3, size 9".
+pub fn describe(product: &ProductView, item_id: &str) -> String {
+    match product.item(item_id) {
+        Some(item) => format!("{}, size {}", product.name, item.size),
+        None => product.name.clone(),
+    }
+}
+
+async fn sell(app: &AppState, item_id: &str, purchase_id: &str) -> Result<(), String> {
+    let Some(product_id) = product_of(item_id) else {
+        return Err("no such item".into());
+    };
+    let command = ProductCommand::SellItem {
+        item_id: item_id.to_owned(),
+        purchase_id: Some(purchase_id.to_owned()),
+    };
+    app.bus
+        .products
+        .execute(product_id, command)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            CommandError::Rejected(rejection) => rejection.to_string(),
+            other => other.to_string(),
+        })
+}
+
+async fn purchase(
+    app: &AppState,
+    purchase_id: &str,
+    command: PurchaseCommand,
+) -> Result<(), CheckoutError> {
+    app.bus
+        .purchases
+        .execute(purchase_id, (purchase_id.to_owned(), command))
+        .await
+        .map(|_| ())
+        .map_err(|error| {
+            tracing::warn!(%error, purchase_id, "checkout: could not record the purchase");
+            CheckoutError::Unavailable
+        })
+}
+
+/// Gives back every unit in `items` that purchase `purchase_id` took, recording each.
+async fn give_back(
+    app: &AppState,
+    purchase_id: &str,
+    items: &[String],
+) -> Result<(), CheckoutError> {
+    for item_id in items {
+        undo(app, purchase_id, item_id).await?;
+        purchase(
+            app,
+            purchase_id,
+            PurchaseCommand::Compensated {
+                item_id: item_id.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Gives back the unit `purchase_id` took of `item_id`, if it still holds one. Returns whether
+/// a unit was given back now.
+async fn undo(app: &AppState, purchase_id: &str, item_id: &str) -> Result<bool, CheckoutError> {
+    let Some(product_id) = product_of(item_id) else {
+        return Ok(false);
+    };
+    let command = ProductCommand::UndoSale {
+        item_id: item_id.to_owned(),
+        purchase_id: purchase_id.to_owned(),
+    };
+    match app.bus.products.execute(product_id, command).await {
+        Ok(_) => Ok(true),
+        Err(CommandError::Rejected(
+            ProductError::NothingToUndo | ProductError::NoSuchItem | ProductError::NotFound,
+        )) => Ok(false),
+        Err(error) => {
+            tracing::warn!(%error, purchase_id, item_id, "checkout: could not give a unit back");
+            Err(CheckoutError::Unavailable)
+        }
+    }
+}
+
+/// Purchases running for longer than this are taken to be abandoned by a node that died.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(10);
+
+/// Finishes purchases that a crashed node left running: gives back every unit they took and
+/// fails them. Returns how many it finished.
+pub async fn recover(app: &AppState, older_than: Duration) -> usize {
+    let Ok(unfinished) = app.drops.unfinished_purchases() else {
+        return 0;
+    };
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
+    let mut finished = 0;
+    for stuck in unfinished.into_iter().filter(|p| p.started_at <= cutoff) {
+        match finish_abandoned(app, &stuck).await {
+            Ok(()) => finished += 1,
+            Err(error) => {
+                tracing::warn!(%error, purchase_id = stuck.id, "could not finish an abandoned purchase")
+            }
+        }
+    }
+    finished
+}
+
+async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), CheckoutError> {
+    tracing::info!(
+        purchase_id = stuck.id,
+        "finishing an abandoned purchase: giving back what it took"
+    );
+    for item_id in &stuck.items {
+        let given_back = undo(app, &stuck.id, item_id).await?;
+        let recorded_held = stuck.held.contains(item_id);
+        if given_back && !recorded_held {
+            // Sold before the crash, but not yet recorded: record both halves.
+            purchase(
+                app,
+                &stuck.id,
+                PurchaseCommand::Secured {
+                    item_id: item_id.clone(),
+                },
+            )
+            .await?;
+        }
+        if given_back || recorded_held {
+            purchase(
+                app,
+                &stuck.id,
+                PurchaseCommand::Compensated {
+                    item_id: item_id.clone(),
+                },
+            )
+            .await?;
+        }
+    }
+    purchase(
+        app,
+        &stuck.id,
+        PurchaseCommand::Fail {
+            reason: "interrupted: nothing was bought".into(),
+        },
+    )
+    .await
+}
+
+/// Runs [`recover`] now and then every `every`, until the task is stopped.
+pub fn spawn_recovery(app: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let finished = recover(&app, ABANDONED_AFTER).await;
+            if finished > 0 {
+                tracing::info!(finished, "abandoned purchases finished");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Whether a purchase view has ended.
+pub fn ended(purchase: &PurchaseView) -> bool {
+    matches!(
+        purchase.status,
+        PurchaseStatus::Completed | PurchaseStatus::Failed
+    )
+}

@@ -1,0 +1,309 @@
+//! `/admin`: the launch dashboard. Shoppers present and where, items in carts by size, counts,
+//! all live; release a product, restock a size. Behind HTTP Basic `admin:<password>`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use cinder_domain::drops::{product_of, ProductCommand};
+use cinder_read_models::drops::{DropsChange, ProductView, CATALOG_TOPIC, COUNTS_TOPIC};
+use cinder_read_models::Change;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::is_admin;
+use crate::presence::PRESENCE_TOPIC;
+use crate::web::errors::command_reply;
+use crate::web::live::{admin_page, LiveView, Outcome, Patch, ViewError};
+use crate::web::session::Session;
+use crate::web::AppState;
+
+/// 401 with the Basic challenge, so browsers ask for the password.
+pub fn challenge() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"Cinder admin\", charset=\"UTF-8\"",
+        )],
+        "The admin password is needed here.",
+    )
+        .into_response()
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+) -> Response {
+    if !is_admin(&headers, &app) {
+        return challenge();
+    }
+    admin_page(
+        &app,
+        &session,
+        "/admin",
+        &AdminView::new(app.clone(), session.clone()),
+    )
+    .await
+}
+
+pub struct AdminView {
+    app: AppState,
+    session: Session,
+}
+
+impl AdminView {
+    pub fn new(app: AppState, session: Session) -> Self {
+        Self { app, session }
+    }
+
+    fn shoppers(&self) -> Markup {
+        let present = self.app.presence.list();
+        let unique: BTreeSet<&str> = present.iter().map(|p| p.key.as_str()).collect();
+        let mut per_page: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for entry in &present {
+            per_page
+                .entry(entry.page.as_str())
+                .or_default()
+                .insert(entry.key.as_str());
+        }
+        html! {
+            section #shoppers {
+                p { "Unique shoppers: " strong #unique-shoppers { (unique.len()) } }
+                ul.per-page {
+                    @for (page, visitors) in &per_page {
+                        li { code { (page) } ": " span.count data-page=(page) { (visitors.len()) } }
+                    }
+                }
+            }
+        }
+    }
+
+    fn products(&self) -> Result<Markup, ViewError> {
+        let products = self.app.drops.products()?;
+        Ok(html! {
+            section #admin-products {
+                @for product in &products { (self.product(product)) }
+            }
+        })
+    }
+
+    fn product(&self, product: &ProductView) -> Markup {
+        html! {
+            article.admin-product id={ "admin-product-" (product.id) } {
+                h2 { (product.name) " " span.muted { (product.sku) } }
+                @if product.released {
+                    p { "Released" }
+                } @else {
+                    form method="post" action="/admin/release" {
+                        input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
+                        input type="hidden" name="product_id" value=(product.id);
+                        button type="submit" data-cinder-click="release" value=(product.id) { "Release " (product.name) }
+                    }
+                }
+                table {
+                    thead { tr { th { "size" } th { "available" } th { "level" } th { "in carts" } th { "restock" } } }
+                    tbody {
+                        @for item in &product.items {
+                            tr {
+                                td { (item.size) }
+                                td { span id={ "count-" (item.id) } { (item.available) } }
+                                td { span id={ "level-" (item.id) } { (item.level.as_str()) } }
+                                td { span id={ "incart-" (item.id) } { (self.app.drops.carts_holding(&item.id).unwrap_or(0)) } }
+                                td {
+                                    form.inline method="post" action="/admin/restock" data-cinder-submit="restock" data-cinder-keep {
+                                        input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
+                                        input type="hidden" name="item_id" value=(item.id);
+                                        input type="number" name="quantity" value="100" min="1" max="100000" aria-label={ "units of size " (item.size) };
+                                        button type="submit" { "Restock" }
+                                        span.error data-cinder-error {}
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LiveView for AdminView {
+    fn title(&self) -> String {
+        "Admin".into()
+    }
+
+    async fn render(&self) -> Result<Markup, ViewError> {
+        Ok(html! {
+            h1 { "Launch control" }
+            (self.shoppers())
+            (self.products()?)
+            p data-cinder-flash role="alert" {}
+        })
+    }
+
+    async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+        Ok(vec![
+            Patch::replace("shoppers", self.shoppers()),
+            Patch::replace("admin-products", self.products()?),
+        ])
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![
+            CATALOG_TOPIC.to_owned(),
+            COUNTS_TOPIC.to_owned(),
+            PRESENCE_TOPIC.to_owned(),
+        ]
+    }
+
+    async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
+        let text = |name: &str| {
+            value
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (product_id, command) = match event {
+            "release" => (text("value"), ProductCommand::ReleaseProduct),
+            "restock" => {
+                let item_id = text("item_id");
+                let quantity = text("quantity")
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| json!({"errors": {"quantity": ["must be a whole number"]}, "message": "the quantity must be a whole number"}))?;
+                let product_id = product_of(&item_id).unwrap_or_default().to_owned();
+                (
+                    product_id,
+                    ProductCommand::RestockItem { item_id, quantity },
+                )
+            }
+            _ => return Err(json!({"reason": format!("unknown event {event:?}")})),
+        };
+        let committed = self
+            .app
+            .bus
+            .products
+            .execute(&product_id, command)
+            .await
+            .map_err(command_reply)?;
+        Ok(Outcome {
+            patches: Vec::new(),
+            committed: committed.last(),
+        })
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        match change {
+            Change::Presence => vec![Patch::replace("shoppers", self.shoppers())],
+            Change::Drops(DropsChange::Product(product)) => match self.products() {
+                Ok(all) => vec![Patch::replace("admin-products", all)],
+                Err(_) => vec![Patch::replace(
+                    format!("admin-product-{}", product.id),
+                    self.product(product),
+                )],
+            },
+            Change::Drops(DropsChange::Count {
+                item_id, available, ..
+            }) => vec![
+                Patch::replace(
+                    format!("count-{item_id}"),
+                    html! { span id={ "count-" (item_id) } { (available) } },
+                ),
+                Patch::replace(
+                    format!("level-{item_id}"),
+                    html! { span id={ "level-" (item_id) } { (cinder_domain::drops::Level::of(*available).as_str()) } },
+                ),
+            ],
+            Change::Drops(DropsChange::InCarts { item_id, carts }) => vec![Patch::replace(
+                format!("incart-{item_id}"),
+                html! { span id={ "incart-" (item_id) } { (carts) } },
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReleaseForm {
+    product_id: String,
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// Release without JavaScript (the browser re-sends the Basic credentials).
+pub async fn release_form(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Form(form): Form<ReleaseForm>,
+) -> Response {
+    if !is_admin(&headers, &app) {
+        return challenge();
+    }
+    if !app.signer.check_csrf(&session, &form.csrf) {
+        return (
+            StatusCode::FORBIDDEN,
+            "This form has expired; reload the page.",
+        )
+            .into_response();
+    }
+    admin_command(&app, &form.product_id, ProductCommand::ReleaseProduct).await
+}
+
+#[derive(Deserialize)]
+pub struct RestockForm {
+    item_id: String,
+    quantity: u32,
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+pub async fn restock_form(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Form(form): Form<RestockForm>,
+) -> Response {
+    if !is_admin(&headers, &app) {
+        return challenge();
+    }
+    if !app.signer.check_csrf(&session, &form.csrf) {
+        return (
+            StatusCode::FORBIDDEN,
+            "This form has expired; reload the page.",
+        )
+            .into_response();
+    }
+    let product_id = product_of(&form.item_id).unwrap_or_default().to_owned();
+    admin_command(
+        &app,
+        &product_id,
+        ProductCommand::RestockItem {
+            item_id: form.item_id,
+            quantity: form.quantity,
+        },
+    )
+    .await
+}
+
+async fn admin_command(app: &AppState, product_id: &str, command: ProductCommand) -> Response {
+    match app.bus.products.execute(product_id, command).await {
+        Ok(committed) => {
+            if let Some(cursor) = committed.last() {
+                app.progress
+                    .wait_for(cursor, std::time::Duration::from_secs(5))
+                    .await;
+            }
+            Redirect::to("/admin").into_response()
+        }
+        Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),
+    }
+}

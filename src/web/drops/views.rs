@@ -1,0 +1,380 @@
+//! The store's live views: the shop with the cart, and checkout.
+
+use async_trait::async_trait;
+use cinder_domain::drops::{CartCommand, Level};
+use cinder_read_models::drops::{
+    cart_topic, DropsChange, ItemView, ProductView, CATALOG_TOPIC, LEVELS_TOPIC,
+};
+use cinder_read_models::Change;
+use maud::{html, Markup};
+use serde_json::{json, Value};
+
+use crate::presence::Tracked;
+use crate::process::checkout::{checkout, describe};
+use crate::web::errors::command_reply;
+use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::session::Session;
+use crate::web::AppState;
+
+/// Adds or removes an item of the visitor's cart (their session's), from a page.
+async fn change_cart(
+    app: &AppState,
+    session: &Session,
+    command: CartCommand,
+) -> Result<Outcome, Value> {
+    let committed = app
+        .bus
+        .carts
+        .execute(&session.id, (session.id.clone(), command))
+        .await
+        .map_err(command_reply)?;
+    Ok(Outcome {
+        patches: Vec::new(),
+        committed: committed.last(),
+    })
+}
+
+fn item_value(value: &Value) -> String {
+    value
+        .get("value")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `/drops`: every product in display order, live levels, and the cart.
+pub struct ShopView {
+    app: AppState,
+    session: Session,
+    /// The cart's items, to know which cart lines a level change greys out.
+    cart: Vec<String>,
+    present: Option<Tracked>,
+}
+
+impl ShopView {
+    pub fn new(app: AppState, session: Session) -> Self {
+        let cart = app.drops.cart(&session.id).unwrap_or_default();
+        Self {
+            app,
+            session,
+            cart,
+            present: None,
+        }
+    }
+
+    fn products(&self) -> Result<Markup, ViewError> {
+        product_list(&self.app, &self.session)
+    }
+}
+
+fn product_list(app: &AppState, session: &Session) -> Result<Markup, ViewError> {
+    let products = app.drops.products()?;
+    Ok(html! {
+        section #products.products {
+            @for product in &products { (product_card(product, app, session)) }
+            @if products.is_empty() { p.muted { "Nothing to launch yet." } }
+        }
+    })
+}
+
+#[async_trait]
+impl LiveView for ShopView {
+    fn title(&self) -> String {
+        "Drops".into()
+    }
+
+    async fn render(&self) -> Result<Markup, ViewError> {
+        Ok(html! {
+            h1 { "Drops" }
+            div.store {
+                (self.products()?)
+                (cart_panel(&self.app, &self.session, &self.cart))
+            }
+            p data-cinder-flash role="alert" {}
+        })
+    }
+
+    async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+        Ok(vec![
+            Patch::replace("products", self.products()?),
+            Patch::replace("cart", cart_panel(&self.app, &self.session, &self.cart)),
+        ])
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![
+            CATALOG_TOPIC.to_owned(),
+            LEVELS_TOPIC.to_owned(),
+            cart_topic(&self.session.id),
+        ]
+    }
+
+    async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
+        let item_id = item_value(&value);
+        match event {
+            "add_to_cart" => {
+                change_cart(&self.app, &self.session, CartCommand::AddItem { item_id }).await
+            }
+            "remove_from_cart" => {
+                change_cart(
+                    &self.app,
+                    &self.session,
+                    CartCommand::RemoveItem { item_id },
+                )
+                .await
+            }
+            _ => Err(json!({"reason": format!("unknown event {event:?}")})),
+        }
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        shop_change(&self.app, &self.session, &mut self.cart, change, true)
+    }
+
+    fn joined(&mut self) {
+        self.present = Some(self.app.presence.track(&self.session.id, "/drops"));
+    }
+}
+
+/// What the shop and checkout pages do with a change: levels restyle size buttons and grey out
+/// cart lines; the cart follows every tab of the session.
+fn shop_change(
+    app: &AppState,
+    session: &Session,
+    cart: &mut Vec<String>,
+    change: &Change,
+    with_products: bool,
+) -> Vec<Patch> {
+    let Change::Drops(change) = change else {
+        return Vec::new();
+    };
+    match change {
+        // Created or released: the list is short, show it whole (a new product appears too).
+        DropsChange::Product(_) if with_products => match product_list(app, session) {
+            Ok(list) => vec![Patch::replace("products", list)],
+            Err(error) => {
+                tracing::warn!(%error, "drops: could not render the products");
+                Vec::new()
+            }
+        },
+        DropsChange::Level {
+            product_id,
+            item_id,
+            level,
+        } => {
+            let mut patches = Vec::new();
+            let product = app.drops.product(product_id).ok().flatten();
+            if with_products {
+                if let Some(item) = product.as_ref().and_then(|p| p.item(item_id)) {
+                    patches.push(Patch::replace(
+                        format!("item-{item_id}"),
+                        size_button(item, *level),
+                    ));
+                }
+            }
+            if cart.contains(item_id) {
+                if let Some(product) = &product {
+                    patches.push(Patch::replace(
+                        format!("cart-item-{item_id}"),
+                        cart_line(app, session, product, item_id, *level),
+                    ));
+                }
+            }
+            patches
+        }
+        DropsChange::Cart { cart_id, items } if *cart_id == session.id => {
+            *cart = items.clone();
+            vec![Patch::replace("cart", cart_panel(app, session, cart))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `/drops/checkout`: the cart, its total, and "buy".
+pub struct CheckoutView {
+    app: AppState,
+    session: Session,
+    cart: Vec<String>,
+    present: Option<Tracked>,
+}
+
+impl CheckoutView {
+    pub fn new(app: AppState, session: Session) -> Self {
+        let cart = app.drops.cart(&session.id).unwrap_or_default();
+        Self {
+            app,
+            session,
+            cart,
+            present: None,
+        }
+    }
+}
+
+#[async_trait]
+impl LiveView for CheckoutView {
+    fn title(&self) -> String {
+        "Checkout".into()
+    }
+
+    async fn render(&self) -> Result<Markup, ViewError> {
+        Ok(html! {
+            h1 { "Checkout" }
+            (summary(&self.app, &self.cart))
+            div #checkout {
+                form method="post" action="/drops/checkout" {
+                    input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
+                    button type="submit" data-cinder-click="buy" { "Buy now" }
+                }
+            }
+            p.error data-cinder-flash role="alert" {}
+            p { a href="/drops" { "Back to the store" } }
+        })
+    }
+
+    async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+        Ok(vec![Patch::replace(
+            "summary",
+            summary(&self.app, &self.cart),
+        )])
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![LEVELS_TOPIC.to_owned(), cart_topic(&self.session.id)]
+    }
+
+    async fn handle_event(&mut self, event: &str, _value: Value) -> Result<Outcome, Value> {
+        if event != "buy" {
+            return Err(json!({"reason": format!("unknown event {event:?}")}));
+        }
+        match checkout(&self.app, &self.session.id).await {
+            Ok(purchase_id) => Ok(Outcome {
+                patches: vec![Patch::replace("checkout", success(&purchase_id))],
+                committed: None,
+            }),
+            Err(error) => Err(json!({"reason": error.to_string()})),
+        }
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        let before = self.cart.clone();
+        let mut patches = shop_change(&self.app, &self.session, &mut self.cart, change, false);
+        if self.cart != before {
+            patches = vec![Patch::replace("summary", summary(&self.app, &self.cart))];
+        }
+        patches
+    }
+
+    fn joined(&mut self) {
+        self.present = Some(self.app.presence.track(&self.session.id, "/drops/checkout"));
+    }
+}
+
+pub fn success(purchase_id: &str) -> Markup {
+    html! {
+        div #checkout.success {
+            h2 { "Thank you!" }
+            p { "Your order " code { (purchase_id) } " is complete. Enjoy your new pair." }
+        }
+    }
+}
+
+fn summary(app: &AppState, cart: &[String]) -> Markup {
+    let lines: Vec<_> = cart
+        .iter()
+        .filter_map(|id| app.drops.item(id).ok().flatten())
+        .collect();
+    let total: u64 = lines.iter().map(|(p, _)| u64::from(p.price_usd)).sum();
+    html! {
+        div #summary {
+            @if lines.is_empty() {
+                p.muted { "Your cart is empty." }
+            } @else {
+                ol.cart-lines {
+                    @for (product, item) in &lines {
+                        li.cart-item.out[item.level == Level::Out] id={ "cart-item-" (item.id) } {
+                            (describe(product, &item.id)) " · $" (product.price_usd)
+                            @if item.level == Level::Out { " " span.badge { "sold out" } }
+                        }
+                    }
+                }
+                p.total { "Total: $" (total) }
+            }
+        }
+    }
+}
+
+pub fn product_card(product: &ProductView, app: &AppState, session: &Session) -> Markup {
+    html! {
+        article.product id={ "product-" (product.id) } {
+            @if product.image_url.starts_with('/') || product.image_url.starts_with("https://") {
+                img src=(product.image_url) alt=(product.name) width="160" height="100";
+            }
+            h2 { (product.name) }
+            p.muted { (product.brand) " · " (product.color) " · $" (product.price_usd) }
+            @if product.released {
+                (sizes(product, app, session))
+            } @else {
+                p.soon { "coming soon..." }
+            }
+        }
+    }
+}
+
+/// The size buttons of a released product; without JavaScript each is a form post.
+pub fn sizes(product: &ProductView, app: &AppState, session: &Session) -> Markup {
+    html! {
+        form.sizes id={ "sizes-" (product.id) } method="post" action="/drops/cart" {
+            input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
+            @for item in &product.items { (size_button(item, item.level)) }
+        }
+    }
+}
+
+pub fn size_button(item: &ItemView, level: Level) -> Markup {
+    html! {
+        button type="submit" name="item_id" value=(item.id) id={ "item-" (item.id) }
+            class={ "size level-" (level.as_str()) } data-level=(level.as_str())
+            data-cinder-click="add_to_cart" disabled[level == Level::Out] {
+            (item.size)
+        }
+    }
+}
+
+fn cart_panel(app: &AppState, session: &Session, cart: &[String]) -> Markup {
+    html! {
+        aside #cart.cart {
+            h2 { "Cart (" (cart.len()) ")" }
+            ol #cart-items {
+                @for item_id in cart {
+                    @match app.drops.item(item_id).ok().flatten() {
+                        Some((product, item)) => {
+                            (cart_line(app, session, &product, item_id, item.level))
+                        }
+                        None => {}
+                    }
+                }
+            }
+            @if !cart.is_empty() { a.checkout href="/drops/checkout" { "Check out" } }
+        }
+    }
+}
+
+/// A line of the cart; a sold-out item is greyed out (class `out`).
+fn cart_line(
+    app: &AppState,
+    session: &Session,
+    product: &ProductView,
+    item_id: &str,
+    level: Level,
+) -> Markup {
+    html! {
+        li.cart-item.out[level == Level::Out] id={ "cart-item-" (item_id) } data-level=(level.as_str()) {
+            span.name { (describe(product, item_id)) }
+            @if level == Level::Out { " " span.badge { "sold out" } }
+            form.inline method="post" action="/drops/cart/remove" {
+                input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
+                button.link type="submit" name="item_id" value=(item_id) data-cinder-click="remove_from_cart" { "remove" }
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Todos on the web: TodoMVC per visitor, live across the visitor's tabs, with plain form
+//! posts for every action and a JSON API for programs.
+//!
+//! A visitor's list is theirs alone: its id is derived from their session (see [`list_id`]),
+//! the page's `lv:` token carries that session, and the list's pubsub topic is only followed by
+//! views mounted for it. So no visitor can mount, read or change another's list.
+
+mod api;
+mod pages;
+mod views;
+
+use axum::routing::{get, patch, post};
+use axum::Router;
+use sha2::{Digest, Sha256};
+
+use super::live::LiveView;
+use super::session::Session;
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/todos", get(pages::all).post(pages::add))
+        .route("/todos/active", get(pages::active))
+        .route("/todos/completed", get(pages::completed))
+        .route("/todos/toggle-all", post(pages::toggle_all))
+        .route("/todos/clear-completed", post(pages::clear_completed))
+        .route("/todos/{id}/toggle", post(pages::toggle))
+        .route("/todos/{id}/edit", post(pages::edit))
+        .route("/todos/{id}/delete", post(pages::delete))
+        .route("/api/todos", get(api::list).post(api::add))
+        .route("/api/todos/toggle-all", post(api::toggle_all))
+        .route("/api/todos/clear-completed", post(api::clear_completed))
+        .route("/api/todos/{id}", patch(api::update).delete(api::delete))
+}
+
+/// Which todos a page shows; it comes from the URL, as in TodoMVC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Active,
+    Completed,
+}
+
+impl Filter {
+    pub const EVERY: [Filter; 3] = [Filter::All, Filter::Active, Filter::Completed];
+
+    /// The page of this filter, which is also its live view's path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Filter::All => "/todos",
+            Filter::Active => "/todos/active",
+            Filter::Completed => "/todos/completed",
+        }
+    }
+
+    pub fn from_path(path: &str) -> Option<Filter> {
+        Filter::EVERY.into_iter().find(|f| f.path() == path)
+    }
+
+    /// Whether a todo that is (or is not) done belongs on this page.
+    pub fn shows(self, completed: bool) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Active => !completed,
+            Filter::Completed => completed,
+        }
+    }
+}
+
+/// The id of a visitor's list: a hash of their session id, one list per session. The log is
+/// public (the event explorer shows every aggregate id), so it carries this rather than the
+/// session id itself, which nothing else ever shows.
+pub fn list_id(session: &Session) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"cinder todo list\0")
+        .chain_update(session.id.as_bytes())
+        .finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The todos live view at `path` (`/todos`, `/todos/active`, `/todos/completed`): always the
+/// session's own list.
+pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+    let filter = Filter::from_path(path)?;
+    Some(Box::new(views::TodosView::new(
+        app.clone(),
+        session,
+        filter,
+    )))
+}
+
+/// A list as it stood after `events` (its own, in order): replayed into a throwaway read model.
+pub fn as_of(
+    list: &str,
+    events: &[cinder_read_models::StoredEvent],
+) -> Result<maud::Markup, cinder_read_models::ProjectionError> {
+    let db = sled::Config::new().temporary(true).open()?;
+    let todos = cinder_read_models::todos::TodosReadModel::open(&db)?;
+    cinder_read_models::fold(&todos, events)?;
+    Ok(views::read_only_list(&todos.list(list)?))
+}
