@@ -591,3 +591,77 @@ async fn one_cart_across_tabs_and_sold_out_items_grey_out_live() {
         assert!(line["html"].as_str().unwrap().contains("cart-item out"));
     }
 }
+
+#[tokio::test]
+async fn seeding_creates_the_two_launch_products_once() {
+    use cinder::simulators::drops::{counts_after, seed};
+    let db = crate::support::TestDb::new().await;
+    let log = db.log().await;
+    let bus = cinder::bus::CommandBus::new(log.clone(), cinder_domain::Clock::system());
+    assert_eq!(seed(&bus).await.unwrap(), 2);
+    assert_eq!(
+        seed(&bus).await.unwrap(),
+        0,
+        "seeding twice changes nothing"
+    );
+    let counts = counts_after(&log, None).await.unwrap();
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        vec!["SHU6000", "SHU6100"]
+    );
+    for items in counts.values() {
+        assert_eq!(items.len(), 13);
+        assert!(
+            items.values().all(|n| *n == 0 || (201..=1200).contains(n)),
+            "{items:?}"
+        );
+    }
+    assert!(counts["SHU6000"].contains_key("SHU6000-9.5"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_simulated_launch_releases_and_sells_everything_without_errors() {
+    use cinder::simulators::drops::{counts_after, simulate};
+    use cinder_domain::drops::{CreateProduct, NewItem};
+    let db = crate::support::TestDb::new().await;
+    let log = db.log().await;
+    let bus = cinder::bus::CommandBus::new(log.clone(), cinder_domain::Clock::system());
+    for (sku, units) in [("SIM1", [7, 0, 12]), ("SIM2", [3, 9, 1])] {
+        let items = ["8", "9", "10"]
+            .iter()
+            .zip(units)
+            .map(|(size, available)| NewItem {
+                sku: format!("{sku}{size}"),
+                size: size.to_string(),
+                available,
+            })
+            .collect();
+        let create = CreateProduct {
+            sku: sku.into(),
+            name: sku.into(),
+            brand: "b".into(),
+            color: "c".into(),
+            price_usd: 10,
+            image_url: String::new(),
+            order: 0,
+            items,
+        };
+        bus.products
+            .execute(sku, ProductCommand::CreateProduct(create))
+            .await
+            .unwrap();
+    }
+    let report = simulate(&bus, &log, 5, Duration::from_millis(5))
+        .await
+        .unwrap();
+    assert_eq!(report.errors, 0);
+    assert_eq!(report.sold, 32, "every unit, each once");
+    let after = counts_after(&log, report.last).await.unwrap();
+    assert!(
+        after
+            .values()
+            .flat_map(|items| items.values())
+            .all(|n| *n == 0),
+        "{after:?}"
+    );
+}
