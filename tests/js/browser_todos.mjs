@@ -2,7 +2,8 @@
 // context, so one session cookie) and another visitor (a second context). Adding on Enter,
 // double-click to edit (Enter and leaving the field save, Escape cancels), toggling, deleting,
 // the filters from the URL, toggle all and clear completed; each change shows in both tabs of
-// the session without a reload, and the other visitor never sees any of it.
+// the session without a reload (what one tab is typing survives a change made in the other),
+// and the other visitor never sees any of it.
 //
 //   CINDER_URL=http://127.0.0.1:4321 node browser_todos.mjs
 
@@ -225,12 +226,25 @@ await runTest("browser_todos", async (onCleanup) => {
   await waitFor(two, [], "1 item left");
   assert(await clearCompletedShown(one.page) === 0, "Clear completed is gone once nothing is done");
 
+  // What one tab is typing survives a change made in the other: still in edit mode, same text.
+  await open(two.page, two.name, "/todos");
+  two.path = "/todos";
+  await front(two);
+  await item(two.page, "Buy oat milk").locator("label.title").dblclick();
+  await two.page.locator("#todo-list li.editing input.edit").fill("Buy soy milk");
+  await one.page.evaluate(() => document.querySelector("#todo-list li button.toggle").click());
+  await two.page.waitForFunction(
+    () => document.querySelector("#todo-list li.completed.editing input.edit")?.value === "Buy soy milk",
+    null, { timeout: WAIT_MS });
+  await two.page.locator("#todo-list li.editing input.edit").press("Enter");
+  for (const tab of [one, two]) await waitFor(tab, ["Buy soy milk ✓"], "0 items left");
+
   // The other visitor saw none of it, live or on reload, and their own list is theirs alone.
   await waitFor(other, [], null);
   await add(other, "Their secret");
   await waitFor(other, ["Their secret"], "1 item left");
   await sleep(500);
-  await waitFor(one, ["Buy oat milk"], "1 item left");
+  await waitFor(one, ["Buy soy milk ✓"], "0 items left");
   const api = await theirs.request.get(`${baseUrl()}/api/todos`);
   const body = await api.json();
   assert(show(body.todos.map((t) => t.title)) === show(["Their secret"]),

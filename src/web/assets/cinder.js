@@ -250,7 +250,8 @@
       var a = document.activeElement;
       var sent = !!(a && a.form && a.form.getAttribute("aria-busy") === "true");
       var keep = a && a !== document.body && !sent && target.contains(a) && (a.id || a.name) ? {
-        id: a.id, name: a.name, form: a.form && a.form.id, value: a.value,
+        // getAttribute, not .id: a form's field named "id" would shadow the form's id.
+        id: a.id, name: a.name, form: a.form && a.form.getAttribute("id"), value: a.value,
         start: a.selectionStart, end: a.selectionEnd
       } : null;
       var unit = keep && a.closest("[data-cinder-dblclick]");
@@ -337,7 +338,7 @@
       try { data = new FormData(form, e.submitter); } catch (err) { data = new FormData(form); }
       var value = {};
       data.forEach(function (v, k) { if (typeof v === "string") value[k] = v; }); // files skipped
-      var formId = form.id;
+      var formId = form.getAttribute("id"); // not form.id, which a field named "id" shadows
       var done = busy(form, null);
       push("event", { type: "submit", event: name, value: value }, function (reply) {
         done();
