@@ -46,8 +46,21 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A database someone else owns: not dropped by this handle.
+    pub fn existing(url: &str) -> TestDb {
+        TestDb {
+            name: String::new(),
+            url: url.to_owned(),
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let name = self.name.clone();
         // Drop runs outside async; use a runtime of its own on a thread of its own.
         let _ = std::thread::spawn(move || {
@@ -159,6 +172,20 @@ impl TestServer {
         TestServer {
             server,
             db,
+            _dir: dir,
+        }
+    }
+
+    /// A server on an existing database (the caller keeps it alive and cleans it up).
+    pub async fn start_on(database_url: &str) -> TestServer {
+        let dir = TempDir::new();
+        let mut config = Config::new(Some(database_url.to_owned()), dir.0.clone());
+        config.addr = "127.0.0.1:0".parse().expect("addr");
+        config.secret_key_base = Some("test secret key base".into());
+        let server = Server::start(config).await.expect("server starts");
+        TestServer {
+            server,
+            db: TestDb::existing(database_url),
             _dir: dir,
         }
     }
