@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::processes::Node;
+use crate::replay::dump;
 use crate::support::{http, Client, TempDir, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,25 +54,6 @@ async fn a_message_posted_on_one_node_reaches_clients_of_another() {
         contents,
         vec![json!("from node A"), json!("while you were away")]
     );
-}
-
-/// Every tree of a data dir's read models, byte for byte.
-fn dump(dir: &std::path::Path) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> {
-    let models = cinder::read_models::ReadModels::open(&dir.join("read_models")).unwrap();
-    let mut names = models.db.tree_names();
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let tree = models.db.open_tree(&name).unwrap();
-            let entries = tree
-                .iter()
-                .map(|e| e.unwrap())
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect();
-            (String::from_utf8_lossy(&name).into_owned(), entries)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

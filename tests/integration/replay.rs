@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 
 use crate::support::{config, http, TestServer};
 
-type Dump = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
+pub type Dump = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
 
 /// Every tree of the read models' sled database, byte for byte.
-fn dump(dir: &std::path::Path) -> Dump {
+pub fn dump(dir: &std::path::Path) -> Dump {
     let models = ReadModels::open(&dir.join("read_models")).unwrap();
     let mut names: Vec<_> = models.db.tree_names();
     names.sort();
