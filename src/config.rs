@@ -38,6 +38,10 @@ pub struct Config {
 
     #[arg(skip)]
     pub socket: SocketSettings,
+
+    /// Heartbeat and timeout of presence shared through Postgres.
+    #[arg(skip)]
+    pub presence: crate::presence::PresenceSettings,
 }
 
 /// `250ms`, `2s` or a plain number of seconds.
@@ -66,6 +70,7 @@ impl Config {
             simulate_bookmarks: None,
             admin_password: None,
             socket: SocketSettings::default(),
+            presence: crate::presence::PresenceSettings::default(),
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod presence;
 pub mod process;
 pub mod projections;
@@ -19,6 +20,7 @@ pub mod pubsub;
 pub mod read_models;
 pub mod replay;
 pub mod server;
+pub mod shutdown;
 pub mod simulators;
 pub mod store;
 pub mod web;

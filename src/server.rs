@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::projections::ProjectionRunner;
 use crate::pubsub::PubSub;
 use crate::read_models::ReadModels;
+use crate::shutdown::{InFlight, GRACE};
 use crate::store::{EventLog, PostgresEventLog, StoreError};
 use crate::web::session::Signer;
 use crate::web::{channel_factories, router, App, AppState};
@@ -64,6 +65,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
+    /// Turned true first when stopping: no new connections, sockets close with 1001.
+    drain: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     http: JoinHandle<()>,
     db: sled::Db,
@@ -72,6 +75,7 @@ pub struct Server {
 impl Server {
     /// Starts a node: migrates the store, brings every projection up to date, then serves.
     pub async fn start(config: Config) -> Result<Server, StartError> {
+        crate::metrics::install();
         let log = event_log(&config).await?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
@@ -81,6 +85,7 @@ impl Server {
         let models = ReadModels::open(&config.data_dir.join("read_models"))?;
 
         let (shutdown, stopping) = watch::channel(false);
+        let (drain, draining) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(until(stopping.clone(), log.spawn_listener()));
 
@@ -96,10 +101,22 @@ impl Server {
         let progress = runner.progress();
         tasks.push(until(stopping.clone(), tokio::spawn(runner.run())));
 
+        // Presence is shared through Postgres, or this node's alone with the embedded store.
+        let presence = match &log {
+            EventLog::Postgres(pg) => crate::presence::Presence::shared(
+                pubsub.clone(),
+                pg.pool().clone(),
+                config.presence.clone(),
+            ),
+            EventLog::Embedded(_) => crate::presence::Presence::new(pubsub.clone()),
+        };
+        if let Some(task) = presence.spawn() {
+            tasks.push(until(stopping.clone(), task));
+        }
         let state = AppState::new(App {
             bus: CommandBus::new(log.clone(), Clock::system()),
             log,
-            presence: crate::presence::Presence::new(pubsub.clone()),
+            presence: presence.clone(),
             pubsub,
             progress,
             signer: Signer::new(&secret),
@@ -111,6 +128,8 @@ impl Server {
             todos: models.todos.clone(),
             drops: models.drops.clone(),
             admin_password: admin_password(&config),
+            draining: draining.clone(),
+            sockets: InFlight::default(),
         });
         tasks.push(until(
             stopping.clone(),
@@ -137,7 +156,7 @@ impl Server {
             source,
         })?;
         let app = router(state.clone());
-        let mut stop = stopping.clone();
+        let mut stop = draining;
         let http = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopping| *stopping).await;
@@ -151,6 +170,7 @@ impl Server {
             addr,
             state,
             shutdown,
+            drain,
             tasks,
             http,
             db: models.db,
@@ -161,10 +181,34 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, ends background work and flushes the read models.
+    /// Stops gracefully: stops accepting connections, closes every socket with 1001 (once its
+    /// channels have answered the frames they were handling), lets in-flight requests and
+    /// commands finish (for up to [`GRACE`] in all), then ends background work and flushes the
+    /// read models.
     pub async fn stop(self) {
+        let deadline = tokio::time::Instant::now() + GRACE;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = self.drain.send(true);
+        let mut http = self.http;
+        if tokio::time::timeout(left(), &mut http).await.is_err() {
+            tracing::warn!("requests still running after the grace period: cut off");
+            http.abort();
+        }
+        if !self.state.sockets.idle(left()).await {
+            tracing::warn!(
+                sockets = self.state.sockets.count(),
+                "sockets still open after the grace period"
+            );
+        }
+        if !self.state.bus.in_flight.idle(left()).await {
+            tracing::warn!(
+                commands = self.state.bus.in_flight.count(),
+                "commands still running after the grace period: cut off"
+            );
+        }
+        // This node's visitors leave every other node's presence now, not after the timeout.
+        self.state.presence.leave().await;
         let _ = self.shutdown.send(true);
-        let _ = self.http.await;
         for task in self.tasks {
             let _ = task.await;
         }

@@ -8,7 +8,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::{Clock, Rejection};
+use crate::{Clock, FieldErrors, Rejection};
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
@@ -102,8 +102,8 @@ impl DomainEvent for BookmarkEvent {
 /// Why a bookmark command was refused. `Invalid` lists every broken rule of an `AddBookmark`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BookmarkError {
-    #[error("{}", .0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "))]
-    Invalid(Vec<(&'static str, String)>),
+    #[error("{0}")]
+    Invalid(FieldErrors),
     #[error("this bookmark already exists")]
     AlreadyExists,
     #[error("no such bookmark")]
@@ -119,7 +119,7 @@ pub enum BookmarkError {
 impl Rejection for BookmarkError {
     fn field(&self) -> &'static str {
         match self {
-            BookmarkError::Invalid(errors) => errors.first().map_or("bookmark", |(f, _)| f),
+            BookmarkError::Invalid(errors) => errors.first_field("bookmark"),
             BookmarkError::AlreadyExists | BookmarkError::NotFound => "bookmark",
             BookmarkError::InvalidAuthor => "author",
             BookmarkError::EmptyComment | BookmarkError::CommentTooLong => "content",
@@ -128,7 +128,7 @@ impl Rejection for BookmarkError {
 
     fn errors(&self) -> Vec<(&'static str, String)> {
         match self {
-            BookmarkError::Invalid(errors) => errors.clone(),
+            BookmarkError::Invalid(errors) => errors.0.clone(),
             other => vec![(other.field(), other.to_string())],
         }
     }
@@ -248,7 +248,7 @@ fn check_new(add: AddBookmark, now: DateTime<Utc>) -> Result<BookmarkAdded, Book
         }
     };
     if !errors.is_empty() {
-        return Err(BookmarkError::Invalid(errors));
+        return Err(BookmarkError::Invalid(FieldErrors(errors)));
     }
     Ok(BookmarkAdded {
         id: add.id,

@@ -13,7 +13,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::{Clock, Rejection};
+use crate::{Clock, FieldErrors, Rejection};
 
 /// Most items one cart holds.
 pub const MAX_CART_ITEMS: usize = 10;
@@ -198,8 +198,8 @@ impl DomainEvent for ProductEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProductError {
-    #[error("{}", .0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "))]
-    Invalid(Vec<(&'static str, String)>),
+    #[error("{0}")]
+    Invalid(FieldErrors),
     #[error("a product with this sku already exists")]
     AlreadyExists,
     #[error("no such product")]
@@ -221,7 +221,7 @@ pub enum ProductError {
 impl Rejection for ProductError {
     fn field(&self) -> &'static str {
         match self {
-            ProductError::Invalid(errors) => errors.first().map_or("product", |(f, _)| f),
+            ProductError::Invalid(errors) => errors.first_field("product"),
             ProductError::BadQuantity => "quantity",
             ProductError::NoSuchItem
             | ProductError::SoldOut
@@ -233,7 +233,7 @@ impl Rejection for ProductError {
 
     fn errors(&self) -> Vec<(&'static str, String)> {
         match self {
-            ProductError::Invalid(errors) => errors.clone(),
+            ProductError::Invalid(errors) => errors.0.clone(),
             other => vec![(other.field(), other.to_string())],
         }
     }
@@ -399,7 +399,7 @@ fn check_new_product(
         sizes.push(&item.size);
     }
     if !errors.is_empty() {
-        return Err(ProductError::Invalid(errors));
+        return Err(ProductError::Invalid(FieldErrors(errors)));
     }
     Ok(ProductCreated {
         id: create.sku.clone(),

@@ -25,6 +25,30 @@ pub trait Rejection: std::error::Error {
     }
 }
 
+/// Every broken rule of a command that checks several fields at once, in field order: each a
+/// field and what is wrong with it ("title", "can't be blank"). Shown as one sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    /// The first field with a problem, or `fallback` if there is none.
+    pub fn first_field(&self, fallback: &'static str) -> &'static str {
+        self.0.first().map_or(fallback, |(field, _)| field)
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, (field, message)) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{field} {message}")?;
+        }
+        Ok(())
+    }
+}
+
 /// `event` as the current version of its type: every upcaster that applies, in order.
 /// (cqrs-es does this inside its own stores only; Cinder's cache and projections need it too.)
 pub fn upcast(

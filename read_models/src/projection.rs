@@ -65,8 +65,10 @@ pub enum Change {
     Bookmarks(BookmarkChange),
     Todos(TodoChange),
     Drops(DropsChange),
-    /// Someone arrived on or left a page (see the server's presence).
-    Presence,
+    /// Someone arrived on or left `topic` (a page or channel topic; see the server's presence).
+    Presence {
+        topic: String,
+    },
 }
 
 /// The pubsub topic on which every applied event is announced, in log order.
@@ -81,7 +83,7 @@ impl Change {
             Change::Bookmarks(change) => change.topic(),
             Change::Todos(change) => change.topic(),
             Change::Drops(change) => change.topic(),
-            Change::Presence => "presence".to_owned(),
+            Change::Presence { topic } => format!("presence/{topic}"),
         }
     }
 }

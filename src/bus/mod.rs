@@ -4,7 +4,7 @@
 mod cache;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cinder_domain::bookmarks::{Bookmark, BookmarkServices};
 use cinder_domain::chat::{self, Room, RoomServices};
@@ -18,6 +18,8 @@ use rand::Rng;
 pub use cache::CachedEventStore;
 use cache::COMMAND_ID;
 
+use crate::metrics::Outcome;
+use crate::shutdown::InFlight;
 use crate::store::EventLog;
 
 /// Attempts of a command before a conflict is reported to its sender.
@@ -31,10 +33,13 @@ pub struct CommandBus {
     pub products: AggregateBus<Product>,
     pub carts: AggregateBus<Cart>,
     pub purchases: AggregateBus<Purchase>,
+    /// Commands running now, on every aggregate type (a stopping node lets them finish).
+    pub in_flight: InFlight,
 }
 
 impl CommandBus {
     pub fn new(log: EventLog, clock: Clock) -> Self {
+        let in_flight = InFlight::default();
         Self {
             rooms: AggregateBus::new(
                 log.clone(),
@@ -42,24 +47,29 @@ impl CommandBus {
                     clock: clock.clone(),
                 },
                 chat::upcasters(),
-            ),
-            todos: AggregateBus::new(log.clone(), (), Vec::new()),
+            )
+            .tracked_by(&in_flight),
+            todos: AggregateBus::new(log.clone(), (), Vec::new()).tracked_by(&in_flight),
             bookmarks: AggregateBus::new(
                 log.clone(),
                 BookmarkServices {
                     clock: clock.clone(),
                 },
                 Vec::new(),
-            ),
+            )
+            .tracked_by(&in_flight),
             products: AggregateBus::new(
                 log.clone(),
                 DropsServices {
                     clock: clock.clone(),
                 },
                 Vec::new(),
-            ),
-            carts: AggregateBus::new(log.clone(), CartServices, Vec::new()),
-            purchases: AggregateBus::new(log, DropsServices { clock }, Vec::new()),
+            )
+            .tracked_by(&in_flight),
+            carts: AggregateBus::new(log.clone(), CartServices, Vec::new()).tracked_by(&in_flight),
+            purchases: AggregateBus::new(log, DropsServices { clock }, Vec::new())
+                .tracked_by(&in_flight),
+            in_flight,
         }
     }
 }
@@ -105,6 +115,7 @@ pub enum CommandError<E: std::error::Error> {
 pub struct AggregateBus<A: Aggregate + Clone> {
     cqrs: CqrsFramework<A, CachedEventStore<A>>,
     store: CachedEventStore<A>,
+    in_flight: InFlight,
 }
 
 impl<A> AggregateBus<A>
@@ -121,12 +132,39 @@ where
         Self {
             cqrs: CqrsFramework::new(store.clone(), Vec::new(), services),
             store,
+            in_flight: InFlight::default(),
         }
+    }
+
+    /// Counts this bus's running commands in `in_flight` (shared with other buses).
+    pub fn tracked_by(mut self, in_flight: &InFlight) -> Self {
+        self.in_flight = in_flight.clone();
+        self
     }
 
     /// Runs `command` against aggregate `aggregate_id`. A conflict with another writer is retried
     /// (the cache first catches up with that writer's events), with a growing, jittered pause.
+    /// Counted as in flight while it runs; its outcome and latency are recorded as metrics.
     pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+    ) -> Result<Committed<A::Event>, CommandError<A::Error>> {
+        let _running = self.in_flight.enter();
+        let started = Instant::now();
+        let result = self.execute_with_retries(aggregate_id, command).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(CommandError::Rejected(_)) => Outcome::Rejected,
+            Err(CommandError::Conflict) => Outcome::Conflict,
+            Err(CommandError::Unavailable) => Outcome::Unavailable,
+            Err(CommandError::Internal(_)) => Outcome::Error,
+        };
+        crate::metrics::command(A::TYPE, outcome, started.elapsed());
+        result
+    }
+
+    async fn execute_with_retries(
         &self,
         aggregate_id: &str,
         command: A::Command,

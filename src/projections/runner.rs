@@ -173,6 +173,7 @@ impl ProjectionRunner {
             match self.catch_up().await {
                 Ok(_) => {}
                 Err(error) => {
+                    crate::metrics::projection_error();
                     tracing::warn!(%error, "projection runner: will retry");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
@@ -192,7 +193,16 @@ impl ProjectionRunner {
             .unwrap_or(Cursor::START);
         let batch = self.log.read_after(from, BATCH).await?;
         let Some(last) = batch.last().map(StoredEvent::cursor) else {
+            crate::metrics::projection_lag(0.0);
             return Ok(0);
+        };
+        // A full batch leaves more to read, the next one recorded no earlier than this batch's
+        // last; a short one reached the end of what is readable.
+        let lag = match batch.last() {
+            Some(newest) if batch.len() == BATCH => (chrono::Utc::now() - newest.recorded_at)
+                .to_std()
+                .map_or(0.0, |age| age.as_secs_f64()),
+            _ => 0.0,
         };
         for registered in &mut self.projections {
             let changes = apply_batch(registered, &batch, last)?;
@@ -208,6 +218,7 @@ impl ProjectionRunner {
             }
         }
         self.progress.send_replace(last);
+        crate::metrics::projection_lag(lag);
         Ok(read)
     }
 }

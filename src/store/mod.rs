@@ -80,10 +80,15 @@ impl EventLog {
     /// Appends one aggregate's new events atomically, returning each event's cursor in the
     /// global log. [`StoreError::Conflict`] if any of their sequences is taken.
     pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<Cursor>, StoreError> {
-        match self {
+        let cursors = match self {
             EventLog::Postgres(log) => log.append(events).await,
             EventLog::Embedded(log) => log.append(events).await,
+        }?;
+        // One aggregate's events: they share its type.
+        if let Some(first) = events.first() {
+            crate::metrics::events_appended(&first.aggregate_type, events.len());
         }
+        Ok(cursors)
     }
 
     /// The events of one aggregate after sequence `after`, in sequence order.

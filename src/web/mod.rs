@@ -6,6 +6,7 @@ pub mod chat;
 pub mod drops;
 pub mod errors;
 pub mod events;
+pub mod forms;
 mod layout;
 pub mod live;
 mod params;
@@ -55,6 +56,10 @@ pub struct App {
     pub presence: crate::presence::Presence,
     /// The password of `/admin` and the admin API (user `admin`).
     pub admin_password: String,
+    /// Turns true when the node starts stopping: sockets close with 1001, `/readyz` says 503.
+    pub draining: tokio::sync::watch::Receiver<bool>,
+    /// Open socket connections (a stopping node waits for them to close).
+    pub sockets: crate::shutdown::InFlight,
 }
 
 impl AppState {
@@ -90,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/cinder.css", get(assets::style))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(chat::routes())
         .merge(events::routes())
         .merge(bookmarks::routes())
@@ -102,18 +108,52 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Ready when the event store answers. (A node only starts listening once its projections
-/// have caught up with the log, rebuilding any that need it.)
+/// How old the oldest event the projections have not applied may be on a ready node.
+const READY_LAG: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ready when the node is not stopping, the event store answers, and the projections are caught
+/// up: no event they have not applied is older than [`READY_LAG`]. (A node only starts listening
+/// once its projections have caught up with the log, rebuilding any that need it.)
 async fn readyz(State(app): State<AppState>) -> Response {
     use axum::response::IntoResponse;
-    match app.log.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(error) => (
+    let not_ready = |reason: String| {
+        (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {error}"),
+            format!("not ready: {reason}"),
         )
-            .into_response(),
+            .into_response()
+    };
+    if *app.draining.borrow() {
+        return not_ready("shutting down".into());
     }
+    // The first event after what every projection has applied, if any.
+    let unapplied = match app.log.read_after(app.progress.current(), 1).await {
+        Ok(events) => events,
+        Err(error) => return not_ready(error.to_string()),
+    };
+    let Some(oldest) = unapplied.first() else {
+        return "ready".into_response();
+    };
+    let age = (chrono::Utc::now() - oldest.recorded_at)
+        .to_std()
+        .unwrap_or_default();
+    if age > READY_LAG {
+        return not_ready(format!(
+            "projections are behind: an event of {:.1} s ago is not applied yet",
+            age.as_secs_f64()
+        ));
+    }
+    "ready".into_response()
+}
+
+/// `GET /metrics`: Prometheus' text format.
+async fn metrics() -> Response {
+    use axum::response::IntoResponse;
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(),
+    )
+        .into_response()
 }
 
 /// Gives every request a [`Session`] (as an extension): the one in its signed cookie, or a new

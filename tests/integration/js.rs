@@ -41,6 +41,11 @@ async fn the_official_phoenix_client_joins_pushes_and_receives() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_phoenix_presence_helper_lists_a_chat_room() {
+    run_node("phoenix_presence.mjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_chat_live_in_headless_chromium() {
     run_node("browser_chat.mjs").await;
 }

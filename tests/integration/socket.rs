@@ -58,6 +58,7 @@ async fn leave_replies_then_closes_the_channel() {
     let server = TestServer::start().await;
     let mut client = Client::connect(&server.ws_url()).await;
     let (join_ref, _) = client.join("chat:lobby", json!({})).await;
+    client.until(|f| f[3] == "presence_state").await; // pushed after every chat join
     let leave_ref = client
         .send(Some(&join_ref), "chat:lobby", "phx_leave", json!({}))
         .await;
@@ -83,6 +84,7 @@ async fn a_second_join_closes_the_first() {
     let server = TestServer::start().await;
     let mut client = Client::connect(&server.ws_url()).await;
     let (first, _) = client.join("chat:lobby", json!({})).await;
+    client.until(|f| f[3] == "presence_state").await; // pushed after every chat join
     client
         .send_text(r#"["20","21","chat:lobby","phx_join",{}]"#.into())
         .await;
@@ -109,6 +111,7 @@ async fn messages_sent_on_a_channel_reach_every_member() {
     let mut alice = Client::connect(&server.ws_url()).await;
     let mut bob = Client::connect(&server.ws_url()).await;
     let (alice_ref, _) = alice.join("chat:plaza", json!({})).await;
+    alice.until(|f| f[3] == "presence_state").await; // pushed after every chat join
     bob.join("chat:plaza", json!({})).await;
     let msg_ref = alice
         .send(

@@ -219,6 +219,11 @@ impl Client {
         Client { ws, next_ref: 0 }
     }
 
+    /// A client over a websocket opened elsewhere (on a socket with particular options, say).
+    pub fn from_ws(ws: Ws) -> Client {
+        Client { ws, next_ref: 0 }
+    }
+
     pub fn make_ref(&mut self) -> String {
         self.next_ref += 1;
         self.next_ref.to_string()

@@ -13,6 +13,7 @@ use super::views::{add_command, BookmarkView, FirehoseView, RandomView, TagView}
 use super::{is_id, is_tag};
 use crate::bus::CommandError;
 use crate::web::errors::not_found_page;
+use crate::web::forms::csrf_refusal;
 use crate::web::live::page;
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -63,8 +64,8 @@ pub async fn add(
     Extension(session): Extension<Session>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if !csrf_ok(&app, &session, &form) {
-        return csrf_refused();
+    if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
+        return refused;
     }
     let back = form
         .get("back")
@@ -94,8 +95,8 @@ pub async fn comment(
     if !is_id(&id) {
         return not_found_page(&app, &session);
     }
-    if !csrf_ok(&app, &session, &form) {
-        return csrf_refused();
+    if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
+        return refused;
     }
     let command = BookmarkCommand::CommentOnBookmark(CommentOnBookmark {
         by: session.id.clone(),
@@ -146,17 +147,4 @@ async fn finish<E: cinder_domain::Rejection>(
         }
         Err(other) => (StatusCode::SERVICE_UNAVAILABLE, other.to_string()).into_response(),
     }
-}
-
-fn csrf_ok(app: &AppState, session: &Session, form: &HashMap<String, String>) -> bool {
-    form.get("_csrf")
-        .is_some_and(|token| app.signer.check_csrf(session, token))
-}
-
-fn csrf_refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "This form has expired. Go back, reload the page and try again.",
-    )
-        .into_response()
 }

@@ -1,19 +1,25 @@
 //! The `chat:<room>` topic for outside programs (any Phoenix Channels client).
 //!
-//! Join reply: `{"messages": [the last 50]}`. Push: `message_sent` with the message. The client
-//! may push `send_message` `{sender, content}`, answered ok `{id}` or error `{errors}`.
+//! Join with `{"name": "<display name>"}` to be present in the room (without a name the client
+//! only watches). Join reply: `{"messages": [the last 50]}`; then the room's presence as
+//! `presence_state` and `presence_diff` (the Phoenix Presence shapes, keyed by name, metas
+//! `{phx_ref, name, online_at}`). Push: `message_sent` with the message. The client may push
+//! `send_message` `{sender, content}`, answered ok `{id}` or error `{errors}`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage};
+use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage, MAX_SENDER_CHARS};
 use cinder_read_models::chat::{room_topic, ChatChange};
 use cinder_read_models::Change;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::presence::{pubsub_topic, Shown, Tracked};
 use crate::web::errors::command_reply;
-use crate::web::socket::{reason, Channel, ChannelFactory, Joined, Push, SocketInfo};
+use crate::web::socket::{
+    reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled,
+};
 use crate::web::AppState;
 
 /// Messages in the join reply.
@@ -30,26 +36,46 @@ impl ChannelFactory for RoomChannels {
     async fn join(
         &self,
         topic: &str,
-        _payload: Value,
+        payload: Value,
         socket: &SocketInfo,
     ) -> Result<Joined, Value> {
         let room = &topic["chat:".len()..];
         if !is_valid_room_name(room) {
             return Err(reason("room names are 1–64 characters of a-z, 0-9 and -"));
         }
+        let name = match payload.get("name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name))
+                if !name.trim().is_empty() && name.trim().chars().count() <= MAX_SENDER_CHARS =>
+            {
+                Some(name.trim().to_owned())
+            }
+            Some(_) => return Err(reason(format!("a name is 1–{MAX_SENDER_CHARS} characters"))),
+        };
         let app = &socket.app;
         let subscription = app.pubsub.subscribe(&room_topic(room));
+        let presence = app.pubsub.subscribe(&pubsub_topic(topic));
         let messages = app
             .chat
             .messages(room, None, JOIN_MESSAGES)
             .map_err(|_| reason("could not read the room"))?;
+        let present = name.map(|name| {
+            app.presence.track(
+                topic,
+                &name,
+                json!({ "name": name, "online_at": chrono::Utc::now().timestamp() }),
+            )
+        });
         Ok(Joined {
             channel: Box::new(RoomChannel {
                 app: app.clone(),
                 room: room.to_owned(),
+                topic: topic.to_owned(),
+                shown: Shown::default(),
+                _present: present,
             }),
             reply: json!({ "messages": messages }),
-            subscriptions: vec![subscription],
+            subscriptions: vec![subscription, presence],
         })
     }
 }
@@ -57,6 +83,21 @@ impl ChannelFactory for RoomChannels {
 struct RoomChannel {
     app: AppState,
     room: String,
+    topic: String,
+    /// The room's presence as last pushed to this client.
+    shown: Shown,
+    /// This client in the room's presence, while the channel lives.
+    _present: Option<Tracked>,
+}
+
+impl RoomChannel {
+    fn presence_state(&mut self) -> Push {
+        let entries = self.app.presence.list(&self.topic);
+        Push {
+            event: "presence_state",
+            payload: self.shown.state(&entries),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,7 +146,24 @@ impl Channel for RoomChannel {
                     payload: json!(message),
                 }]
             }
+            Change::Presence { topic } if *topic == self.topic => {
+                let entries = self.app.presence.list(&self.topic);
+                match self.shown.diff(&entries) {
+                    Some(diff) => vec![Push {
+                        event: "presence_diff",
+                        payload: diff,
+                    }],
+                    None => Vec::new(),
+                }
+            }
             _ => Vec::new(),
         }
+    }
+
+    /// After the join reply, and whenever changes were missed: the whole presence state (the
+    /// JS `Presence` helper works out the joins and leaves from it).
+    async fn catch_up(&mut self, pusher: &Pusher, _missed: bool) -> Result<(), Stalled> {
+        let state = self.presence_state();
+        pusher.push(state).await
     }
 }

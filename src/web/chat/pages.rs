@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::views::{LobbyView, RoomView};
 use crate::bus::CommandError;
 use crate::web::errors::not_found_page;
+use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -77,8 +78,8 @@ pub async fn set_name(
     if !is_valid_room_name(&room) {
         return not_found_page(&app, &session);
     }
-    if !app.signer.check_csrf(&session, &form.csrf) {
-        return csrf_refused();
+    if let Some(refused) = csrf_refusal(&app, &session, Some(&form.csrf)) {
+        return refused;
     }
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > MAX_SENDER_CHARS {
@@ -112,8 +113,8 @@ pub async fn send_message(
     if !is_valid_room_name(&room) {
         return not_found_page(&app, &session);
     }
-    if !app.signer.check_csrf(&session, &form.csrf) {
-        return csrf_refused();
+    if let Some(refused) = csrf_refusal(&app, &session, Some(&form.csrf)) {
+        return refused;
     }
     let Some(sender) = session.name.clone() else {
         return Redirect::to(&format!("/chat/{room}")).into_response();
@@ -146,12 +147,4 @@ pub async fn send_message(
 fn refused(mut response: Response) -> Response {
     *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     response
-}
-
-fn csrf_refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "This form has expired. Go back, reload the page and try again.",
-    )
-        .into_response()
 }

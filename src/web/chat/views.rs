@@ -7,6 +7,7 @@ use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
+use crate::presence::{pubsub_topic, Tracked};
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
@@ -28,6 +29,11 @@ pub struct RoomView {
     error: Option<String>,
     /// Show the messages before this id instead of the latest (paging without JavaScript).
     before: Option<u64>,
+    /// The visitor in the room's presence, while the page is joined (with a name).
+    present: Option<Tracked>,
+    /// The "who's here" names last sent to the page, so unchanged lists are not sent again
+    /// (set by `regions`, which takes `&self`).
+    here: std::sync::Mutex<Vec<String>>,
 }
 
 impl RoomView {
@@ -40,7 +46,40 @@ impl RoomView {
             shown: PAGE,
             error: None,
             before: None,
+            present: None,
+            here: Default::default(),
         }
+    }
+
+    /// The presence topic of the room: the same as its channel's, so Phoenix clients joined to
+    /// `chat:<room>` and visitors of the page see each other.
+    fn presence_topic(&self) -> String {
+        format!("chat:{}", self.room)
+    }
+
+    /// The "who's here" list if its names differ from what the page was last sent.
+    fn here_changed(&self) -> Option<Markup> {
+        let names = self.names();
+        let mut here = self.here.lock().unwrap_or_else(|p| p.into_inner());
+        if *here == names {
+            return None;
+        }
+        *here = names;
+        Some(here_list(&here))
+    }
+
+    /// The distinct names present in the room, sorted.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .app
+            .presence
+            .list(&self.presence_topic())
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The page of messages before `id`, for "load older" without JavaScript.
@@ -96,6 +135,7 @@ impl LiveView for RoomView {
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {
             h1 { "#" (self.room) }
+            div.here { span.muted { "Here now: " } (here_list(&self.names())) }
             (view.older_control())
             (message_list(&messages))
             @match &self.session.name {
@@ -131,11 +171,27 @@ impl LiveView for RoomView {
         Ok(vec![
             Patch::replace("older", view.older_control()),
             Patch::replace("messages", message_list(&messages)),
+            Patch::replace("present", {
+                let names = self.names();
+                let list = here_list(&names);
+                *self.here.lock().unwrap_or_else(|p| p.into_inner()) = names;
+                list
+            }),
         ])
     }
 
     fn topics(&self) -> Vec<String> {
-        vec![room_topic(&self.room)]
+        vec![room_topic(&self.room), pubsub_topic(&self.presence_topic())]
+    }
+
+    fn joined(&mut self) {
+        if let Some(name) = self.session.name.clone() {
+            self.present = Some(self.app.presence.track(
+                &self.presence_topic(),
+                &name,
+                json!({ "name": name, "online_at": chrono::Utc::now().timestamp() }),
+            ));
+        }
     }
 
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
@@ -195,6 +251,10 @@ impl LiveView for RoomView {
                     Some(self.shown),
                 )]
             }
+            Change::Presence { topic } if *topic == self.presence_topic() => self
+                .here_changed()
+                .map(|list| vec![Patch::replace("present", list)])
+                .unwrap_or_default(),
             _ => Vec::new(),
         }
     }
@@ -261,6 +321,15 @@ fn field(value: &Value, name: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// "Who's here": the names present in the room, live.
+fn here_list(names: &[String]) -> Markup {
+    html! {
+        ul #present.present aria-label="Who's here" aria-live="polite" {
+            @for name in names { li { (name) } }
+        }
+    }
 }
 
 pub fn message_list(messages: &[Message]) -> Markup {

@@ -16,8 +16,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::is_admin;
-use crate::presence::PRESENCE_TOPIC;
+use super::views::SHOPPERS_TOPIC;
+use crate::presence::pubsub_topic;
 use crate::web::errors::command_reply;
+use crate::web::forms::csrf_refusal;
 use crate::web::live::{admin_page, LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -63,12 +65,13 @@ impl AdminView {
     }
 
     fn shoppers(&self) -> Markup {
-        let present = self.app.presence.list();
+        let present = self.app.presence.list(SHOPPERS_TOPIC);
         let unique: BTreeSet<&str> = present.iter().map(|p| p.key.as_str()).collect();
         let mut per_page: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for entry in &present {
+            let page = entry.meta.get("page").and_then(Value::as_str);
             per_page
-                .entry(entry.page.as_str())
+                .entry(page.unwrap_or("?"))
                 .or_default()
                 .insert(entry.key.as_str());
         }
@@ -159,7 +162,7 @@ impl LiveView for AdminView {
         vec![
             CATALOG_TOPIC.to_owned(),
             COUNTS_TOPIC.to_owned(),
-            PRESENCE_TOPIC.to_owned(),
+            pubsub_topic(SHOPPERS_TOPIC),
         ]
     }
 
@@ -202,7 +205,7 @@ impl LiveView for AdminView {
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         match change {
-            Change::Presence => vec![Patch::replace("shoppers", self.shoppers())],
+            Change::Presence { .. } => vec![Patch::replace("shoppers", self.shoppers())],
             Change::Drops(DropsChange::Product(product)) => match self.products() {
                 Ok(all) => vec![Patch::replace("admin-products", all)],
                 Err(_) => vec![Patch::replace(
@@ -248,12 +251,8 @@ pub async fn release_form(
     if !is_admin(&headers, &app) {
         return challenge();
     }
-    if !app.signer.check_csrf(&session, &form.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired; reload the page.",
-        )
-            .into_response();
+    if let Some(refused) = csrf_refusal(&app, &session, Some(&form.csrf)) {
+        return refused;
     }
     admin_command(&app, &form.product_id, ProductCommand::ReleaseProduct).await
 }
@@ -275,12 +274,8 @@ pub async fn restock_form(
     if !is_admin(&headers, &app) {
         return challenge();
     }
-    if !app.signer.check_csrf(&session, &form.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired; reload the page.",
-        )
-            .into_response();
+    if let Some(refused) = csrf_refusal(&app, &session, Some(&form.csrf)) {
+        return refused;
     }
     let product_id = product_of(&form.item_id).unwrap_or_default().to_owned();
     admin_command(

@@ -12,6 +12,7 @@ use maud::html;
 use super::views::{success, CheckoutView, ShopView};
 use crate::process::checkout::checkout as run_checkout;
 use crate::web::errors::not_found_page;
+use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -35,8 +36,8 @@ pub async fn buy(
     Extension(session): Extension<Session>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if !csrf_ok(&app, &session, &form) {
-        return csrf_refused();
+    if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
+        return refused;
     }
     match run_checkout(&app, &session.id).await {
         Ok(purchase_id) => Redirect::to(&format!("/drops/purchases/{purchase_id}")).into_response(),
@@ -131,8 +132,8 @@ async fn cart_form(
     form: HashMap<String, String>,
     command: impl FnOnce(String) -> CartCommand,
 ) -> Response {
-    if !csrf_ok(&app, &session, &form) {
-        return csrf_refused();
+    if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
+        return refused;
     }
     let item_id = form.get("item_id").cloned().unwrap_or_default();
     match app
@@ -151,17 +152,4 @@ async fn cart_form(
         }
         Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),
     }
-}
-
-fn csrf_ok(app: &AppState, session: &Session, form: &HashMap<String, String>) -> bool {
-    form.get("_csrf")
-        .is_some_and(|token| app.signer.check_csrf(session, token))
-}
-
-fn csrf_refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "This form has expired. Go back, reload the page and try again.",
-    )
-        .into_response()
 }

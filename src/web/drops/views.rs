@@ -9,7 +9,7 @@ use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
-use crate::presence::Tracked;
+use crate::presence::{opaque_key, Tracked};
 use crate::process::checkout::{checkout, describe};
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
@@ -40,6 +40,18 @@ fn item_value(value: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The presence topic of shoppers (on `/drops` or `/drops/checkout`, as meta `page`).
+pub const SHOPPERS_TOPIC: &str = "drops";
+
+/// Counts the shopper as on `page` (for the admin) until the guard is dropped.
+fn track_shopper(app: &AppState, session: &Session, page: &str) -> Tracked {
+    app.presence.track(
+        SHOPPERS_TOPIC,
+        &opaque_key(&session.id),
+        json!({ "page": page }),
+    )
 }
 
 /// `/drops`: every product in display order, live levels, and the cart.
@@ -132,7 +144,7 @@ impl LiveView for ShopView {
     }
 
     fn joined(&mut self) {
-        self.present = Some(self.app.presence.track(&self.session.id, "/drops"));
+        self.present = Some(track_shopper(&self.app, &self.session, "/drops"));
     }
 }
 
@@ -265,7 +277,7 @@ impl LiveView for CheckoutView {
     }
 
     fn joined(&mut self) {
-        self.present = Some(self.app.presence.track(&self.session.id, "/drops/checkout"));
+        self.present = Some(track_shopper(&self.app, &self.session, "/drops/checkout"));
     }
 }
 

@@ -89,7 +89,10 @@ impl Pusher {
         let frame = super::frame::Frame::push(&self.topic, push.event, push.payload);
         let message = axum::extract::ws::Message::Text(frame.encode().into());
         match self.queue.send_timeout(message, STALL).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                crate::metrics::pushed();
+                Ok(())
+            }
             Err(_) => {
                 self.overflow.notify_one();
                 Err(Stalled)

@@ -4,7 +4,9 @@
 //! Every joined topic runs as its own task, so a slow channel never blocks the others, and a
 //! channel that fails is removed with `phx_error` while the connection lives on. Malformed input
 //! closes only this connection. A client that stops reading fills its outbox and is dropped
-//! instead of growing the server's memory.
+//! instead of growing the server's memory; pushes never wait for it, so nobody else's are
+//! delayed. When the node stops, the connection closes with 1001 once its channels have answered
+//! the frames they were handling.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -15,10 +17,11 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use cinder_read_models::Change;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
 use super::frame::Frame;
+use crate::shutdown::{Entered, InFlight, GRACE};
 
 /// Limits of one connection.
 #[derive(Debug, Clone)]
@@ -56,6 +59,7 @@ impl Default for SocketSettings {
 
 /// Close codes (RFC 6455).
 const NORMAL: u16 = 1000;
+const GOING_AWAY: u16 = 1001;
 const UNSUPPORTED: u16 = 1003;
 const INVALID_DATA: u16 = 1007;
 const TOO_BIG: u16 = 1009;
@@ -68,20 +72,31 @@ struct Outbox {
 }
 
 impl Outbox {
+    /// Queues `frame`, or, if the client's queue is full, has the connection dropped.
     fn send(&self, frame: &Frame) {
-        if self
+        self.try_send(frame);
+    }
+
+    /// [`Outbox::send`], returning whether `frame` was queued.
+    fn try_send(&self, frame: &Frame) -> bool {
+        let queued = self
             .queue
             .try_send(Message::Text(frame.encode().into()))
-            .is_err()
-        {
+            .is_ok();
+        if !queued {
             self.overflow.notify_one();
         }
+        queued
     }
 }
 
+/// How long a closing connection waits for its queued frames to be written.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 struct Joined {
     join_ref: Option<String>,
-    inbox: mpsc::Sender<Frame>,
+    /// Frames for the channel, each counted as busy until the channel has answered it.
+    inbox: mpsc::Sender<(Frame, Entered)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -124,6 +139,9 @@ pub async fn serve(
     info: SocketInfo,
     settings: SocketSettings,
 ) {
+    let _open = crate::metrics::socket_opened();
+    let _counted = info.app.sockets.enter();
+    let draining = info.app.draining.clone();
     let (mut sink, mut stream) = socket.split();
     let (queue, mut outgoing) = mpsc::channel::<Message>(settings.outbox);
     let outbox = Outbox {
@@ -151,8 +169,14 @@ pub async fn serve(
         exits,
         exited,
         settings,
+        draining,
+        busy: InFlight::default(),
     };
     let close = connection.read(&mut stream).await;
+    if matches!(close, Some((GOING_AWAY, _))) {
+        // The node is stopping: commands the client sent finish and are answered first.
+        connection.busy.idle(GRACE).await;
+    }
     for (_, joined) in connection.channels.drain() {
         joined.task.abort();
     }
@@ -171,7 +195,10 @@ pub async fn serve(
     }
     drop(outbox);
     drop(connection);
-    let _ = writer.await;
+    let mut writer = writer;
+    if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 struct Connection {
@@ -185,6 +212,10 @@ struct Connection {
     /// Channels that ended on their own (a failure) report here.
     exits: mpsc::UnboundedSender<Exit>,
     exited: mpsc::UnboundedReceiver<Exit>,
+    /// Turns true when the node stops: the connection closes with 1001.
+    draining: watch::Receiver<bool>,
+    /// Frames handed to channels and not answered yet.
+    busy: InFlight,
 }
 
 /// The topic and join ref of a channel that ended on its own.
@@ -203,6 +234,7 @@ impl Connection {
                 biased;
                 _ = overflow.notified() => {
                     tracing::warn!("socket: client too slow to read its pushes, dropping it");
+                    crate::metrics::slow_client_dropped();
                     return None;
                 }
                 Some((topic, join_ref)) = self.exited.recv() => {
@@ -210,6 +242,9 @@ impl Connection {
                         self.channels.remove(&topic);
                     }
                     continue;
+                }
+                _ = drained(&mut self.draining) => {
+                    return Some((GOING_AWAY, "server shutting down"));
                 }
                 next = tokio::time::timeout(self.settings.idle_timeout, stream.next()) => next,
             };
@@ -259,32 +294,41 @@ impl Connection {
     }
 
     async fn join(&mut self, frame: Frame) {
+        let joined = self.try_join(frame).await;
+        crate::metrics::join(joined);
+    }
+
+    /// Joins, or replies with why not; returns whether it joined.
+    async fn try_join(&mut self, frame: Frame) -> bool {
         if !self.joins.take() {
             tracing::warn!(topic = frame.topic, "socket: join rate limit");
-            return self
-                .outbox
+            self.outbox
                 .send(&frame.reply(false, json!({"reason": "too many joins, slow down"})));
+            return false;
         }
         if let Some(old) = self.channels.remove(&frame.topic) {
             old.task.abort();
             self.outbox.send(&close_frame(&frame.topic, &old.join_ref));
         }
         if self.channels.len() >= self.settings.max_channels {
-            return self
-                .outbox
+            self.outbox
                 .send(&frame.reply(false, json!({"reason": "too many channels"})));
+            return false;
         }
         let Some(factory) = self.factories.iter().find(|f| f.accepts(&frame.topic)) else {
-            return self
-                .outbox
+            self.outbox
                 .send(&frame.reply(false, json!({"reason": "unmatched topic"})));
+            return false;
         };
         let joined = match factory
             .join(&frame.topic, frame.payload.clone(), &self.info)
             .await
         {
             Ok(joined) => joined,
-            Err(response) => return self.outbox.send(&frame.reply(false, response)),
+            Err(response) => {
+                self.outbox.send(&frame.reply(false, response));
+                return false;
+            }
         };
         self.outbox.send(&frame.reply(true, joined.reply));
         let (inbox, messages) = mpsc::channel(16);
@@ -305,6 +349,7 @@ impl Connection {
                 task,
             },
         );
+        true
     }
 
     fn leave(&mut self, frame: Frame) {
@@ -332,13 +377,13 @@ impl Connection {
                 .outbox
                 .send(&frame.reply(false, json!({"reason": "too many events, slow down"})));
         }
-        match joined.inbox.try_send(frame) {
+        match joined.inbox.try_send((frame, self.busy.enter())) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(frame)) => self
+            Err(mpsc::error::TrySendError::Full((frame, _))) => self
                 .outbox
                 .send(&frame.reply(false, json!({"reason": "busy, try again"}))),
             // The channel ended on its own; its exit notice has not been read yet.
-            Err(mpsc::error::TrySendError::Closed(frame)) => {
+            Err(mpsc::error::TrySendError::Closed((frame, _))) => {
                 self.channels.remove(&frame.topic);
                 self.unmatched(frame);
             }
@@ -349,6 +394,13 @@ impl Connection {
         let mut reply = frame.reply(false, json!({"reason": "unmatched topic"}));
         reply.join_ref = None;
         self.outbox.send(&reply);
+    }
+}
+
+/// Resolves once the node starts stopping (never, if nobody can tell it to).
+async fn drained(draining: &mut watch::Receiver<bool>) {
+    if draining.wait_for(|stopping| *stopping).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -405,14 +457,16 @@ async fn run_channel(
     mut channel: Box<dyn Channel>,
     topic: String,
     join_ref: Option<String>,
-    mut messages: mpsc::Receiver<Frame>,
+    mut messages: mpsc::Receiver<(Frame, Entered)>,
     mut subscriptions: Subscriptions,
     outbox: Outbox,
     exits: mpsc::UnboundedSender<Exit>,
 ) {
     let push = |pushes: Vec<Push>| {
         for push in pushes {
-            outbox.send(&Frame::push(&topic, push.event, push.payload));
+            if outbox.try_send(&Frame::push(&topic, push.event, push.payload)) {
+                crate::metrics::pushed();
+            }
         }
     };
     let pusher = Pusher {
@@ -427,7 +481,8 @@ async fn run_channel(
         loop {
             tokio::select! {
                 frame = messages.recv() => {
-                    let Some(frame) = frame else { return };
+                    // `_busy` counts the frame until its reply is queued.
+                    let Some((frame, _busy)) = frame else { return };
                     let outcome = channel.handle_in(&frame.event, frame.payload.clone()).await;
                     // Changes that arrived while handling (the command's own, say) are pushed
                     // before the reply, so the sender sees its change when the reply comes.

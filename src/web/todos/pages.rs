@@ -17,6 +17,7 @@ use super::views::TodosView;
 use super::{list_id, Filter};
 use crate::bus::CommandError;
 use crate::web::errors::not_found_page;
+use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -145,13 +146,8 @@ async fn finish(
     form: &HashMap<String, String>,
     command: TodoCommand,
 ) -> Response {
-    let csrf = form.get("_csrf").map(String::as_str).unwrap_or_default();
-    if !app.signer.check_csrf(session, csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired. Go back, reload the page and try again.",
-        )
-            .into_response();
+    if let Some(refused) = csrf_refusal(app, session, form.get("_csrf").map(String::as_str)) {
+        return refused;
     }
     let back = form
         .get("back")
