@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sled::transaction::TransactionalTree;
 
-use crate::codec::{abort, decode, encode};
+use crate::codec::{abort, decode, encode, numbered_key, read_count};
 use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
 
 /// A bookmark as stored; `owner` never leaves the server (see [`Bookmark::public_json`]).
@@ -152,7 +152,9 @@ impl BookmarksReadModel {
         limit: usize,
     ) -> Result<Vec<Bookmark>, ProjectionError> {
         let end = self.public_seq_of(before)?;
-        let range = self.tags.range(prefixed(tag, 0)..prefixed(tag, end));
+        let range = self
+            .tags
+            .range(numbered_key(tag, 0)..numbered_key(tag, end));
         self.resolve(range.rev().take(limit))
     }
 
@@ -160,14 +162,14 @@ impl BookmarksReadModel {
     pub fn owned_by(&self, owner: &str, limit: usize) -> Result<Vec<Bookmark>, ProjectionError> {
         let range = self
             .owners
-            .range(prefixed(owner, 0)..prefixed(owner, u64::MAX));
+            .range(numbered_key(owner, 0)..numbered_key(owner, u64::MAX));
         self.resolve(range.rev().take(limit))
     }
 
     /// A public bookmark chosen by `pick` (any number; pass a random one): every public bookmark
     /// is equally likely, and it costs one lookup.
     pub fn random(&self, pick: u64) -> Result<Option<Bookmark>, ProjectionError> {
-        let count = counter(self.counters.get(PUBLIC_COUNT)?.as_deref());
+        let count = read_count(self.counters.get(PUBLIC_COUNT)?.as_deref());
         if count == 0 {
             return Ok(None);
         }
@@ -180,13 +182,13 @@ impl BookmarksReadModel {
 
     /// How many public bookmarks there are.
     pub fn public_count(&self) -> Result<u64, ProjectionError> {
-        Ok(counter(self.counters.get(PUBLIC_COUNT)?.as_deref()))
+        Ok(read_count(self.counters.get(PUBLIC_COUNT)?.as_deref()))
     }
 
     /// A bookmark's comments, oldest first.
     pub fn comments(&self, bookmark_id: &str) -> Result<Vec<Comment>, ProjectionError> {
         self.comments
-            .range(prefixed(bookmark_id, 0)..prefixed(bookmark_id, u64::MAX))
+            .range(numbered_key(bookmark_id, 0)..numbered_key(bookmark_id, u64::MAX))
             .map(|entry| decode(&entry?.1))
             .collect()
     }
@@ -272,11 +274,11 @@ impl Projection for BookmarksReadModel {
                 };
                 let id = bookmark.id.as_bytes();
                 trees[BY_ID].insert(id, encode(&bookmark)?)?;
-                trees[OWNERS].insert(prefixed(&bookmark.owner, seq), id)?;
+                trees[OWNERS].insert(numbered_key(&bookmark.owner, seq), id)?;
                 if let Some(public_seq) = public_seq {
                     trees[PUBLIC].insert(&public_seq.to_be_bytes()[..], id)?;
                     for tag in &bookmark.tags {
-                        trees[TAGS].insert(prefixed(tag, public_seq), id)?;
+                        trees[TAGS].insert(numbered_key(tag, public_seq), id)?;
                     }
                     let mut topics = vec![PUBLIC_TOPIC.to_owned()];
                     topics.extend(bookmark.tags.iter().map(|t| tag_topic(t)));
@@ -300,7 +302,7 @@ impl Projection for BookmarksReadModel {
                     ))));
                 };
                 let mut bookmark: Bookmark = decode(&value).map_err(abort)?;
-                let key = prefixed(&added.bookmark_id, added.id);
+                let key = numbered_key(&added.bookmark_id, added.id);
                 if trees[COMMENTS].get(&key)?.is_some() {
                     return Ok(());
                 }
@@ -321,25 +323,9 @@ impl Projection for BookmarksReadModel {
     }
 }
 
-/// `name ++ 0x00 ++ n (big-endian)`: one contiguous, numbered range per name.
-fn prefixed(name: &str, n: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.len() + 9);
-    key.extend_from_slice(name.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&n.to_be_bytes());
-    key
-}
-
-fn counter(bytes: Option<&[u8]>) -> u64 {
-    bytes
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
-}
-
 /// Adds one to counter `key` and returns the new value.
 fn bump(tree: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
-    let next = counter(tree.get(key)?.as_deref()) + 1;
+    let next = read_count(tree.get(key)?.as_deref()) + 1;
     tree.insert(key, &next.to_be_bytes()[..])?;
     Ok(next)
 }

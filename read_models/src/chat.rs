@@ -9,7 +9,7 @@ use cqrs_es::persist::EventUpcaster;
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
-use crate::codec::{abort, decode, encode};
+use crate::codec::{abort, decode, encode, numbered_key};
 use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
 
 /// A message as readers see it; also the `message_sent` payload of the `chat:<room>` topic.
@@ -84,8 +84,8 @@ impl ChatReadModel {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Message>, ProjectionError> {
-        let start = message_key(room, 0);
-        let end = message_key(room, before.unwrap_or(u64::MAX));
+        let start = numbered_key(room, 0);
+        let end = numbered_key(room, before.unwrap_or(u64::MAX));
         let mut newest_first = Vec::with_capacity(limit.min(1024));
         for entry in self.messages.range(start..end).rev().take(limit) {
             let (_, value) = entry?;
@@ -158,7 +158,7 @@ impl Projection for ChatReadModel {
             mentions: sent.mentions,
         };
         trees[MESSAGES].insert(
-            message_key(&message.room, message.id).as_slice(),
+            numbered_key(&message.room, message.id).as_slice(),
             encode(&message)?,
         )?;
         let summary = match trees[ROOMS].get(message.room.as_bytes())? {
@@ -181,12 +181,4 @@ impl Projection for ChatReadModel {
         changes.push(Change::Chat(ChatChange::RoomUpdated(summary)));
         Ok(())
     }
-}
-
-fn message_key(room: &str, id: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(room.len() + 9);
-    key.extend_from_slice(room.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&id.to_be_bytes());
-    key
 }

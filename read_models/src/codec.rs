@@ -18,3 +18,21 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProjectionE
 pub(crate) fn abort(error: ProjectionError) -> ConflictableTransactionError<ProjectionError> {
     ConflictableTransactionError::Abort(error)
 }
+
+/// `name ++ 0x00 ++ n (big-endian)`: one contiguous, numbered range of keys per name (names
+/// never contain 0x00), in number order.
+pub(crate) fn numbered_key(name: &str, n: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 9);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&n.to_be_bytes());
+    key
+}
+
+/// A stored big-endian counter; absent or malformed reads as 0.
+pub(crate) fn read_count(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}

@@ -9,7 +9,7 @@ use cinder_domain::drops::{CartEvent, Level, ProductEvent, PurchaseEvent, Purcha
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
-use crate::codec::{abort, decode, encode};
+use crate::codec::{abort, decode, encode, read_count};
 use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,10 +164,9 @@ impl DropsReadModel {
 
     /// How many carts hold `item_id`.
     pub fn carts_holding(&self, item_id: &str) -> Result<u64, ProjectionError> {
-        Ok(self
-            .in_carts
-            .get(item_id.as_bytes())?
-            .map_or(0, |v| count(&v)))
+        Ok(read_count(
+            self.in_carts.get(item_id.as_bytes())?.as_deref(),
+        ))
     }
 
     pub fn purchase(&self, id: &str) -> Result<Option<PurchaseView>, ProjectionError> {
@@ -386,9 +385,7 @@ fn bump_in_carts(
     by: i64,
     changes: &mut Vec<Change>,
 ) -> TxResult<()> {
-    let now = trees[IN_CARTS]
-        .get(item_id.as_bytes())?
-        .map_or(0, |v| count(&v));
+    let now = read_count(trees[IN_CARTS].get(item_id.as_bytes())?.as_deref());
     let next = now.saturating_add_signed(by);
     trees[IN_CARTS].insert(item_id.as_bytes(), &next.to_be_bytes()[..])?;
     changes.push(Change::Drops(DropsChange::InCarts {
@@ -467,10 +464,6 @@ fn order_key(order: i32, id: &str) -> Vec<u8> {
     let mut key = ((order as i64) - (i32::MIN as i64)).to_be_bytes()[4..].to_vec();
     key.extend_from_slice(id.as_bytes());
     key
-}
-
-fn count(bytes: &[u8]) -> u64 {
-    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use cinder_domain::todos::TodoEvent;
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
-use crate::codec::{abort, decode, encode};
+use crate::codec::{abort, decode, encode, numbered_key};
 use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
 
 /// A todo as readers see it; also its JSON in the API.
@@ -84,7 +84,7 @@ impl TodosReadModel {
     /// Every todo of `list`, in the order they were added.
     pub fn list(&self, list: &str) -> Result<Vec<Todo>, ProjectionError> {
         self.items
-            .range(item_key(list, 0)..=item_key(list, u64::MAX))
+            .range(numbered_key(list, 0)..=numbered_key(list, u64::MAX))
             .map(|entry| decode(&entry?.1))
             .collect()
     }
@@ -134,7 +134,7 @@ impl Projection for TodosReadModel {
         let mut ops = Vec::new();
         match decoded {
             TodoEvent::TodoAdded(added) => {
-                let key = item_key(list.list, added.id);
+                let key = numbered_key(list.list, added.id);
                 if trees[ITEMS].get(&key)?.is_some() {
                     return Ok(()); // already applied
                 }
@@ -194,7 +194,7 @@ impl ListTx<'_> {
     /// The stored todo `id`. The aggregate only names todos it has, so a missing one means the
     /// read model does not match the log.
     fn get(&self, id: u64) -> TxResult<Todo> {
-        match self.trees[ITEMS].get(item_key(self.list, id))? {
+        match self.trees[ITEMS].get(numbered_key(self.list, id))? {
             Some(value) => decode(&value).map_err(abort),
             None => Err(abort(ProjectionError::Corrupt(format!(
                 "todo {id} of list {} unknown at position {}",
@@ -217,7 +217,7 @@ impl ListTx<'_> {
             (true, false) => counts.completed = counts.completed.saturating_sub(1),
             _ => {}
         }
-        self.trees[ITEMS].insert(item_key(self.list, id), encode(&todo)?)?;
+        self.trees[ITEMS].insert(numbered_key(self.list, id), encode(&todo)?)?;
         Ok(TodoOp::Updated {
             todo,
             was_completed,
@@ -226,21 +226,13 @@ impl ListTx<'_> {
 
     fn remove(&self, id: u64, counts: &mut Counts) -> TxResult<TodoOp> {
         let todo = self.get(id)?;
-        self.trees[ITEMS].remove(item_key(self.list, id))?;
+        self.trees[ITEMS].remove(numbered_key(self.list, id))?;
         counts.total = counts.total.saturating_sub(1);
         if todo.completed {
             counts.completed = counts.completed.saturating_sub(1);
         }
         Ok(TodoOp::Removed(id))
     }
-}
-
-fn item_key(list: &str, id: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(list.len() + 9);
-    key.extend_from_slice(list.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&id.to_be_bytes());
-    key
 }
 
 #[cfg(test)]
