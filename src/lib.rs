@@ -13,6 +13,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod opaque;
 pub mod presence;
 pub mod process;
 pub mod projections;

@@ -25,7 +25,7 @@ use std::time::Duration;
 use cinder_read_models::Change;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -71,11 +71,7 @@ pub fn pubsub_topic(topic: &str) -> String {
 /// A key for something secret (a session id, say) that names it without revealing it: presence
 /// entries are shared with every node through the database.
 pub fn opaque_key(secret: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"cinder presence\0")
-        .chain_update(secret.as_bytes())
-        .finalize();
-    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    crate::opaque::opaque_id("cinder presence", secret, 12)
 }
 
 /// One entry: someone (`key`) on `topic`, from one page or channel (`phx_ref`).

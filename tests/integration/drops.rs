@@ -665,3 +665,78 @@ async fn a_simulated_launch_releases_and_sells_everything_without_errors() {
         "{after:?}"
     );
 }
+
+/// The session id inside a session cookie (`cinder_session=<base64 json>.<mac>`).
+fn session_id(cookie: &str) -> String {
+    use base64::Engine;
+    let value = cookie.split_once('=').unwrap().1;
+    let data = value.split_once('.').unwrap().0;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(data)
+        .unwrap();
+    let envelope: Value = serde_json::from_slice(&json).unwrap();
+    envelope["value"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn carts_never_show_the_session_in_the_public_log() {
+    let server = server().await;
+    let items = product(&server, "PRIV", &[("9", 5)], true).await;
+    let (html, cookie) = page(&server, "/drops", None).await;
+    let token = attribute(&html, "data-cinder-token");
+    let mut tab = Client::connect(&server.ws_url()).await;
+    let (join_ref, _) = tab.join("lv:/drops", json!({"token": token})).await;
+    let added = tab
+        .send(
+            Some(&join_ref),
+            "lv:/drops",
+            "event",
+            json!({"type": "click", "event": "add_to_cart", "value": {"value": items[0]}}),
+        )
+        .await;
+    assert_eq!(tab.reply_to(&added).await["status"], "ok");
+    let session = session_id(&cookie);
+    let log: Value = http()
+        .get(format!("{}/api/events?after=0&limit=1000", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = log.to_string();
+    assert!(
+        text.contains("\"aggregate_type\":\"Cart\""),
+        "the cart is in the log"
+    );
+    assert!(!text.contains(&session), "but not the session id");
+    // Nor can a program reach the visitor's cart through the API with the id it sees there.
+    let cart = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["aggregate_type"] == "Cart")
+        .unwrap()["aggregate_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let removed = http()
+        .delete(format!(
+            "{}/api/drops/carts/{cart}/items/{}",
+            server.url(),
+            items[0]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        removed.status(),
+        404,
+        "the API reaches its own carts, not the visitor's"
+    );
+    let (html, _) = page(&server, "/drops", Some(&cookie)).await;
+    assert!(
+        html.contains("cart-item-PRIV-9"),
+        "the visitor's cart still holds the item"
+    );
+}

@@ -212,7 +212,7 @@ async fn cart_command(app: &AppState, cart_id: &str, command: CartCommand) -> Re
     match app
         .bus
         .carts
-        .execute(cart_id, (cart_id.to_owned(), command))
+        .execute(&stored_cart(cart_id), (stored_cart(cart_id), command))
         .await
     {
         Ok(committed) => {
@@ -227,7 +227,7 @@ async fn cart_command(app: &AppState, cart_id: &str, command: CartCommand) -> Re
 }
 
 fn cart_response(app: &AppState, cart_id: &str) -> Response {
-    match app.drops.cart(cart_id) {
+    match app.drops.cart(&stored_cart(cart_id)) {
         Ok(items) => Json(json!({"cart": {"id": cart_id, "items": items}})).into_response(),
         Err(error) => read_failed(error),
     }
@@ -238,7 +238,7 @@ pub async fn checkout(State(app): State<AppState>, Path(cart_id): Path<String>) 
     if !valid_cart_id(&cart_id) {
         return json_error(StatusCode::NOT_FOUND, "no such cart");
     }
-    match run_checkout(&app, &cart_id).await {
+    match run_checkout(&app, &stored_cart(&cart_id)).await {
         Ok(purchase_id) => {
             Json(json!({"status": "complete", "purchase_id": purchase_id})).into_response()
         }
@@ -259,7 +259,14 @@ pub async fn checkout(State(app): State<AppState>, Path(cart_id): Path<String>) 
     }
 }
 
-/// Cart ids are sessions' ids or a program's own: 1–64 letters, digits, `-` or `_`.
+/// The cart aggregate behind an API cart id. A program's cart id is its own secret; the stored
+/// id (which the public event log shows) is derived from it, so nobody can reach a cart from
+/// the log, and API carts never meet visitors' carts.
+fn stored_cart(cart_id: &str) -> String {
+    crate::opaque::opaque_id("cinder api cart", cart_id, 16)
+}
+
+/// An API cart id: 1–64 letters, digits, `-` or `_`.
 fn valid_cart_id(cart_id: &str) -> bool {
     !cart_id.is_empty()
         && cart_id.len() <= 64

@@ -60,6 +60,12 @@ pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn Li
     }
 }
 
+/// The cart of a visitor's session: shared by all their tabs and nodes, and not their session
+/// id (carts show in the public event log).
+pub fn cart_id(session: &Session) -> String {
+    crate::opaque::opaque_id("cinder cart", &session.id, 16)
+}
+
 /// Whether the request carries HTTP Basic credentials `admin:<password>`.
 pub fn is_admin(headers: &HeaderMap, app: &AppState) -> bool {
     let Some(credentials) = headers

@@ -9,6 +9,7 @@ use axum::{Extension, Form};
 use cinder_domain::drops::{CartCommand, PurchaseStatus};
 use maud::html;
 
+use super::cart_id;
 use super::views::{success, CheckoutView, ShopView};
 use crate::process::checkout::checkout as run_checkout;
 use crate::web::errors::not_found_page;
@@ -39,7 +40,7 @@ pub async fn buy(
     if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
         return refused;
     }
-    match run_checkout(&app, &session.id).await {
+    match run_checkout(&app, &cart_id(&session)).await {
         Ok(purchase_id) => Redirect::to(&format!("/drops/purchases/{purchase_id}")).into_response(),
         Err(error) => (
             StatusCode::CONFLICT,
@@ -59,7 +60,8 @@ pub async fn purchase(
 ) -> Response {
     match app.drops.purchase(&id) {
         Ok(Some(purchase))
-            if purchase.cart_id == session.id && purchase.status == PurchaseStatus::Completed =>
+            if purchase.cart_id == cart_id(&session)
+                && purchase.status == PurchaseStatus::Completed =>
         {
             static_page(&app, &session, &Receipt(id)).await
         }
@@ -139,7 +141,7 @@ async fn cart_form(
     match app
         .bus
         .carts
-        .execute(&session.id, (session.id.clone(), command(item_id)))
+        .execute(&cart_id(&session), (cart_id(&session), command(item_id)))
         .await
     {
         Ok(committed) => {

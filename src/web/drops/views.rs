@@ -9,6 +9,7 @@ use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
+use super::cart_id;
 use crate::presence::{opaque_key, Tracked};
 use crate::process::checkout::{checkout, describe};
 use crate::web::errors::command_reply;
@@ -25,7 +26,7 @@ async fn change_cart(
     let committed = app
         .bus
         .carts
-        .execute(&session.id, (session.id.clone(), command))
+        .execute(&cart_id(session), (cart_id(session), command))
         .await
         .map_err(command_reply)?;
     Ok(Outcome {
@@ -65,7 +66,7 @@ pub struct ShopView {
 
 impl ShopView {
     pub fn new(app: AppState, session: Session) -> Self {
-        let cart = app.drops.cart(&session.id).unwrap_or_default();
+        let cart = app.drops.cart(&cart_id(&session)).unwrap_or_default();
         Self {
             app,
             session,
@@ -117,7 +118,7 @@ impl LiveView for ShopView {
         vec![
             CATALOG_TOPIC.to_owned(),
             LEVELS_TOPIC.to_owned(),
-            cart_topic(&self.session.id),
+            cart_topic(&cart_id(&self.session)),
         ]
     }
 
@@ -194,7 +195,10 @@ fn shop_change(
             }
             patches
         }
-        DropsChange::Cart { cart_id, items } if *cart_id == session.id => {
+        DropsChange::Cart {
+            cart_id: changed,
+            items,
+        } if *changed == cart_id(session) => {
             *cart = items.clone();
             vec![Patch::replace("cart", cart_panel(app, session, cart))]
         }
@@ -212,7 +216,7 @@ pub struct CheckoutView {
 
 impl CheckoutView {
     pub fn new(app: AppState, session: Session) -> Self {
-        let cart = app.drops.cart(&session.id).unwrap_or_default();
+        let cart = app.drops.cart(&cart_id(&session)).unwrap_or_default();
         Self {
             app,
             session,
@@ -251,14 +255,14 @@ impl LiveView for CheckoutView {
     }
 
     fn topics(&self) -> Vec<String> {
-        vec![LEVELS_TOPIC.to_owned(), cart_topic(&self.session.id)]
+        vec![LEVELS_TOPIC.to_owned(), cart_topic(&cart_id(&self.session))]
     }
 
     async fn handle_event(&mut self, event: &str, _value: Value) -> Result<Outcome, Value> {
         if event != "buy" {
             return Err(json!({"reason": format!("unknown event {event:?}")}));
         }
-        match checkout(&self.app, &self.session.id).await {
+        match checkout(&self.app, &cart_id(&self.session)).await {
             Ok(purchase_id) => Ok(Outcome {
                 patches: vec![Patch::replace("checkout", success(&purchase_id))],
                 committed: None,

@@ -11,7 +11,6 @@ mod views;
 
 use axum::routing::{get, patch, post};
 use axum::Router;
-use sha2::{Digest, Sha256};
 
 use super::live::LiveView;
 use super::session::Session;
@@ -71,11 +70,7 @@ impl Filter {
 /// public (the event explorer shows every aggregate id), so it carries this rather than the
 /// session id itself, which nothing else ever shows.
 pub fn list_id(session: &Session) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"cinder todo list\0")
-        .chain_update(session.id.as_bytes())
-        .finalize();
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::opaque::opaque_id("cinder todo list", &session.id, 16)
 }
 
 /// The todos live view at `path` (`/todos`, `/todos/active`, `/todos/completed`): always the
