@@ -24,6 +24,16 @@ pub struct Config {
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     pub secret_key_base: Option<String>,
 
+    /// The key base before the last rotation: tokens it signed are still honoured for
+    /// `--previous-key-grace` after this node starts. New tokens are signed with the current one.
+    #[arg(long, env = "SECRET_KEY_BASE_PREVIOUS", hide_env_values = true)]
+    pub secret_key_base_previous: Option<String>,
+
+    /// How long after this node starts tokens of the previous key are honoured: `7d`, `12h`,
+    /// `30m`, `90s` or plain seconds; 0 honours none.
+    #[arg(long, env = "CINDER_PREVIOUS_KEY_GRACE", default_value = "7d", value_parser = parse_duration)]
+    pub previous_key_grace: Duration,
+
     /// Other hosts whose pages may open sockets (comma-separated), besides this server's own.
     #[arg(long, env = "CINDER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
@@ -36,6 +46,14 @@ pub struct Config {
     #[arg(long, num_args = 0..=1, default_missing_value = "2s", value_parser = parse_interval, value_name = "INTERVAL")]
     pub simulate_bookmarks: Option<Duration>,
 
+    /// Largest HTTP request body accepted, in bytes; a larger one gets 413.
+    #[arg(long, env = "CINDER_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Websocket connections one client IP may have open at once; the next upgrade gets 429.
+    #[arg(long, env = "CINDER_MAX_SOCKETS_PER_IP", default_value_t = DEFAULT_MAX_SOCKETS_PER_IP)]
+    pub max_sockets_per_ip: usize,
+
     #[arg(skip)]
     pub socket: SocketSettings,
 
@@ -43,6 +61,13 @@ pub struct Config {
     #[arg(skip)]
     pub presence: crate::presence::PresenceSettings,
 }
+
+/// Default of `CINDER_PREVIOUS_KEY_GRACE`: 7 days.
+pub const DEFAULT_PREVIOUS_KEY_GRACE: Duration = Duration::from_secs(7 * 86400);
+/// Default of `CINDER_MAX_BODY_BYTES`: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default of `CINDER_MAX_SOCKETS_PER_IP`.
+pub const DEFAULT_MAX_SOCKETS_PER_IP: usize = 50;
 
 /// `250ms`, `2s` or a plain number of seconds.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -58,6 +83,24 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * unit))
 }
 
+/// `7d`, `12h`, `30m`, `90s` or a plain number of seconds; zero is allowed.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration like 7d, 12h, 30m, 90s or 90");
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, 'd')) => (&text[..i], 86400),
+        Some((i, 'h')) => (&text[..i], 3600),
+        Some((i, 'm')) => (&text[..i], 60),
+        Some((i, 's')) => (&text[..i], 1),
+        _ => (text, 1),
+    };
+    let value: u64 = number.trim().parse().map_err(|_| invalid())?;
+    value
+        .checked_mul(unit)
+        .map(Duration::from_secs)
+        .ok_or_else(invalid)
+}
+
 impl Config {
     /// A configuration for `database_url` and `data_dir` with every other setting at its default.
     pub fn new(database_url: Option<String>, data_dir: PathBuf) -> Self {
@@ -66,9 +109,13 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 4000)),
             data_dir,
             secret_key_base: None,
+            secret_key_base_previous: None,
+            previous_key_grace: DEFAULT_PREVIOUS_KEY_GRACE,
             allowed_hosts: Vec::new(),
             simulate_bookmarks: None,
             admin_password: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_sockets_per_ip: DEFAULT_MAX_SOCKETS_PER_IP,
             socket: SocketSettings::default(),
             presence: crate::presence::PresenceSettings::default(),
         }
@@ -86,5 +133,17 @@ mod tests {
         assert_eq!(parse_interval("3"), Ok(Duration::from_secs(3)));
         assert!(parse_interval("0").is_err());
         assert!(parse_interval("soon").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1d").is_err());
+        assert!(parse_duration("").is_err());
     }
 }

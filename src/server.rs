@@ -119,7 +119,7 @@ impl Server {
             presence: presence.clone(),
             pubsub,
             progress,
-            signer: Signer::new(&secret),
+            signer: signer(&secret, &config),
             socket: config.socket.clone(),
             allowed_hosts: Arc::new(config.allowed_hosts.clone()),
             channels: Arc::new(channel_factories()),
@@ -130,6 +130,8 @@ impl Server {
             admin_password: admin_password(&config),
             draining: draining.clone(),
             sockets: InFlight::default(),
+            max_body_bytes: config.max_body_bytes,
+            socket_slots: crate::web::socket::IpSlots::new(config.max_sockets_per_ip),
         });
         tasks.push(until(
             stopping.clone(),
@@ -158,7 +160,11 @@ impl Server {
         let app = router(state.clone());
         let mut stop = draining;
         let http = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stopping| *stopping).await;
             });
             if let Err(error) = serve.await {
@@ -272,6 +278,26 @@ fn admin_password(config: &Config) -> String {
         "CINDER_ADMIN_PASSWORD is not set: generated one for this run (printed on stdout)"
     );
     password
+}
+
+/// The signer of `secret`, also honouring `SECRET_KEY_BASE_PREVIOUS` for the grace period from
+/// now, if set.
+fn signer(secret: &str, config: &Config) -> Signer {
+    let signer = Signer::new(secret);
+    match config
+        .secret_key_base_previous
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        Some(previous) => {
+            tracing::info!(
+                grace_seconds = config.previous_key_grace.as_secs(),
+                "SECRET_KEY_BASE_PREVIOUS is set: honouring tokens signed with it during the grace"
+            );
+            signer.with_previous(previous, config.previous_key_grace)
+        }
+        None => signer,
+    }
 }
 
 /// `SECRET_KEY_BASE`, or the one generated into the data dir on first start.

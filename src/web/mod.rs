@@ -60,6 +60,10 @@ pub struct App {
     pub draining: tokio::sync::watch::Receiver<bool>,
     /// Open socket connections (a stopping node waits for them to close).
     pub sockets: crate::shutdown::InFlight,
+    /// Largest HTTP request body accepted, in bytes (`CINDER_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Open socket connections per client IP, within `CINDER_MAX_SOCKETS_PER_IP`.
+    pub socket_slots: socket::IpSlots,
 }
 
 impl AppState {
@@ -105,7 +109,54 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             with_session,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_body,
+        ))
         .with_state(state)
+}
+
+/// Refuses a request whose body is over `CINDER_MAX_BODY_BYTES` with 413 and a log line: at
+/// once when its declared length is over, or (a chunked body) as soon as what arrived is. The
+/// body (at most the limit) is read here and handed on, so every handler sees the same limit
+/// and none turns a cut-off body into some other error. [`axum::extract::DefaultBodyLimit`]
+/// backs this up at the extractors.
+async fn limit_body(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
+    let limit = app.max_body_bytes;
+    let too_large = |method: &axum::http::Method, path: &str, length: Option<u64>| {
+        tracing::warn!(%method, %path, length, limit, "request body too large: refused");
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: the limit is {limit} bytes"),
+        )
+            .into_response()
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return too_large(request.method(), request.uri().path(), declared);
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return (StatusCode::BAD_REQUEST, "could not read the request body").into_response();
+        };
+        if read.len() + chunk.len() > limit {
+            return too_large(&parts.method, parts.uri.path(), None);
+        }
+        read.extend_from_slice(&chunk);
+    }
+    let request = Request::from_parts(parts, axum::body::Body::from(read));
+    next.run(request).await
 }
 
 /// How old the oldest event the projections have not applied may be on a ready node.
@@ -157,16 +208,19 @@ async fn metrics() -> Response {
 }
 
 /// Gives every request a [`Session`] (as an extension): the one in its signed cookie, or a new
-/// one, which is then set as the cookie unless the handler set one itself.
+/// one, which is then set as the cookie unless the handler set one itself (as is one whose
+/// cookie was signed with the previous key).
 async fn with_session(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let found = request
         .headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find_map(|value| Session::from_cookie_header(value, &app.signer));
+        .find_map(|value| Session::from_cookie_header_key(value, &app.signer));
+    // A cookie signed with the previous key (during a rotation's grace) is set again, signed
+    // with the current one.
     let (session, fresh) = match found {
-        Some(session) => (session, false),
+        Some((session, previous_key)) => (session, previous_key),
         None => (Session::fresh(), true),
     };
     request.extensions_mut().insert(session.clone());

@@ -10,6 +10,7 @@ mod drops;
 mod explorer;
 mod history;
 mod js;
+mod limits;
 mod nodes;
 mod operations;
 mod outage;

@@ -4,20 +4,80 @@ pub mod channel;
 mod connection;
 pub mod frame;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 pub use channel::{Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
 pub use connection::{reason, serve, SocketSettings};
 
 use super::AppState;
 
-/// Upgrades to a websocket after checking the serializer version and the page's origin.
+/// Open websocket connections per client IP, up to a limit (`CINDER_MAX_SOCKETS_PER_IP`).
+#[derive(Clone)]
+pub struct IpSlots {
+    limit: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in [`IpSlots`], given back when dropped (when the connection ends, or
+/// the upgrade never completes).
+pub struct IpSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl IpSlots {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more connection from `ip`, unless it already has `limit` open.
+    pub fn take(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+
+    /// Connections open from `ip`.
+    pub fn count(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&ip).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Upgrades to a websocket after checking the serializer version, the page's origin and the
+/// number of sockets the client's IP has open.
 pub async fn upgrade(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -33,6 +93,21 @@ pub async fn upgrade(
         tracing::warn!(origin = ?headers.get(header::ORIGIN), "socket: foreign origin refused");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
+    // Served without connect info (a router in a unit test), there is no peer to count.
+    let slot = match peer {
+        Some(Extension(ConnectInfo(peer))) => match state.socket_slots.take(peer.ip()) {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::warn!(ip = %peer.ip(), limit = state.socket_slots.limit, "socket: too many connections from one IP, refused");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many open sockets from this address",
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
     let settings = state.socket.clone();
     let factories = state.channels.clone();
     let info = SocketInfo { params, app: state };
@@ -41,7 +116,10 @@ pub async fn upgrade(
         .max_frame_size(1 << 20)
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| connection::serve(socket, factories, info, settings))
+        .on_upgrade(move |socket| async move {
+            connection::serve(socket, factories, info, settings).await;
+            drop(slot);
+        })
 }
 
 /// A browser always sends `Origin`; it must name this server's own host (as the browser
