@@ -573,12 +573,6 @@ pub struct Cart {
     items: Vec<String>,
 }
 
-impl Cart {
-    pub fn items(&self) -> &[String] {
-        &self.items
-    }
-}
-
 /// What the cart's rules need from outside: the cart's own id (its aggregate id).
 #[derive(Debug, Clone, Default)]
 pub struct CartServices;

@@ -180,11 +180,6 @@ impl BookmarksReadModel {
         }
     }
 
-    /// How many public bookmarks there are.
-    pub fn public_count(&self) -> Result<u64, ProjectionError> {
-        Ok(read_count(self.counters.get(PUBLIC_COUNT)?.as_deref()))
-    }
-
     /// A bookmark's comments, oldest first.
     pub fn comments(&self, bookmark_id: &str) -> Result<Vec<Comment>, ProjectionError> {
         self.comments

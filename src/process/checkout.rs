@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use cinder_domain::drops::{
-    product_of, CartCommand, ProductCommand, ProductError, PurchaseCommand, PurchaseStatus,
+    product_of, CartCommand, ProductCommand, ProductError, PurchaseCommand,
 };
 use cinder_read_models::drops::{ProductView, PurchaseView};
 
@@ -313,12 +313,4 @@ pub fn spawn_recovery(app: AppState, every: Duration) -> tokio::task::JoinHandle
             tokio::time::sleep(every).await;
         }
     })
-}
-
-/// Whether a purchase view has ended.
-pub fn ended(purchase: &PurchaseView) -> bool {
-    matches!(
-        purchase.status,
-        PurchaseStatus::Completed | PurchaseStatus::Failed
-    )
 }
