@@ -57,6 +57,8 @@ pub enum Command {
         #[arg(long, default_value_t = 250)]
         tick_ms: u64,
     },
+    /// Measure Cinder against this machine's limits (`cinder bench commands`); needs Postgres.
+    Bench(crate::bench::BenchArgs),
     /// Rebuild read models from the event store (stop the node using the data dir first).
     Replay {
         #[command(flatten)]
@@ -129,6 +131,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.elapsed.as_secs_f64(),
                 report.events_per_second()
             );
+        }
+        Command::Bench(args) => {
+            crate::bench::run(&args).await?;
         }
     }
     Ok(())

@@ -54,7 +54,7 @@ pub struct Config {
     #[arg(long, env = "CINDER_MAX_SOCKETS_PER_IP", default_value_t = DEFAULT_MAX_SOCKETS_PER_IP)]
     pub max_sockets_per_ip: usize,
 
-    #[arg(skip)]
+    #[command(flatten)]
     pub socket: SocketSettings,
 
     /// Heartbeat and timeout of presence shared through Postgres.
@@ -125,6 +125,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        socket: SocketSettings,
+    }
+
+    #[test]
+    fn socket_flags_default_to_the_documented_limits() {
+        let flags = Flags::parse_from(["cinder"]);
+        assert_eq!(flags.socket, SocketSettings::default());
+        let flags = Flags::parse_from(["cinder", "--socket-events-per-second", "5000"]);
+        assert_eq!(flags.socket.events_per_second, 5000.0);
+    }
 
     #[test]
     fn intervals_parse() {

@@ -7,8 +7,9 @@
 //! - [`projections`]: this node's tail of the log into the read models.
 //! - [`pubsub`]: read model changes, by topic, to live views and channels.
 //! - [`web`]: HTTP, the Phoenix Channels socket, live views, the apps' pages and APIs.
-//! - [`server`]: wiring it together; [`cli`]: the `cinder` command.
+//! - [`server`]: wiring it together; [`cli`]: the `cinder` command; [`bench`]: `cinder bench`.
 
+pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -159,6 +159,13 @@ impl Server {
         })?;
         let app = router(state.clone());
         let mut stop = draining;
+        // Replies and pushes are small frames written back to back: without TCP_NODELAY the
+        // second waits for the client's delayed ACK of the first (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         let http = tokio::spawn(async move {
             let serve = axum::serve(
                 listener,

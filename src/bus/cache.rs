@@ -1,11 +1,17 @@
 //! An `EventStore` for cqrs-es that keeps hot aggregates in memory.
 //!
 //! cqrs-es' own stores rebuild an aggregate from its whole history (or a snapshot, which 0.5.0
-//! applies twice) on every command. Here each aggregate stays cached with its sequence; a command
-//! loads only the events after that sequence, so its cost does not grow with the history. The
-//! entry is locked from load to commit, so commands to one aggregate on one node take turns
-//! instead of conflicting; writers on other nodes are caught by the store's unique key and
-//! retried by the bus.
+//! applies twice) on every command. Here each aggregate stays cached with its sequence, so a
+//! command's cost does not grow with the history. The entry is locked from load to commit, so
+//! commands to one aggregate on one node take turns instead of conflicting.
+//!
+//! A cached aggregate that this node loaded or committed last is trusted as it is: the command
+//! runs against it without asking the store for newer events, and appends right after it. If
+//! another node wrote in between, the store's unique key refuses the append; the entry is then
+//! marked stale and the bus retries, this time loading what the other node wrote. (A refusal
+//! decided on trusted state is retried the same way, see [`CachedEventStore::distrust`], so
+//! no one is refused because of what another node changed.) Commands thus cost one round trip
+//! to the store, not two.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +36,10 @@ pub const COMMAND_ID: &str = "command_id";
 struct Entry<A> {
     aggregate: A,
     sequence: usize,
+    /// The store held nothing newer when this node last loaded or committed this aggregate.
+    current: bool,
+    /// The last command ran against the entry without loading (it was `current`).
+    trusted: bool,
 }
 
 type Slot<A> = Arc<AsyncMutex<Entry<A>>>;
@@ -95,6 +105,18 @@ impl<A: Aggregate + Clone> CachedEventStore<A> {
             })
     }
 
+    /// After a command on `aggregate_id` was refused: if it was decided on trusted state, mark
+    /// the entry stale and return true, so the bus retries it against the store's latest.
+    pub async fn distrust(&self, aggregate_id: &str) -> bool {
+        let mut entry = self.slot(aggregate_id).lock_owned().await;
+        if !entry.trusted {
+            return false;
+        }
+        entry.current = false;
+        entry.trusted = false;
+        true
+    }
+
     fn slot(&self, aggregate_id: &str) -> Slot<A> {
         let mut entries = lock(&self.entries);
         if let Some(slot) = entries.get(aggregate_id) {
@@ -133,15 +155,19 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
         aggregate_id: &str,
     ) -> Result<CachedContext<A>, AggregateError<A::Error>> {
         let mut entry = self.slot(aggregate_id).lock_owned().await;
-        let newer = self
-            .log
-            .load::<A>(aggregate_id, entry.sequence)
-            .await
-            .map_err(aggregate_error)?;
-        for event in newer {
-            let envelope = envelope::<A>(event, &self.upcasters)?;
-            entry.sequence = envelope.sequence;
-            entry.aggregate.apply(envelope.payload);
+        entry.trusted = entry.current;
+        if !entry.current {
+            let newer = self
+                .log
+                .load::<A>(aggregate_id, entry.sequence)
+                .await
+                .map_err(aggregate_error)?;
+            for event in newer {
+                let envelope = envelope::<A>(event, &self.upcasters)?;
+                entry.sequence = envelope.sequence;
+                entry.aggregate.apply(envelope.payload);
+            }
+            entry.current = true;
         }
         Ok(CachedContext {
             aggregate_id: aggregate_id.to_owned(),
@@ -172,7 +198,14 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
                 metadata: metadata_json.clone(),
             });
         }
-        let cursors = self.log.append(&rows).await.map_err(aggregate_error)?;
+        let cursors = match self.log.append(&rows).await {
+            Ok(cursors) => cursors,
+            Err(error) => {
+                // Another node wrote first (or we cannot tell what happened): load next time.
+                context.entry.current = false;
+                return Err(aggregate_error(error));
+            }
+        };
         // Committed: the working copy, which the handler already applied the events to, is now
         // the truth.
         context.entry.sequence += events.len();

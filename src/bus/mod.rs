@@ -193,7 +193,12 @@ where
                     );
                     tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(AggregateError::UserError(error)) => return Err(CommandError::Rejected(error)),
+                Err(AggregateError::UserError(error)) => {
+                    // Decided on cached state: another node may have changed the aggregate since.
+                    if !self.store.distrust(aggregate_id).await {
+                        return Err(CommandError::Rejected(error));
+                    }
+                }
                 Err(AggregateError::DatabaseConnectionError(error)) => {
                     tracing::warn!(aggregate = A::TYPE, %error, "event store unavailable");
                     return Err(CommandError::Unavailable);

@@ -2,7 +2,7 @@
 //! (see `migrations/`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cinder_read_models::{Cursor, StoredEvent};
@@ -29,6 +29,8 @@ pub struct PostgresEventLog {
     pool: PgPool,
     repository: Arc<PostgresEventRepository>,
     appended: Arc<Notify>,
+    /// Wakes this log's announcer, started by the first append (see [`announce`]).
+    announcer: Arc<OnceLock<Arc<Notify>>>,
     /// Events read to rebuild aggregates for commands (the aggregate cache keeps this low).
     loaded: Arc<AtomicU64>,
 }
@@ -50,6 +52,7 @@ impl PostgresEventLog {
             repository: Arc::new(PostgresEventRepository::new(pool.clone())),
             pool,
             appended: Arc::new(Notify::new()),
+            announcer: Arc::default(),
             loaded: Arc::default(),
         }
     }
@@ -66,8 +69,8 @@ impl PostgresEventLog {
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
 
-    /// Listens for the insert trigger's NOTIFY and wakes [`Self::appended`] waiters, reconnecting
-    /// after errors. Runs until the process ends.
+    /// Listens for the NOTIFY that follows appends (from any node) and wakes [`Self::appended`]
+    /// waiters, reconnecting after errors. Runs until the process ends.
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         let appended = self.appended.clone();
@@ -136,6 +139,11 @@ impl PostgresEventLog {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         cursors.sort();
+        // This node's tail reads it at once; other nodes' hear of it by NOTIFY.
+        self.appended.notify_one();
+        self.announcer
+            .get_or_init(|| announce(self.pool.clone()))
+            .notify_one();
         Ok(cursors)
     }
 
@@ -258,6 +266,33 @@ async fn listen(pool: &PgPool, appended: &Notify) -> Result<(), sqlx::Error> {
         listener.recv().await?;
         appended.notify_one();
     }
+}
+
+/// Tells other nodes that events were appended: `NOTIFY cinder_events`, sent after the append's
+/// commit rather than by a trigger inside it, because Postgres serialises the commits of all
+/// transactions that NOTIFY (a database-wide lock held through the commit's WAL flush), which
+/// capped appends at a few hundred per second. Appends made while one notification is on its
+/// way share the next, so under load there is about one per round trip, not one per append.
+/// The notification itself needs no durability, so it commits without waiting for the disk.
+fn announce(pool: PgPool) -> Arc<Notify> {
+    let wake = Arc::new(Notify::new());
+    let waiting = wake.clone();
+    tokio::spawn(async move {
+        loop {
+            waiting.notified().await;
+            let sent = sqlx::query(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')",
+            )
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await;
+            if let Err(error) = sent {
+                // Other nodes' tails poll as well; they will see the events a little later.
+                tracing::debug!(%error, "could not announce appended events");
+            }
+        }
+    });
+    wake
 }
 
 fn parse_tx(text: String) -> Result<u64, StoreError> {

@@ -219,3 +219,72 @@ async fn a_command_does_not_reread_a_long_history(backend: Backend) {
         "only the other node's one new event is read"
     );
 }
+
+on_both_stores!(a_node_with_stale_state_decides_on_the_latest);
+/// A node runs commands against its cached aggregate without asking the store for newer events;
+/// when another node changed the aggregate meanwhile, the decision must still be the one the
+/// latest state gives: what the stale copy would accept is refused, and what it would refuse
+/// is accepted.
+async fn a_node_with_stale_state_decides_on_the_latest(backend: Backend) {
+    use cinder_domain::drops::{CreateProduct, NewItem, ProductCommand};
+    let store = TestStore::new(backend).await;
+    let a = CommandBus::new(store.log.clone(), Clock::system());
+    let b = CommandBus::new(store.other_node().await, Clock::system());
+
+    // Both nodes know the room; then A takes "bob: hi", which B's copy has not seen.
+    b.rooms
+        .execute("shared", send("shared", "ada", "hello"))
+        .await
+        .unwrap();
+    a.rooms
+        .execute("shared", send("shared", "bob", "hi"))
+        .await
+        .unwrap();
+    let duplicate = b.rooms.execute("shared", send("shared", "bob", "hi")).await;
+    assert!(
+        matches!(duplicate, Err(CommandError::Rejected(ChatError::Duplicate))),
+        "{duplicate:?}"
+    );
+    let history = store.log.load::<Room>("shared", 0).await.unwrap();
+    assert_eq!(history.len(), 2, "the duplicate was not stored");
+
+    // B knows the product unreleased; A releases it; B sells.
+    b.products
+        .execute(
+            "shoe",
+            ProductCommand::CreateProduct(CreateProduct {
+                sku: "shoe".into(),
+                name: "Shoe".into(),
+                brand: "Brand".into(),
+                color: "red".into(),
+                price_usd: 100,
+                image_url: "https://example.com/shoe.png".into(),
+                order: 1,
+                items: vec![NewItem {
+                    sku: "shoe-8".into(),
+                    size: "8".into(),
+                    available: 1,
+                }],
+            }),
+        )
+        .await
+        .unwrap();
+    a.products
+        .execute("shoe", ProductCommand::ReleaseProduct)
+        .await
+        .unwrap();
+    let sold = b
+        .products
+        .execute(
+            "shoe",
+            ProductCommand::SellItem {
+                item_id: "shoe-8".into(),
+                purchase_id: None,
+            },
+        )
+        .await;
+    assert!(
+        sold.is_ok(),
+        "released on another node, so it sells: {sold:?}"
+    );
+}

@@ -23,22 +23,56 @@ use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
 use super::frame::Frame;
 use crate::shutdown::{Entered, InFlight, GRACE};
 
-/// Limits of one connection.
-#[derive(Debug, Clone)]
+/// Limits of one connection, configurable by flag or environment (`CINDER_SOCKET_*`).
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct SocketSettings {
-    /// With no frame for this long the connection is closed (clients heartbeat every 30 s).
+    /// Close a socket silent for this long (clients heartbeat every 30 s): `60s`, `2m`.
+    #[arg(long = "socket-idle-timeout", env = "CINDER_SOCKET_IDLE_TIMEOUT", default_value = "60s", value_parser = crate::config::parse_duration)]
     pub idle_timeout: Duration,
-    /// Largest text frame accepted, in bytes; larger closes the connection with 1009.
+    /// Largest text frame accepted, in bytes; a larger one closes the connection with 1009.
+    #[arg(long = "socket-max-frame", env = "CINDER_SOCKET_MAX_FRAME", default_value_t = 64 * 1024)]
     pub max_frame: usize,
     /// Frames queued for a client before it counts as too slow and is dropped.
+    #[arg(
+        long = "socket-outbox",
+        env = "CINDER_SOCKET_OUTBOX",
+        default_value_t = 1024
+    )]
     pub outbox: usize,
     /// Channels one connection may have joined at once.
+    #[arg(
+        long = "socket-max-channels",
+        env = "CINDER_SOCKET_MAX_CHANNELS",
+        default_value_t = 100
+    )]
     pub max_channels: usize,
-    /// Sustained joins per second, and the burst allowed above it.
+    /// Sustained joins per second per connection.
+    #[arg(
+        long = "socket-joins-per-second",
+        env = "CINDER_SOCKET_JOINS_PER_SECOND",
+        default_value_t = 10.0
+    )]
     pub joins_per_second: f64,
+    /// Joins a connection may make at once above the sustained rate.
+    #[arg(
+        long = "socket-join-burst",
+        env = "CINDER_SOCKET_JOIN_BURST",
+        default_value_t = 50.0
+    )]
     pub join_burst: f64,
-    /// Sustained channel events per second, and the burst allowed above it.
+    /// Sustained channel events per second per connection.
+    #[arg(
+        long = "socket-events-per-second",
+        env = "CINDER_SOCKET_EVENTS_PER_SECOND",
+        default_value_t = 100.0
+    )]
     pub events_per_second: f64,
+    /// Channel events a connection may send at once above the sustained rate.
+    #[arg(
+        long = "socket-event-burst",
+        env = "CINDER_SOCKET_EVENT_BURST",
+        default_value_t = 200.0
+    )]
     pub event_burst: f64,
 }
 

@@ -1,0 +1,240 @@
+//! `commands` and `history`: `SendMessage` over websockets from many clients at once, next to
+//! the rate at which the same connections can insert rows of the same size straight into a
+//! table shaped like `events`, one row per transaction (the limit: every command is at least
+//! one such insert).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::{Connection, Executor, PgConnection};
+
+use super::client::Socket;
+use super::node::{Database, Node};
+use super::report::{Latency, Report};
+use super::{seed, BenchArgs, BenchError};
+
+pub async fn commands(args: &BenchArgs) -> Result<Report, BenchError> {
+    let db = Database::create(&args.postgres, "commands").await?;
+    let node = Node::start(&db.url, "commands").await?;
+    let rooms = names("room", args.rooms);
+    let phase = Duration::from_secs(args.seconds);
+    eprintln!("bench commands: {} clients for {phase:?}", args.clients);
+    let run = send_messages(&node, &rooms, args.clients, phase).await?;
+    node.stop().await;
+    eprintln!("bench commands: raw inserts for {phase:?}");
+    let limit = raw_inserts(&db, args.clients, phase).await?;
+    db.drop().await?;
+
+    let mut report = Report::new("commands");
+    report.setting("clients", args.clients);
+    report.setting("rooms", args.rooms);
+    report.setting("seconds", args.seconds);
+    run.rows(&mut report, "");
+    report.row("raw inserts/s (the limit)", limit, "1/s");
+    report.row_with_goal("commands / raw inserts", run.rate() / limit, "×", "≥ 0.7");
+    Ok(report)
+}
+
+pub async fn history(args: &BenchArgs) -> Result<Report, BenchError> {
+    let db = Database::create(&args.postgres, "history").await?;
+    let empty = names("empty", args.rooms);
+    let full = names("full", args.rooms);
+    eprintln!(
+        "bench history: writing {} events into each of {} rooms",
+        args.history, args.rooms
+    );
+    seed::messages(&mut db.connect().await?, &full, args.history).await?;
+    let node = Node::start(&db.url, "history").await?;
+    let phase = Duration::from_secs(args.seconds);
+    eprintln!("bench history: empty rooms for {phase:?}");
+    let fresh = send_messages(&node, &empty, args.clients, phase).await?;
+    eprintln!("bench history: full rooms for {phase:?}");
+    let old = send_messages(&node, &full, args.clients, phase).await?;
+    node.stop().await;
+    db.drop().await?;
+
+    let mut report = Report::new("history");
+    report.setting("clients", args.clients);
+    report.setting("rooms", args.rooms);
+    report.setting("events per room", args.history);
+    report.setting("seconds", args.seconds);
+    fresh.rows(&mut report, "empty rooms: ");
+    old.rows(&mut report, &format!("rooms of {}: ", args.history));
+    report.latency(
+        &format!("first command in a room of {} (cold cache)", args.history),
+        &Latency::of(old.first.clone()),
+        None,
+    );
+    report.row_with_goal(
+        "full rooms / empty rooms",
+        old.rate() / fresh.rate(),
+        "×",
+        "≥ 0.9",
+    );
+    Ok(report)
+}
+
+fn names(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// What one phase of sending did.
+struct Run {
+    /// Acknowledged commands, and how long each took from push to reply.
+    latencies: Vec<Duration>,
+    failures: usize,
+    elapsed: Duration,
+    /// The first command of each room, before the phase (loading the room cold).
+    first: Vec<Duration>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn rows(&self, report: &mut Report, prefix: &str) {
+        report.row(format!("{prefix}commands/s"), self.rate(), "1/s");
+        report.latency(
+            &format!("{prefix}latency"),
+            &Latency::of(self.latencies.clone()),
+            None,
+        );
+        report.row_with_goal(format!("{prefix}failures"), self.failures as f64, "", "0");
+    }
+}
+
+/// `clients` sockets, each joined to one of `rooms`, sending `SendMessage` back to back (the
+/// next once the last is acknowledged) for `phase`. Each room first gets one command alone.
+async fn send_messages(
+    node: &Node,
+    rooms: &[String],
+    clients: usize,
+    phase: Duration,
+) -> Result<Run, BenchError> {
+    let mut first = Vec::new();
+    let mut socket = Socket::connect(&node.socket_url()).await?;
+    for room in rooms {
+        let topic = format!("chat:{room}");
+        socket.join(&topic, json!({})).await?;
+        let started = Instant::now();
+        let reply = socket
+            .call(
+                &topic,
+                "send_message",
+                json!({"sender": "first", "content": "hello"}),
+            )
+            .await?;
+        reply.map_err(|reply| BenchError::Protocol(format!("first message refused: {reply}")))?;
+        first.push(started.elapsed());
+    }
+    drop(socket);
+
+    let mut sockets = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let room = &rooms[i % rooms.len()];
+        let topic = format!("chat:{room}");
+        let mut socket = Socket::connect(&node.socket_url()).await?;
+        socket.join(&topic, json!({})).await?;
+        sockets.push((socket, topic));
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let mut tasks = Vec::with_capacity(clients);
+    for (i, (mut socket, topic)) in sockets.into_iter().enumerate() {
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            start.wait().await;
+            let deadline = Instant::now() + phase;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let payload = json!({
+                    "sender": format!("c{i}n{n}"),
+                    "content": format!("message {n} from client {i}, about as long as people type"),
+                });
+                let sent = Instant::now();
+                match socket.call(&topic, "send_message", payload).await {
+                    Ok(Ok(_)) => latencies.push(sent.elapsed()),
+                    Ok(Err(_)) => failures += 1,
+                    Err(_) => {
+                        failures += 1;
+                        break;
+                    }
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    start.wait().await;
+    let started = Instant::now();
+    let mut run = Run {
+        latencies: Vec::new(),
+        failures: 0,
+        elapsed: Duration::ZERO,
+        first,
+    };
+    for task in tasks {
+        let (latencies, failures) = task
+            .await
+            .map_err(|error| BenchError::Protocol(format!("a client failed: {error}")))?;
+        run.latencies.extend(latencies);
+        run.failures += failures;
+    }
+    run.elapsed = started.elapsed();
+    Ok(run)
+}
+
+/// Rows like the last event (same payload and metadata) inserted into a copy of the `events`
+/// table (its columns, defaults, identity and indexes) by `clients` connections, each row its
+/// own transaction, for `phase`: inserts per second.
+async fn raw_inserts(db: &Database, clients: usize, phase: Duration) -> Result<f64, BenchError> {
+    let mut conn = db.connect().await?;
+    conn.execute("CREATE TABLE raw_events (LIKE events INCLUDING ALL)")
+        .await?;
+    let (payload, metadata): (String, String) = sqlx::query_as(
+        "SELECT payload::text, metadata::text FROM events ORDER BY position DESC LIMIT 1",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        connections.push(PgConnection::connect(&db.url).await?);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let mut tasks = Vec::new();
+    for (i, mut conn) in connections.into_iter().enumerate() {
+        let (start, payload, metadata) = (start.clone(), payload.clone(), metadata.clone());
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let deadline = Instant::now() + phase;
+            let mut inserted = 0u64;
+            while Instant::now() < deadline {
+                sqlx::query(
+                    "INSERT INTO raw_events (aggregate_type, aggregate_id, sequence, event_type,
+                                             event_version, payload, metadata)
+                     VALUES ('Room', $1, $2, 'MessageSent', '2.0.0', $3::json, $4::json)",
+                )
+                .bind(format!("raw-{i}"))
+                .bind(inserted as i64 + 1)
+                .bind(&payload)
+                .bind(&metadata)
+                .execute(&mut conn)
+                .await?;
+                inserted += 1;
+            }
+            Ok::<u64, sqlx::Error>(inserted)
+        }));
+    }
+    start.wait().await;
+    let started = Instant::now();
+    let mut total = 0;
+    for task in tasks {
+        total += task
+            .await
+            .map_err(|error| BenchError::Protocol(format!("an inserter failed: {error}")))??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
