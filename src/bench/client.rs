@@ -6,6 +6,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -33,7 +34,12 @@ pub struct Incoming {
 impl Socket {
     pub async fn connect(url: &str) -> Result<Self, BenchError> {
         // No Nagle: a push right after a reply would otherwise wait for a delayed ACK.
-        let (stream, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+        // Small buffers: thousands of these share the machine with the server.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(0);
+        let (stream, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
         let (write, read) = stream.split();
         Ok(Self {
             write,
@@ -61,6 +67,26 @@ impl Socket {
         let frame = json!([join_ref, msg_ref, topic, event, payload]);
         self.write.send(Message::text(frame.to_string())).await?;
         Ok(msg_ref)
+    }
+
+    /// The next text frame from the server, as it came.
+    pub async fn next_text(&mut self) -> Result<String, BenchError> {
+        loop {
+            let message = self
+                .read
+                .next()
+                .await
+                .ok_or_else(|| BenchError::Protocol("the server closed the socket".into()))??;
+            match message {
+                Message::Text(text) => return Ok(text.as_str().to_owned()),
+                Message::Close(frame) => {
+                    return Err(BenchError::Protocol(format!(
+                        "the server closed the socket: {frame:?}"
+                    )))
+                }
+                _ => continue,
+            }
+        }
     }
 
     /// The next text frame from the server.

@@ -51,8 +51,9 @@ pub async fn wire(args: &BenchArgs) -> Result<Report, BenchError> {
     Ok(report)
 }
 
+/// Names of one length, so that the room's name (in the topic and the payload) weighs the same.
 fn room(size: usize) -> String {
-    format!("wire-{size}")
+    format!("wire-{size:06}")
 }
 
 /// (largest − smallest) / smallest, in percent.

@@ -91,6 +91,9 @@ impl Default for SocketSettings {
     }
 }
 
+/// Queued frames written with one flush, at most.
+const WRITE_BATCH: usize = 64;
+
 /// Close codes (RFC 6455).
 const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
@@ -130,7 +133,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 struct Joined {
     join_ref: Option<String>,
     /// Frames for the channel, each counted as busy until the channel has answered it.
-    inbox: mpsc::Sender<(Frame, Entered)>,
+    /// Boxed: a channel's queue allocates room for 32 entries up front, for every join.
+    inbox: mpsc::Sender<Box<(Frame, Entered)>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -182,10 +186,18 @@ pub async fn serve(
         queue,
         overflow: Arc::new(Notify::new()),
     };
+    // Frames already queued together go out in one write (a reply and the push it caused,
+    // say), not one system call each.
     let writer = tokio::spawn(async move {
-        while let Some(message) = outgoing.recv().await {
-            let closing = matches!(message, Message::Close(_));
-            if sink.send(message).await.is_err() || closing {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        'writing: while outgoing.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+            for message in batch.drain(..) {
+                let closing = matches!(message, Message::Close(_));
+                if sink.feed(message).await.is_err() || closing {
+                    break 'writing;
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
@@ -252,8 +264,8 @@ struct Connection {
     busy: InFlight,
 }
 
-/// The topic and join ref of a channel that ended on its own.
-type Exit = (String, Option<String>);
+/// The topic and join ref of a channel that ended on its own (boxed, like the inbox).
+type Exit = Box<(String, Option<String>)>;
 
 impl Connection {
     /// Reads frames until the connection should close; returns the close code and reason to
@@ -271,7 +283,8 @@ impl Connection {
                     crate::metrics::slow_client_dropped();
                     return None;
                 }
-                Some((topic, join_ref)) = self.exited.recv() => {
+                Some(exit) = self.exited.recv() => {
+                    let (topic, join_ref) = *exit;
                     if self.channels.get(&topic).is_some_and(|j| j.join_ref == join_ref) {
                         self.channels.remove(&topic);
                     }
@@ -411,13 +424,14 @@ impl Connection {
                 .outbox
                 .send(&frame.reply(false, json!({"reason": "too many events, slow down"})));
         }
-        match joined.inbox.try_send((frame, self.busy.enter())) {
+        match joined.inbox.try_send(Box::new((frame, self.busy.enter()))) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full((frame, _))) => self
+            Err(mpsc::error::TrySendError::Full(message)) => self
                 .outbox
-                .send(&frame.reply(false, json!({"reason": "busy, try again"}))),
+                .send(&message.0.reply(false, json!({"reason": "busy, try again"}))),
             // The channel ended on its own; its exit notice has not been read yet.
-            Err(mpsc::error::TrySendError::Closed((frame, _))) => {
+            Err(mpsc::error::TrySendError::Closed(message)) => {
+                let (frame, _) = *message;
                 self.channels.remove(&frame.topic);
                 self.unmatched(frame);
             }
@@ -491,7 +505,7 @@ async fn run_channel(
     mut channel: Box<dyn Channel>,
     topic: String,
     join_ref: Option<String>,
-    mut messages: mpsc::Receiver<(Frame, Entered)>,
+    mut messages: mpsc::Receiver<Box<(Frame, Entered)>>,
     mut subscriptions: Subscriptions,
     outbox: Outbox,
     exits: mpsc::UnboundedSender<Exit>,
@@ -516,7 +530,8 @@ async fn run_channel(
             tokio::select! {
                 frame = messages.recv() => {
                     // `_busy` counts the frame until its reply is queued.
-                    let Some((frame, _busy)) = frame else { return };
+                    let Some(message) = frame else { return };
+                    let (frame, _busy) = *message;
                     let outcome = channel.handle_in(&frame.event, frame.payload.clone()).await;
                     // Changes that arrived while handling (the command's own, say) are pushed
                     // before the reply, so the sender sees its change when the reply comes.
@@ -554,7 +569,7 @@ async fn run_channel(
         let mut error = close_frame(&topic, &join_ref);
         error.event = "phx_error".into();
         outbox.send(&error);
-        let _ = exits.send((topic.clone(), join_ref.clone()));
+        let _ = exits.send(Box::new((topic.clone(), join_ref.clone())));
     }
 }
 
