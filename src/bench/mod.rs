@@ -85,6 +85,9 @@ pub struct BenchArgs {
     /// Events in the store (`replay`).
     #[arg(long, default_value_t = 1_000_000)]
     pub events: usize,
+    /// Messages in each room whose pushes are weighed (`wire`).
+    #[arg(long, value_delimiter = ',', default_value = "10,1000,100000")]
+    pub room_sizes: Vec<usize>,
     /// Commands per second sent to the first node (`lag`).
     #[arg(long, default_value_t = 500)]
     pub rate: u32,

@@ -1,5 +1,5 @@
 //! `wire`: bytes pushed to a viewer for each new chat message, in rooms of 10, 1,000 and
-//! 100,000 messages. A live view gets a patch for the one message and a channel client the
+//! 100,000 messages (`--room-sizes`). A live view gets a patch for the one message and a channel client the
 //! message itself, so neither should grow with the room.
 
 use std::time::Duration;
@@ -11,13 +11,12 @@ use super::node::{Database, Node};
 use super::report::Report;
 use super::{seed, BenchArgs, BenchError};
 
-const SIZES: [usize; 3] = [10, 1_000, 100_000];
 const WAIT: Duration = Duration::from_secs(10);
 
 pub async fn wire(args: &BenchArgs) -> Result<Report, BenchError> {
     let db = Database::create(&args.postgres, "wire").await?;
     let mut conn = db.connect().await?;
-    for size in SIZES {
+    for &size in &args.room_sizes {
         eprintln!("bench wire: writing a room of {size} messages");
         seed::messages(&mut conn, &[room(size)], size).await?;
     }
@@ -29,7 +28,7 @@ pub async fn wire(args: &BenchArgs) -> Result<Report, BenchError> {
     report.setting("messages per room", args.messages);
     let mut patches = Vec::new();
     let mut pushes = Vec::new();
-    for size in SIZES {
+    for &size in &args.room_sizes {
         let (patch, push) = measure(&node, &http, &room(size), args.messages).await?;
         report.row(
             format!("live view patch, room of {size}"),

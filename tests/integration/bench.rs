@@ -1,0 +1,107 @@
+//! `cinder bench`: every scenario runs end to end from the command line (small), writes its
+//! JSON, and loses nothing on the way. How fast is for the benchmarks themselves to say: nothing
+//! here looks at a time.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::TempDir;
+
+/// Runs `cinder bench <args>` and returns its results by metric.
+fn bench(scenario: &str, args: &[&str]) -> Vec<(String, f64)> {
+    let out = TempDir::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_cinder"))
+        .arg("bench")
+        .arg(scenario)
+        .args(args)
+        .arg("--out")
+        .arg(&out.0)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run cinder bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("### {scenario} (")),
+        "a table is printed: {stdout}"
+    );
+    let json = std::fs::read_to_string(out.0.join(format!("{scenario}.json"))).expect("json");
+    let report: Value = serde_json::from_str(&json).expect("valid json");
+    assert_eq!(report["scenario"], scenario);
+    report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|row| {
+            (
+                row["metric"].as_str().unwrap_or_default().to_owned(),
+                row["value"].as_f64().expect("a number"),
+            )
+        })
+        .collect()
+}
+
+fn value(results: &[(String, f64)], metric: &str) -> f64 {
+    results
+        .iter()
+        .find(|(name, _)| name == metric)
+        .unwrap_or_else(|| panic!("no {metric:?} in {results:?}"))
+        .1
+}
+
+#[test]
+fn commands_and_history_land_every_command() {
+    let results = bench(
+        "commands",
+        &["--seconds", "1", "--clients", "4", "--rooms", "2"],
+    );
+    assert_eq!(value(&results, "failures"), 0.0);
+    assert!(value(&results, "commands/s") > 0.0);
+    assert!(value(&results, "raw inserts/s (the limit)") > 0.0);
+
+    let results = bench(
+        "history",
+        &[
+            "--seconds",
+            "1",
+            "--clients",
+            "4",
+            "--rooms",
+            "2",
+            "--history",
+            "300",
+        ],
+    );
+    assert_eq!(value(&results, "empty rooms: failures"), 0.0);
+    assert_eq!(value(&results, "rooms of 300: failures"), 0.0);
+    assert!(value(&results, "full rooms / empty rooms") > 0.0);
+}
+
+#[test]
+fn fanout_reaches_every_socket() {
+    let results = bench("fanout", &["--sockets", "50", "--messages", "5"]);
+    assert_eq!(value(&results, "deliveries missed"), 0.0);
+    assert!(value(&results, "memory per idle connection") > 0.0);
+}
+
+#[test]
+fn replay_rebuilds_every_event() {
+    let out = bench("replay", &["--events", "3000"]);
+    assert!(value(&out, "rebuild") > 0.0);
+    assert!(value(&out, "streaming SELECT (the limit)") > 0.0);
+}
+
+#[test]
+fn wire_weighs_each_room_and_lag_sees_every_push() {
+    let results = bench("wire", &["--messages", "3", "--room-sizes", "10,2000"]);
+    let small = value(&results, "live view patch, room of 10");
+    let large = value(&results, "live view patch, room of 2000");
+    assert!(small > 0.0 && large > 0.0);
+    assert!(value(&results, "channel push, room of 2000") > 0.0);
+
+    let results = bench("lag", &["--seconds", "1", "--rate", "50", "--rooms", "2"]);
+    assert_eq!(value(&results, "failures"), 0.0);
+    assert_eq!(value(&results, "pushes B never made"), 0.0);
+}
