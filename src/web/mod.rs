@@ -109,6 +109,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             with_session,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            same_origin_api_writes,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -156,6 +160,32 @@ async fn limit_body(State(app): State<AppState>, request: Request, next: Next) -
         read.extend_from_slice(&chunk);
     }
     let request = Request::from_parts(parts, axum::body::Body::from(read));
+    next.run(request).await
+}
+
+/// Refuses (403) a write to the JSON API (any method but `GET`, `HEAD`, `OPTIONS` under `/api/`)
+/// that a browser sends from a page of a foreign origin. The API takes no CSRF token: the todos
+/// and bookmarks endpoints act for the session in the cookie, and the admin endpoints for
+/// whoever's browser has the Basic credentials cached, so a foreign page's auto-submitted form
+/// (even a `text/plain` one shaped as JSON) must not reach them. Programs send no `Origin` and
+/// pass, as the server's own pages and the configured hosts do (see [`socket::origin_allowed`]).
+async fn same_origin_api_writes(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/api/")
+        && !request.method().is_safe()
+        && !socket::origin_allowed(request.headers(), &app.allowed_hosts)
+    {
+        tracing::warn!(
+            method = %request.method(),
+            path = request.uri().path(),
+            origin = ?request.headers().get(header::ORIGIN),
+            "API write from a foreign origin refused"
+        );
+        return errors::json_error(axum::http::StatusCode::FORBIDDEN, "origin not allowed");
+    }
     next.run(request).await
 }
 

@@ -92,10 +92,13 @@ impl Signer {
     }
 
     pub fn sign<T: Serialize>(&self, purpose: &str, value: &T) -> String {
-        let envelope = Envelope {
-            at: Utc::now().timestamp(),
-            value,
-        };
+        self.sign_at(purpose, value, Utc::now().timestamp())
+    }
+
+    /// [`Signer::sign`] as if signed at `at` (seconds since the epoch): how tests make a token
+    /// that has expired (or is not valid yet).
+    pub fn sign_at<T: Serialize>(&self, purpose: &str, value: &T, at: i64) -> String {
+        let envelope = Envelope { at, value };
         // Serializing plain data structures to JSON cannot fail.
         let json = serde_json::to_vec(&envelope).unwrap_or_default();
         let data = URL_SAFE_NO_PAD.encode(json);

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod authorization;
+mod bench;
 mod bookmarks;
 mod bus;
 mod chat_api;

@@ -5,6 +5,7 @@
 //! only what it needs to compute the next patch (a room name, the oldest message shown), never
 //! a copy of the page. On every join it re-sends its regions, so a page that reconnects heals.
 
+mod event;
 mod patch;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use maud::Markup;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+pub use event::PageEvent;
 pub use patch::Patch;
 
 use super::layout;
@@ -150,6 +152,29 @@ pub async fn static_page(app: &AppState, session: &Session, view: &dyn LiveView)
     }
 }
 
+/// A live view token given as the socket's connect parameter `token` (Phoenix's
+/// `new Socket(url, {params: {token}})`), if there is one.
+fn connect_token(params: &[(String, String)]) -> Option<&str> {
+    params
+        .iter()
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.as_str())
+}
+
+/// Checks the socket's connect parameter `token`, if it has one, before the upgrade: a
+/// tampered, forged or expired token refuses the connection (403), as a Phoenix socket's
+/// `connect` does. A join that carries no token of its own then uses this one, so an admin
+/// client may connect with the `/admin` page's token and join `lv:/admin` with `{}`.
+pub fn check_connect_token(app: &AppState, params: &[(String, String)]) -> Result<(), TokenError> {
+    match connect_token(params) {
+        Some(token) => app
+            .signer
+            .verify::<ViewToken>("lv", token, TOKEN_MAX_AGE)
+            .map(drop),
+        None => Ok(()),
+    }
+}
+
 /// Joins `lv:<path>` topics.
 pub struct LiveChannels;
 
@@ -170,6 +195,7 @@ impl ChannelFactory for LiveChannels {
         let token = payload
             .get("token")
             .and_then(Value::as_str)
+            .or_else(|| connect_token(&socket.params))
             .unwrap_or_default();
         let claims: ViewToken = app
             .signer
@@ -207,21 +233,13 @@ struct LiveChannel {
     app: AppState,
 }
 
-#[derive(Deserialize)]
-struct PageEvent {
-    event: String,
-    #[serde(default)]
-    value: Value,
-}
-
 #[async_trait]
 impl Channel for LiveChannel {
     async fn handle_in(&mut self, event: &str, payload: Value) -> Result<Value, Value> {
         if event != "event" {
             return Err(reason(format!("unknown event {event:?}")));
         }
-        let page_event: PageEvent =
-            serde_json::from_value(payload).map_err(|_| reason("malformed event"))?;
+        let page_event = PageEvent::decode(payload).map_err(|_| reason("malformed event"))?;
         let outcome = self
             .view
             .handle_event(&page_event.event, page_event.value)

@@ -73,8 +73,8 @@ impl Drop for IpSlot {
     }
 }
 
-/// Upgrades to a websocket after checking the serializer version, the page's origin and the
-/// number of sockets the client's IP has open.
+/// Upgrades to a websocket after checking the serializer version, the page's origin, the
+/// connect token (if one is given) and the number of sockets the client's IP has open.
 pub async fn upgrade(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -92,6 +92,10 @@ pub async fn upgrade(
     if !origin_allowed(&headers, &state.allowed_hosts) {
         tracing::warn!(origin = ?headers.get(header::ORIGIN), "socket: foreign origin refused");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    if let Err(error) = super::live::check_connect_token(&state, &params) {
+        tracing::warn!(%error, "socket: connect token refused");
+        return (StatusCode::FORBIDDEN, error.to_string()).into_response();
     }
     // Served without connect info (a router in a unit test), there is no peer to count.
     let slot = match peer {
@@ -111,10 +115,12 @@ pub async fn upgrade(
     let settings = state.socket.clone();
     let factories = state.channels.clone();
     let info = SocketInfo { params, app: state };
+    // The read buffer is allocated for every socket up front, so it is small: frames are
+    // mostly a few hundred bytes, and a larger one only makes the buffer grow for a moment.
     upgrade
         .max_message_size(1 << 20)
         .max_frame_size(1 << 20)
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
             connection::serve(socket, factories, info, settings).await;
@@ -122,10 +128,11 @@ pub async fn upgrade(
         })
 }
 
-/// A browser always sends `Origin`; it must name this server's own host (as the browser
-/// reached it) or one of the configured hosts. Programs that send no `Origin` are not browsers
-/// and cannot be used for cross-site hijacking, so they pass.
-fn origin_allowed(headers: &HeaderMap, allowed_hosts: &Arc<Vec<String>>) -> bool {
+/// A browser always sends `Origin` with a websocket upgrade (and with a cross-origin `POST`); it
+/// must name this server's own host (as the browser reached it) or one of the configured hosts.
+/// Programs that send no `Origin` are not browsers and cannot be used for cross-site hijacking,
+/// so they pass.
+pub(crate) fn origin_allowed(headers: &HeaderMap, allowed_hosts: &Arc<Vec<String>>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
