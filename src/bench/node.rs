@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, Executor, PgConnection};
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use tokio::process::{Child, Command};
 
 use super::BenchError;
@@ -19,7 +22,7 @@ pub struct Database {
 impl Database {
     pub async fn create(admin_url: &str, scenario: &str) -> Result<Self, BenchError> {
         let name = format!("cinder_bench_{scenario}_{}", std::process::id());
-        let mut admin = PgConnection::connect(admin_url).await?;
+        let mut admin = quiet(admin_url).await?;
         admin
             .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
             .await?;
@@ -43,16 +46,25 @@ impl Database {
     }
 
     pub async fn connect(&self) -> Result<PgConnection, BenchError> {
-        Ok(PgConnection::connect(&self.url).await?)
+        quiet(&self.url).await
     }
 
     pub async fn drop(self) -> Result<(), BenchError> {
-        let mut admin = PgConnection::connect(&self.admin_url).await?;
+        let mut admin = quiet(&self.admin_url).await?;
         admin
             .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
             .await?;
         Ok(())
     }
+}
+
+/// A connection that does not log its statements: seeding is slow on purpose, and dropping
+/// what does not exist is not news.
+async fn quiet(url: &str) -> Result<PgConnection, BenchError> {
+    let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
+    let mut conn = PgConnection::connect_with(&options).await?;
+    conn.execute("SET client_min_messages = warning").await?;
+    Ok(conn)
 }
 
 /// `url` with its database name replaced by `name`.
