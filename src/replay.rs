@@ -39,8 +39,8 @@ pub enum ReplayError {
 }
 
 /// Wipes projection `only` (or all of them) and folds the whole log into it again, streaming the
-/// log in batches. The node must not be serving from the same data dir meanwhile (sled keeps
-/// it locked).
+/// log in batches (see [`ProjectionRunner::rebuild_with`]). The node must not be serving from
+/// the same data dir meanwhile (sled keeps it locked).
 pub async fn replay(
     config: &Config,
     only: Option<&str>,
@@ -78,7 +78,7 @@ pub async fn replay(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let events = runner.catch_up_with(|n| bar.inc(n as u64)).await?;
+    let events = runner.rebuild_with(&chosen, |n| bar.inc(n as u64)).await?;
     models
         .db
         .flush_async()

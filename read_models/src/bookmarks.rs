@@ -12,7 +12,11 @@ use serde_json::{json, Value};
 use sled::transaction::TransactionalTree;
 
 use crate::codec::{abort, decode, encode, numbered_key, read_count};
-use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
+use crate::projection::apply_each;
+use crate::{
+    Change, LogEvent, Projection, ProjectionError, RawEvent, StoredEvent, Trees, TxResult,
+    WriteBuffer,
+};
 
 /// A bookmark as stored; `owner` never leaves the server (see [`Bookmark::public_json`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,90 +241,109 @@ impl Projection for BookmarksReadModel {
         event: &StoredEvent,
         changes: &mut Vec<Change>,
     ) -> TxResult<()> {
-        if event.aggregate_type != "Bookmark" {
-            return Ok(());
-        }
-        let decoded: BookmarkEvent = event
-            .decode(&[])
-            .map_err(|e| abort(ProjectionError::decode(event, e)))?;
-        match decoded {
-            BookmarkEvent::BookmarkAdded(added) => {
-                if trees[BY_ID].get(added.id.as_bytes())?.is_some() {
-                    return Ok(());
-                }
-                let seq = bump(&trees[COUNTERS], ALL_COUNT)?;
-                let public_seq = if added.public {
-                    Some(bump(&trees[COUNTERS], PUBLIC_COUNT)?)
-                } else {
-                    None
-                };
-                let bookmark = Bookmark {
-                    id: added.id,
-                    owner: added.owner,
-                    title: added.title,
-                    url: added.url,
-                    description: added.description,
-                    public: added.public,
-                    tags: added.tags,
-                    inserted_at: added.inserted_at,
-                    comment_count: 0,
-                    public_seq,
-                    seq,
-                };
-                let id = bookmark.id.as_bytes();
-                trees[BY_ID].insert(id, encode(&bookmark)?)?;
-                trees[OWNERS].insert(numbered_key(&bookmark.owner, seq), id)?;
-                if let Some(public_seq) = public_seq {
-                    trees[PUBLIC].insert(&public_seq.to_be_bytes()[..], id)?;
-                    for tag in &bookmark.tags {
-                        trees[TAGS].insert(numbered_key(tag, public_seq), id)?;
-                    }
-                    let mut topics = vec![PUBLIC_TOPIC.to_owned()];
-                    topics.extend(bookmark.tags.iter().map(|t| tag_topic(t)));
-                    for topic in topics {
-                        changes.push(Change::Bookmarks(BookmarkChange::Added {
-                            topic,
-                            bookmark: bookmark.clone(),
-                        }));
-                    }
-                }
-                changes.push(Change::Bookmarks(BookmarkChange::Added {
-                    topic: owner_topic(&bookmark.owner),
-                    bookmark,
-                }));
-            }
-            BookmarkEvent::CommentAdded(added) => {
-                let Some(value) = trees[BY_ID].get(added.bookmark_id.as_bytes())? else {
-                    return Err(abort(ProjectionError::Corrupt(format!(
-                        "comment on unknown bookmark {} at position {}",
-                        added.bookmark_id, event.position
-                    ))));
-                };
-                let mut bookmark: Bookmark = decode(&value).map_err(abort)?;
-                let key = numbered_key(&added.bookmark_id, added.id);
-                if trees[COMMENTS].get(&key)?.is_some() {
-                    return Ok(());
-                }
-                let comment = Comment {
-                    bookmark_id: added.bookmark_id,
-                    id: added.id,
-                    author: added.author,
-                    content: added.content,
-                    inserted_at: added.inserted_at,
-                };
-                trees[COMMENTS].insert(key, encode(&comment)?)?;
-                bookmark.comment_count = bookmark.comment_count.max(comment.id);
-                trees[BY_ID].insert(bookmark.id.as_bytes(), encode(&bookmark)?)?;
-                changes.push(Change::Bookmarks(BookmarkChange::Commented(comment)));
-            }
-        }
-        Ok(())
+        fold(trees, event, changes)
+    }
+
+    fn apply_buffered(
+        &self,
+        trees: &WriteBuffer,
+        events: &[RawEvent],
+    ) -> Option<Result<(), ProjectionError>> {
+        Some(apply_each(trees, events, |trees, event, changes| {
+            fold(trees, event, changes)
+        }))
     }
 }
 
+fn fold<T: Trees + ?Sized>(
+    trees: &T,
+    event: &impl LogEvent,
+    changes: &mut Vec<Change>,
+) -> TxResult<()> {
+    if event.aggregate_type() != "Bookmark" {
+        return Ok(());
+    }
+    let decoded: BookmarkEvent = event
+        .decode(&[])
+        .map_err(|e| abort(ProjectionError::decode(event, e)))?;
+    match decoded {
+        BookmarkEvent::BookmarkAdded(added) => {
+            if trees.get(BY_ID, added.id.as_bytes())?.is_some() {
+                return Ok(());
+            }
+            let seq = bump(trees, ALL_COUNT)?;
+            let public_seq = if added.public {
+                Some(bump(trees, PUBLIC_COUNT)?)
+            } else {
+                None
+            };
+            let bookmark = Bookmark {
+                id: added.id,
+                owner: added.owner,
+                title: added.title,
+                url: added.url,
+                description: added.description,
+                public: added.public,
+                tags: added.tags,
+                inserted_at: added.inserted_at,
+                comment_count: 0,
+                public_seq,
+                seq,
+            };
+            let id = bookmark.id.as_bytes();
+            trees.insert(BY_ID, id, &encode(&bookmark)?)?;
+            trees.insert(OWNERS, &numbered_key(&bookmark.owner, seq), id)?;
+            if let Some(public_seq) = public_seq {
+                trees.insert(PUBLIC, &public_seq.to_be_bytes(), id)?;
+                for tag in &bookmark.tags {
+                    trees.insert(TAGS, &numbered_key(tag, public_seq), id)?;
+                }
+                let mut topics = vec![PUBLIC_TOPIC.to_owned()];
+                topics.extend(bookmark.tags.iter().map(|t| tag_topic(t)));
+                for topic in topics {
+                    changes.push(Change::Bookmarks(BookmarkChange::Added {
+                        topic,
+                        bookmark: bookmark.clone(),
+                    }));
+                }
+            }
+            changes.push(Change::Bookmarks(BookmarkChange::Added {
+                topic: owner_topic(&bookmark.owner),
+                bookmark,
+            }));
+        }
+        BookmarkEvent::CommentAdded(added) => {
+            let Some(value) = trees.get(BY_ID, added.bookmark_id.as_bytes())? else {
+                return Err(abort(ProjectionError::Corrupt(format!(
+                    "comment on unknown bookmark {} at position {}",
+                    added.bookmark_id,
+                    event.position()
+                ))));
+            };
+            let mut bookmark: Bookmark = decode(&value).map_err(abort)?;
+            let key = numbered_key(&added.bookmark_id, added.id);
+            if trees.get(COMMENTS, &key)?.is_some() {
+                return Ok(());
+            }
+            let comment = Comment {
+                bookmark_id: added.bookmark_id,
+                id: added.id,
+                author: added.author,
+                content: added.content,
+                inserted_at: added.inserted_at,
+            };
+            trees.insert(COMMENTS, &key, &encode(&comment)?)?;
+            bookmark.comment_count = bookmark.comment_count.max(comment.id);
+            trees.insert(BY_ID, bookmark.id.as_bytes(), &encode(&bookmark)?)?;
+            changes.push(Change::Bookmarks(BookmarkChange::Commented(comment)));
+        }
+    }
+    Ok(())
+}
+
 /// Adds one to counter `key` and returns the new value.
-fn bump(tree: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
-    let next = read_count(tree.get(key)?.as_deref()) + 1;
-    tree.insert(key, &next.to_be_bytes()[..])?;
+fn bump<T: Trees + ?Sized>(trees: &T, key: &[u8]) -> TxResult<u64> {
+    let next = read_count(trees.get(COUNTERS, key)?.as_deref()) + 1;
+    trees.insert(COUNTERS, key, &next.to_be_bytes())?;
     Ok(next)
 }

@@ -3,6 +3,8 @@
 //! `chat.messages` maps `room ++ 0x00 ++ id (u64 big-endian)` to a message, so one room's
 //! messages are one contiguous, id-ordered range. `chat.rooms` maps a room name to its summary.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use cinder_domain::chat::{upcasters, RoomEvent, MAX_ROOM_CHARS};
 use cqrs_es::persist::EventUpcaster;
@@ -10,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
 use crate::codec::{abort, decode, encode, numbered_key};
-use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
+use crate::{
+    Change, LogEvent, Projection, ProjectionError, RawEvent, StoredEvent, Trees, TxResult,
+    WriteBuffer,
+};
 
 /// A message as readers see it; also the `message_sent` payload of the `chat:<room>` topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,8 +142,51 @@ impl Projection for ChatReadModel {
         event: &StoredEvent,
         changes: &mut Vec<Change>,
     ) -> TxResult<()> {
-        if event.aggregate_type != "Room" {
-            return Ok(());
+        self.fold(trees, event, changes)
+    }
+
+    fn apply_buffered(
+        &self,
+        trees: &WriteBuffer,
+        events: &[RawEvent],
+    ) -> Option<Result<(), ProjectionError>> {
+        // Each room's summary once per batch, however many messages it got.
+        let mut rooms: HashMap<String, RoomSummary> = HashMap::new();
+        let fold = |event: &RawEvent, rooms: &mut HashMap<String, RoomSummary>| {
+            let Some(message) = self.message(event)? else {
+                return Ok(());
+            };
+            trees.insert(
+                MESSAGES,
+                &numbered_key(&message.room, message.id),
+                &encode(&message)?,
+            )?;
+            match rooms.get_mut(message.room.as_str()) {
+                Some(summary) => summary.record(&message),
+                None => {
+                    let summary = RoomSummary::after(stored_summary(trees, &message)?, &message);
+                    rooms.insert(message.room, summary);
+                }
+            }
+            Ok(())
+        };
+        let folded = events
+            .iter()
+            .try_for_each(|event| fold(event, &mut rooms))
+            .and_then(|()| {
+                rooms.values().try_for_each(|summary| {
+                    trees.insert(ROOMS, summary.name.as_bytes(), &encode(summary)?)
+                })
+            });
+        Some(folded.map_err(crate::projection::aborted))
+    }
+}
+
+impl ChatReadModel {
+    /// The message `event` sent, if it is a room's event.
+    fn message(&self, event: &impl LogEvent) -> TxResult<Option<Message>> {
+        if event.aggregate_type() != "Room" {
+            return Ok(None);
         }
         let RoomEvent::MessageSent(sent) = event
             .decode(&self.upcasters)
@@ -146,39 +194,70 @@ impl Projection for ChatReadModel {
         if sent.room.len() > MAX_ROOM_CHARS {
             return Err(abort(ProjectionError::Corrupt(format!(
                 "room name too long at position {}",
-                event.position
+                event.position()
             ))));
         }
-        let message = Message {
+        Ok(Some(Message {
             id: sent.id,
             room: sent.room,
             sender: sent.sender,
             content: sent.content,
             sent_at: sent.sent_at,
             mentions: sent.mentions,
+        }))
+    }
+
+    fn fold<T: Trees + ?Sized>(
+        &self,
+        trees: &T,
+        event: &impl LogEvent,
+        changes: &mut Vec<Change>,
+    ) -> TxResult<()> {
+        let Some(message) = self.message(event)? else {
+            return Ok(());
         };
-        trees[MESSAGES].insert(
-            numbered_key(&message.room, message.id).as_slice(),
-            encode(&message)?,
+        trees.insert(
+            MESSAGES,
+            &numbered_key(&message.room, message.id),
+            &encode(&message)?,
         )?;
-        let summary = match trees[ROOMS].get(message.room.as_bytes())? {
-            Some(value) => {
-                let old: RoomSummary = decode(&value).map_err(abort)?;
-                RoomSummary {
-                    message_count: old.message_count.max(message.id),
-                    last_activity: old.last_activity.max(message.sent_at),
-                    ..old
-                }
+        let summary = RoomSummary::after(stored_summary(trees, &message)?, &message);
+        trees.insert(ROOMS, summary.name.as_bytes(), &encode(&summary)?)?;
+        changes.push(Change::Chat(ChatChange::MessageAdded(message)));
+        changes.push(Change::Chat(ChatChange::RoomUpdated(summary)));
+        Ok(())
+    }
+}
+
+/// The stored summary of `message`'s room, if it has one.
+fn stored_summary<T: Trees + ?Sized>(
+    trees: &T,
+    message: &Message,
+) -> TxResult<Option<RoomSummary>> {
+    match trees.get(ROOMS, message.room.as_bytes())? {
+        Some(value) => Ok(Some(decode(&value).map_err(abort)?)),
+        None => Ok(None),
+    }
+}
+
+impl RoomSummary {
+    /// A room's summary once `message` is in: `old` (none for a new room) updated.
+    fn after(old: Option<RoomSummary>, message: &Message) -> RoomSummary {
+        match old {
+            Some(mut summary) => {
+                summary.record(message);
+                summary
             }
             None => RoomSummary {
                 name: message.room.clone(),
                 message_count: message.id,
                 last_activity: message.sent_at,
             },
-        };
-        trees[ROOMS].insert(summary.name.as_bytes(), encode(&summary)?)?;
-        changes.push(Change::Chat(ChatChange::MessageAdded(message)));
-        changes.push(Change::Chat(ChatChange::RoomUpdated(summary)));
-        Ok(())
+        }
+    }
+
+    fn record(&mut self, message: &Message) {
+        self.message_count = self.message_count.max(message.id);
+        self.last_activity = self.last_activity.max(message.sent_at);
     }
 }

@@ -10,7 +10,11 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
 use crate::codec::{abort, decode, encode, read_count};
-use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
+use crate::projection::apply_each;
+use crate::{
+    Change, LogEvent, Projection, ProjectionError, RawEvent, StoredEvent, Trees, TxResult,
+    WriteBuffer,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductView {
@@ -225,18 +229,36 @@ impl Projection for DropsReadModel {
         event: &StoredEvent,
         changes: &mut Vec<Change>,
     ) -> TxResult<()> {
-        let decode_error = |e| abort(ProjectionError::decode(event, e));
-        match event.aggregate_type.as_str() {
-            "Product" => apply_product(trees, event.decode(&[]).map_err(decode_error)?, changes),
-            "Cart" => apply_cart(trees, event.decode(&[]).map_err(decode_error)?, changes),
-            "Purchase" => apply_purchase(trees, event.decode(&[]).map_err(decode_error)?, changes),
-            _ => Ok(()),
-        }
+        fold(trees, event, changes)
+    }
+
+    fn apply_buffered(
+        &self,
+        trees: &WriteBuffer,
+        events: &[RawEvent],
+    ) -> Option<Result<(), ProjectionError>> {
+        Some(apply_each(trees, events, |trees, event, changes| {
+            fold(trees, event, changes)
+        }))
     }
 }
 
-fn load_product(trees: &[TransactionalTree], id: &str) -> TxResult<ProductView> {
-    match trees[PRODUCTS].get(id.as_bytes())? {
+fn fold<T: Trees + ?Sized>(
+    trees: &T,
+    event: &impl LogEvent,
+    changes: &mut Vec<Change>,
+) -> TxResult<()> {
+    let decode_error = |e| abort(ProjectionError::decode(event, e));
+    match event.aggregate_type() {
+        "Product" => apply_product(trees, event.decode(&[]).map_err(decode_error)?, changes),
+        "Cart" => apply_cart(trees, event.decode(&[]).map_err(decode_error)?, changes),
+        "Purchase" => apply_purchase(trees, event.decode(&[]).map_err(decode_error)?, changes),
+        _ => Ok(()),
+    }
+}
+
+fn load_product<T: Trees + ?Sized>(trees: &T, id: &str) -> TxResult<ProductView> {
+    match trees.get(PRODUCTS, id.as_bytes())? {
         Some(value) => decode(&value).map_err(abort),
         None => Err(abort(ProjectionError::Corrupt(format!(
             "event for unknown product {id}"
@@ -244,14 +266,14 @@ fn load_product(trees: &[TransactionalTree], id: &str) -> TxResult<ProductView> 
     }
 }
 
-fn save_product(trees: &[TransactionalTree], product: &ProductView) -> TxResult<()> {
-    trees[PRODUCTS].insert(product.id.as_bytes(), encode(product)?)?;
+fn save_product<T: Trees + ?Sized>(trees: &T, product: &ProductView) -> TxResult<()> {
+    trees.insert(PRODUCTS, product.id.as_bytes(), &encode(product)?)?;
     Ok(())
 }
 
 /// Sets an item's count, announcing the count, and the level if it changed.
-fn set_count(
-    trees: &[TransactionalTree],
+fn set_count<T: Trees + ?Sized>(
+    trees: &T,
     product_id: &str,
     item_id: &str,
     available: u32,
@@ -283,8 +305,8 @@ fn set_count(
     Ok(())
 }
 
-fn apply_product(
-    trees: &[TransactionalTree],
+fn apply_product<T: Trees + ?Sized>(
+    trees: &T,
     event: ProductEvent,
     changes: &mut Vec<Change>,
 ) -> TxResult<()> {
@@ -313,7 +335,11 @@ fn apply_product(
                     .collect(),
             };
             save_product(trees, &product)?;
-            trees[ORDER].insert(order_key(product.order, &product.id), product.id.as_bytes())?;
+            trees.insert(
+                ORDER,
+                &order_key(product.order, &product.id),
+                product.id.as_bytes(),
+            )?;
             changes.push(Change::Drops(DropsChange::Product(product)));
         }
         ProductEvent::ProductReleased { product_id } => {
@@ -348,8 +374,8 @@ fn apply_product(
     Ok(())
 }
 
-fn apply_cart(
-    trees: &[TransactionalTree],
+fn apply_cart<T: Trees + ?Sized>(
+    trees: &T,
     event: CartEvent,
     changes: &mut Vec<Change>,
 ) -> TxResult<()> {
@@ -358,7 +384,7 @@ fn apply_cart(
         CartEvent::ItemRemoved { cart_id, item_id } => (cart_id, vec![], vec![item_id]),
         CartEvent::CheckedOut { cart_id, items, .. } => (cart_id, vec![], items),
     };
-    let mut items: Vec<String> = match trees[CARTS].get(cart_id.as_bytes())? {
+    let mut items: Vec<String> = match trees.get(CARTS, cart_id.as_bytes())? {
         Some(value) => decode(&value).map_err(abort)?,
         None => Vec::new(),
     };
@@ -374,20 +400,20 @@ fn apply_cart(
             bump_in_carts(trees, &item_id, -1, changes)?;
         }
     }
-    trees[CARTS].insert(cart_id.as_bytes(), encode(&items)?)?;
+    trees.insert(CARTS, cart_id.as_bytes(), &encode(&items)?)?;
     changes.push(Change::Drops(DropsChange::Cart { cart_id, items }));
     Ok(())
 }
 
-fn bump_in_carts(
-    trees: &[TransactionalTree],
+fn bump_in_carts<T: Trees + ?Sized>(
+    trees: &T,
     item_id: &str,
     by: i64,
     changes: &mut Vec<Change>,
 ) -> TxResult<()> {
-    let now = read_count(trees[IN_CARTS].get(item_id.as_bytes())?.as_deref());
+    let now = read_count(trees.get(IN_CARTS, item_id.as_bytes())?.as_deref());
     let next = now.saturating_add_signed(by);
-    trees[IN_CARTS].insert(item_id.as_bytes(), &next.to_be_bytes()[..])?;
+    trees.insert(IN_CARTS, item_id.as_bytes(), &next.to_be_bytes())?;
     changes.push(Change::Drops(DropsChange::InCarts {
         item_id: item_id.to_owned(),
         carts: next,
@@ -395,8 +421,8 @@ fn bump_in_carts(
     Ok(())
 }
 
-fn apply_purchase(
-    trees: &[TransactionalTree],
+fn apply_purchase<T: Trees + ?Sized>(
+    trees: &T,
     event: PurchaseEvent,
     changes: &mut Vec<Change>,
 ) -> TxResult<()> {
@@ -408,7 +434,7 @@ fn apply_purchase(
         | PurchaseEvent::PurchaseCompleted { purchase_id }
         | PurchaseEvent::PurchaseFailed { purchase_id, .. } => purchase_id.clone(),
     };
-    let existing: Option<PurchaseView> = match trees[PURCHASES].get(id.as_bytes())? {
+    let existing: Option<PurchaseView> = match trees.get(PURCHASES, id.as_bytes())? {
         Some(value) => Some(decode(&value).map_err(abort)?),
         None => None,
     };
@@ -454,7 +480,7 @@ fn apply_purchase(
             purchase
         }
     };
-    trees[PURCHASES].insert(purchase.id.as_bytes(), encode(&purchase)?)?;
+    trees.insert(PURCHASES, purchase.id.as_bytes(), &encode(&purchase)?)?;
     changes.push(Change::Drops(DropsChange::Purchase(purchase)));
     Ok(())
 }

@@ -9,6 +9,8 @@ pub mod drops;
 mod event;
 mod projection;
 pub mod todos;
+mod trees;
 
-pub use event::{Cursor, StoredEvent};
+pub use event::{Cursor, LogEvent, RawEvent, StoredEvent};
 pub use projection::{fold, Change, Projection, ProjectionError, TxResult, LOG_TOPIC};
+pub use trees::{Trees, WriteBuffer};

@@ -4,7 +4,7 @@ use crate::bookmarks::BookmarkChange;
 use crate::chat::ChatChange;
 use crate::drops::DropsChange;
 use crate::todos::TodoChange;
-use crate::StoredEvent;
+use crate::{LogEvent, RawEvent, StoredEvent, WriteBuffer};
 
 /// What a projection's `apply` returns inside a sled transaction.
 pub type TxResult<T> = Result<T, ConflictableTransactionError<ProjectionError>>;
@@ -33,6 +33,47 @@ pub trait Projection: Send + Sync + 'static {
         event: &StoredEvent,
         changes: &mut Vec<Change>,
     ) -> TxResult<()>;
+
+    /// What [`Projection::apply`] does to each of `events`, into a rebuild's [`WriteBuffer`]
+    /// (over [`Projection::trees`]) instead of a transaction, announcing nothing: for rebuilding
+    /// from the start of the log, when nobody listens. `None` (the default) if the projection
+    /// has no such path; the runner then rebuilds it through `apply`, a transaction per batch.
+    fn apply_buffered(
+        &self,
+        _trees: &WriteBuffer,
+        _events: &[RawEvent],
+    ) -> Option<Result<(), ProjectionError>> {
+        None
+    }
+}
+
+/// Implements [`Projection::apply_buffered`] with `apply`, a projection's fold written against
+/// [`Trees`]: what changed is dropped as it comes.
+pub(crate) fn apply_each<F>(
+    trees: &WriteBuffer,
+    events: &[RawEvent],
+    mut apply: F,
+) -> Result<(), ProjectionError>
+where
+    F: FnMut(&WriteBuffer, &RawEvent, &mut Vec<Change>) -> TxResult<()>,
+{
+    let mut changes = Vec::new();
+    for event in events {
+        apply(trees, event, &mut changes).map_err(aborted)?;
+        changes.clear();
+    }
+    Ok(())
+}
+
+/// The error that ended a buffered fold (nothing else can conflict with a write buffer).
+pub(crate) fn aborted(error: ConflictableTransactionError<ProjectionError>) -> ProjectionError {
+    match error {
+        ConflictableTransactionError::Abort(error) => error,
+        ConflictableTransactionError::Storage(error) => ProjectionError::Sled(error),
+        ConflictableTransactionError::Conflict => {
+            ProjectionError::Corrupt("a write buffer reported a conflict".into())
+        }
+    }
 }
 
 /// Folds `events` into `projection` in one transaction, outside the runner: for read models
@@ -103,10 +144,10 @@ pub enum ProjectionError {
 }
 
 impl ProjectionError {
-    pub fn decode(event: &StoredEvent, source: serde_json::Error) -> Self {
+    pub fn decode(event: &impl LogEvent, source: serde_json::Error) -> Self {
         ProjectionError::Decode {
-            position: event.position,
-            event_type: event.event_type.clone(),
+            position: event.position(),
+            event_type: event.event_type().to_owned(),
             source,
         }
     }

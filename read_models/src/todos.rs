@@ -10,7 +10,11 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
 use crate::codec::{abort, decode, encode, numbered_key};
-use crate::{Change, Projection, ProjectionError, StoredEvent, TxResult};
+use crate::projection::apply_each;
+use crate::{
+    Change, LogEvent, Projection, ProjectionError, RawEvent, StoredEvent, Trees, TxResult,
+    WriteBuffer,
+};
 
 /// A todo as readers see it; also its JSON in the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,85 +120,103 @@ impl Projection for TodosReadModel {
         event: &StoredEvent,
         changes: &mut Vec<Change>,
     ) -> TxResult<()> {
-        if event.aggregate_type != "TodoList" {
-            return Ok(());
-        }
-        let decoded: TodoEvent = event
-            .decode(&[])
-            .map_err(|e| abort(ProjectionError::decode(event, e)))?;
-        let list = ListTx {
-            trees,
-            list: &event.aggregate_id,
-            position: event.position,
-        };
-        let mut counts: Counts = match trees[COUNTS].get(list.list.as_bytes())? {
-            Some(value) => decode(&value).map_err(abort)?,
-            None => Counts::default(),
-        };
-        let mut ops = Vec::new();
-        match decoded {
-            TodoEvent::TodoAdded(added) => {
-                let key = numbered_key(list.list, added.id);
-                if trees[ITEMS].get(&key)?.is_some() {
-                    return Ok(()); // already applied
-                }
-                let todo = Todo {
-                    id: added.id,
-                    title: added.title,
-                    completed: false,
-                };
-                trees[ITEMS].insert(key, encode(&todo)?)?;
-                counts.total += 1;
-                ops.push(TodoOp::Added(todo));
-            }
-            TodoEvent::TodoToggled(toggled) => {
-                ops.push(list.update(toggled.id, &mut counts, |todo| {
-                    todo.completed = toggled.completed
-                })?);
-            }
-            TodoEvent::TodoEdited(edited) => {
-                ops.push(list.update(edited.id, &mut counts, |todo| todo.title = edited.title)?);
-            }
-            TodoEvent::TodoDeleted(deleted) => {
-                ops.push(list.remove(deleted.id, &mut counts)?);
-            }
-            TodoEvent::AllTodosToggled(all) => {
-                for id in all.ids {
-                    ops.push(list.update(id, &mut counts, |todo| todo.completed = all.completed)?);
-                }
-            }
-            TodoEvent::CompletedTodosCleared(cleared) => {
-                for id in cleared.ids {
-                    ops.push(list.remove(id, &mut counts)?);
-                }
-            }
-        }
-        if counts.total == 0 {
-            trees[COUNTS].remove(list.list.as_bytes())?;
-        } else {
-            trees[COUNTS].insert(list.list.as_bytes(), encode(&counts)?)?;
-        }
-        changes.push(Change::Todos(TodoChange {
-            list: list.list.to_owned(),
-            ops,
-            counts,
-        }));
-        Ok(())
+        fold(trees, event, changes)
+    }
+
+    fn apply_buffered(
+        &self,
+        trees: &WriteBuffer,
+        events: &[RawEvent],
+    ) -> Option<Result<(), ProjectionError>> {
+        Some(apply_each(trees, events, |trees, event, changes| {
+            fold(trees, event, changes)
+        }))
     }
 }
 
+fn fold<T: Trees + ?Sized>(
+    trees: &T,
+    event: &impl LogEvent,
+    changes: &mut Vec<Change>,
+) -> TxResult<()> {
+    if event.aggregate_type() != "TodoList" {
+        return Ok(());
+    }
+    let decoded: TodoEvent = event
+        .decode(&[])
+        .map_err(|e| abort(ProjectionError::decode(event, e)))?;
+    let list = ListTx {
+        trees,
+        list: event.aggregate_id(),
+        position: event.position(),
+    };
+    let mut counts: Counts = match trees.get(COUNTS, list.list.as_bytes())? {
+        Some(value) => decode(&value).map_err(abort)?,
+        None => Counts::default(),
+    };
+    let mut ops = Vec::new();
+    match decoded {
+        TodoEvent::TodoAdded(added) => {
+            let key = numbered_key(list.list, added.id);
+            if trees.get(ITEMS, &key)?.is_some() {
+                return Ok(()); // already applied
+            }
+            let todo = Todo {
+                id: added.id,
+                title: added.title,
+                completed: false,
+            };
+            trees.insert(ITEMS, &key, &encode(&todo)?)?;
+            counts.total += 1;
+            ops.push(TodoOp::Added(todo));
+        }
+        TodoEvent::TodoToggled(toggled) => {
+            ops.push(list.update(toggled.id, &mut counts, |todo| {
+                todo.completed = toggled.completed
+            })?);
+        }
+        TodoEvent::TodoEdited(edited) => {
+            ops.push(list.update(edited.id, &mut counts, |todo| todo.title = edited.title)?);
+        }
+        TodoEvent::TodoDeleted(deleted) => {
+            ops.push(list.remove(deleted.id, &mut counts)?);
+        }
+        TodoEvent::AllTodosToggled(all) => {
+            for id in all.ids {
+                ops.push(list.update(id, &mut counts, |todo| todo.completed = all.completed)?);
+            }
+        }
+        TodoEvent::CompletedTodosCleared(cleared) => {
+            for id in cleared.ids {
+                ops.push(list.remove(id, &mut counts)?);
+            }
+        }
+    }
+    if counts.total == 0 {
+        trees.remove(COUNTS, list.list.as_bytes())?;
+    } else {
+        trees.insert(COUNTS, list.list.as_bytes(), &encode(&counts)?)?;
+    }
+    changes.push(Change::Todos(TodoChange {
+        list: list.list.to_owned(),
+        ops,
+        counts,
+    }));
+    Ok(())
+}
+
 /// One list inside the projection's transaction.
-struct ListTx<'a> {
-    trees: &'a [TransactionalTree],
+struct ListTx<'a, T: ?Sized> {
+    trees: &'a T,
     list: &'a str,
     position: i64,
 }
 
-impl ListTx<'_> {
+impl<T: Trees + ?Sized> ListTx<'_, T> {
     /// The stored todo `id`. The aggregate only names todos it has, so a missing one means the
     /// read model does not match the log.
     fn get(&self, id: u64) -> TxResult<Todo> {
-        match self.trees[ITEMS].get(numbered_key(self.list, id))? {
+        match self.trees.get(ITEMS, &numbered_key(self.list, id))? {
             Some(value) => decode(&value).map_err(abort),
             None => Err(abort(ProjectionError::Corrupt(format!(
                 "todo {id} of list {} unknown at position {}",
@@ -217,7 +239,8 @@ impl ListTx<'_> {
             (true, false) => counts.completed = counts.completed.saturating_sub(1),
             _ => {}
         }
-        self.trees[ITEMS].insert(numbered_key(self.list, id), encode(&todo)?)?;
+        self.trees
+            .insert(ITEMS, &numbered_key(self.list, id), &encode(&todo)?)?;
         Ok(TodoOp::Updated {
             todo,
             was_completed,
@@ -226,7 +249,7 @@ impl ListTx<'_> {
 
     fn remove(&self, id: u64, counts: &mut Counts) -> TxResult<TodoOp> {
         let todo = self.get(id)?;
-        self.trees[ITEMS].remove(numbered_key(self.list, id))?;
+        self.trees.remove(ITEMS, &numbered_key(self.list, id))?;
         counts.total = counts.total.saturating_sub(1);
         if todo.completed {
             counts.completed = counts.completed.saturating_sub(1);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use cinder_read_models::{Cursor, StoredEvent};
+use cinder_read_models::{Cursor, RawEvent, StoredEvent};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
@@ -21,6 +21,19 @@ const CHANNEL: &str = "cinder_events";
 /// The columns [`stored_event`] reads.
 const COLUMNS: &str = "position, tx_id::text AS tx, aggregate_type, aggregate_id, sequence, \
                        event_type, event_version, payload, metadata, recorded_at";
+
+/// The columns [`raw_event`] reads: JSON as text.
+const RAW_COLUMNS: &str = "position, tx_id::text AS tx, aggregate_type, aggregate_id, sequence, \
+                           event_type, event_version, payload::text AS payload, \
+                           metadata::text AS metadata, recorded_at";
+
+/// The gap-safe tail of the log after cursor `($1, $2)`, at most `$3` events (see
+/// `migrations/0002_global_log.sql`).
+const AFTER: &str = "FROM events
+                     WHERE (tx_id, position) > ($1::text::xid8, $2)
+                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                     ORDER BY tx_id, position
+                     LIMIT $3";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -170,20 +183,38 @@ impl PostgresEventLog {
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}
-               FROM events
-              WHERE (tx_id, position) > ($1::text::xid8, $2)
-                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY tx_id, position
-              LIMIT $3"
-        ))
-        .bind(after.tx.to_string())
-        .bind(after.position)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} {AFTER}"))
+            .bind(after.tx.to_string())
+            .bind(after.position)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(stored_event).collect()
+    }
+
+    /// [`Self::read_after`], with payloads and metadata left as JSON text: for rebuilds, where
+    /// most events concern one projection only (see [`RawEvent`]). Read with a binary `COPY`,
+    /// which costs both sides less per row than a query's rows.
+    pub async fn read_raw_after(
+        &self,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        use futures_util::StreamExt;
+        use sqlx::postgres::PgPoolCopyExt;
+        // COPY takes no parameters; these are numbers.
+        let after_query = AFTER
+            .replace("$1::text", &format!("'{}'", after.tx))
+            .replace("$2", &after.position.to_string())
+            .replace("$3", &limit.to_string());
+        let statement =
+            format!("COPY (SELECT {RAW_COLUMNS} {after_query}) TO STDOUT (FORMAT binary)");
+        let mut chunks = self.pool.copy_out_raw(&statement).await?;
+        let mut copy = RawCopy::with_capacity(limit);
+        while let Some(chunk) = chunks.next().await {
+            copy.feed(&chunk?)?;
+        }
+        copy.finish()
     }
 
     /// The cursor of the event at global `position`, if there is one.
@@ -313,4 +344,266 @@ fn stored_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, StoreError> 
         metadata: row.try_get("metadata")?,
         recorded_at: row.try_get("recorded_at")?,
     })
+}
+
+/// The events of a binary `COPY` of [`RAW_COLUMNS`], read as its data arrives (see "Binary
+/// Format" in Postgres' `COPY` documentation: a header, then per row a field count and each
+/// field as a length and bytes, then -1).
+struct RawCopy {
+    events: Vec<RawEvent>,
+    /// The start of a row (or of the header) that has not all arrived yet.
+    pending: Vec<u8>,
+    header: bool,
+    ended: bool,
+}
+
+impl RawCopy {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            events: Vec::with_capacity(rows),
+            pending: Vec::new(),
+            header: false,
+            ended: false,
+        }
+    }
+
+    /// Reads the rows that `chunk` completes. (Postgres sends a row per chunk: then nothing is
+    /// copied.)
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            let read = self.read(chunk)?;
+            self.pending.extend_from_slice(&chunk[read..]);
+        } else {
+            let mut pending = std::mem::take(&mut self.pending);
+            pending.extend_from_slice(chunk);
+            let read = self.read(&pending)?;
+            pending.drain(..read);
+            self.pending = pending;
+        }
+        Ok(())
+    }
+
+    /// Reads what is complete at the start of `data`; returns how many bytes that was.
+    fn read(&mut self, data: &[u8]) -> Result<usize, StoreError> {
+        let mut copy = CopyData { data };
+        if !self.header {
+            match copy.whole(CopyData::header)? {
+                Some(()) => self.header = true,
+                None => return Ok(0),
+            }
+        }
+        while !self.ended {
+            match copy.whole(CopyData::row)? {
+                Some(Some(event)) => self.events.push(event),
+                Some(None) => self.ended = true,
+                None => break,
+            }
+        }
+        Ok(data.len() - copy.data.len())
+    }
+
+    fn finish(self) -> Result<Vec<RawEvent>, StoreError> {
+        if !self.ended || !self.pending.is_empty() {
+            return Err(unreadable("truncated"));
+        }
+        Ok(self.events)
+    }
+}
+
+/// Why a binary `COPY` could not be read.
+enum CopyError {
+    /// It goes on in data not arrived yet.
+    Short,
+    Unreadable(StoreError),
+}
+
+impl From<StoreError> for CopyError {
+    fn from(error: StoreError) -> Self {
+        CopyError::Unreadable(error)
+    }
+}
+
+impl From<CopyError> for StoreError {
+    fn from(error: CopyError) -> Self {
+        match error {
+            CopyError::Short => unreadable("truncated"),
+            CopyError::Unreadable(error) => error,
+        }
+    }
+}
+
+/// What is left to read of a binary `COPY`.
+struct CopyData<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> CopyData<'a> {
+    /// `read`, if its data has all arrived (else nothing is consumed).
+    fn whole<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, CopyError>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut attempt = CopyData { data: self.data };
+        match read(&mut attempt) {
+            Ok(value) => {
+                self.data = attempt.data;
+                Ok(Some(value))
+            }
+            Err(CopyError::Short) => Ok(None),
+            Err(CopyError::Unreadable(error)) => Err(error),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CopyError> {
+        if self.data.len() < n {
+            return Err(CopyError::Short);
+        }
+        let (taken, rest) = self.data.split_at(n);
+        self.data = rest;
+        Ok(taken)
+    }
+
+    fn i16(&mut self) -> Result<i16, CopyError> {
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    fn i32(&mut self) -> Result<i32, CopyError> {
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    /// Signature, flags (none expected), and a header extension to skip.
+    fn header(&mut self) -> Result<(), CopyError> {
+        if self.take(11)? != b"PGCOPY\n\xff\r\n\0" {
+            return Err(unreadable("no binary COPY signature").into());
+        }
+        if self.i32()? != 0 {
+            return Err(unreadable("unexpected flags").into());
+        }
+        let extension = usize::try_from(self.i32()?).map_err(|_| unreadable("header"))?;
+        self.take(extension)?;
+        Ok(())
+    }
+
+    /// A row of [`RAW_COLUMNS`], or none at the end.
+    fn row(&mut self) -> Result<Option<RawEvent>, CopyError> {
+        match self.i16()? {
+            -1 => return Ok(None),
+            10 => {}
+            fields => return Err(unreadable(&format!("{fields} fields in a row")).into()),
+        }
+        // In column order: a struct expression evaluates its fields as written.
+        Ok(Some(RawEvent {
+            position: self.int8()?,
+            tx: parse_tx(self.text()?)?,
+            aggregate_type: self.text()?,
+            aggregate_id: self.text()?,
+            sequence: self.int8()?,
+            event_type: self.text()?,
+            event_version: self.text()?,
+            payload: self.text()?,
+            metadata: self.text()?,
+            recorded_at: self.timestamptz()?,
+        }))
+    }
+
+    /// One field's bytes (none of ours is NULL).
+    fn field(&mut self) -> Result<&'a [u8], CopyError> {
+        let length = usize::try_from(self.i32()?).map_err(|_| unreadable("a NULL field"))?;
+        self.take(length)
+    }
+
+    fn int8(&mut self) -> Result<i64, CopyError> {
+        let bytes = self.field()?;
+        Ok(i64::from_be_bytes(
+            bytes.try_into().map_err(|_| unreadable("a bigint"))?,
+        ))
+    }
+
+    fn text(&mut self) -> Result<String, CopyError> {
+        let bytes = self.field()?;
+        Ok(String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("text not UTF-8"))?)
+    }
+
+    /// Microseconds since 2000-01-01 00:00 UTC.
+    fn timestamptz(&mut self) -> Result<chrono::DateTime<chrono::Utc>, CopyError> {
+        const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+        let micros = self.int8()?;
+        Ok(micros
+            .checked_add(POSTGRES_EPOCH_MICROS)
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .ok_or_else(|| unreadable("a timestamp out of range"))?)
+    }
+}
+
+fn unreadable(what: &str) -> StoreError {
+    StoreError::Other(format!("unreadable COPY of the log: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RawCopy;
+
+    /// A binary COPY of two rows of `RAW_COLUMNS`, as Postgres writes it.
+    fn copy() -> Vec<u8> {
+        let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
+        data.extend_from_slice(&0i32.to_be_bytes());
+        data.extend_from_slice(&4i32.to_be_bytes());
+        data.extend_from_slice(b"skip");
+        for (position, payload) in [(7i64, "{\"a\": \"é\"}"), (8, "{}")] {
+            data.extend_from_slice(&10i16.to_be_bytes());
+            let mut field = |bytes: &[u8]| {
+                data.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                data.extend_from_slice(bytes);
+            };
+            field(&position.to_be_bytes());
+            field(b"901");
+            field(b"Room");
+            field(b"lobby");
+            field(&(position - 6).to_be_bytes());
+            field(b"MessageSent");
+            field(b"2.0.0");
+            field(payload.as_bytes());
+            field(b"{}");
+            // 2026-01-01T00:00:00.25Z
+            field(&(820_540_800_250_000i64).to_be_bytes());
+        }
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        data
+    }
+
+    #[test]
+    fn a_binary_copy_reads_however_it_is_cut() {
+        let data = copy();
+        let mut whole = RawCopy::with_capacity(2);
+        whole.feed(&data).unwrap();
+        let events = whole.finish().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            (events[0].position, events[0].tx, events[0].sequence),
+            (7, 901, 1)
+        );
+        assert_eq!(events[0].aggregate_id, "lobby");
+        assert_eq!(events[0].payload, "{\"a\": \"é\"}");
+        assert_eq!(events[1].payload, "{}");
+        assert_eq!(
+            events[1].recorded_at.to_rfc3339(),
+            "2026-01-01T00:00:00.250+00:00"
+        );
+        for cut in 0..data.len() {
+            for second in cut..data.len() {
+                let mut copy = RawCopy::with_capacity(2);
+                copy.feed(&data[..cut]).unwrap();
+                copy.feed(&data[cut..second]).unwrap();
+                copy.feed(&data[second..]).unwrap();
+                assert_eq!(copy.finish().unwrap(), events, "cut at {cut} and {second}");
+            }
+        }
+        let mut truncated = RawCopy::with_capacity(2);
+        truncated.feed(&data[..data.len() - 1]).unwrap();
+        assert!(truncated.finish().is_err());
+    }
 }
