@@ -91,37 +91,34 @@ impl Socket {
 
     /// The next text frame from the server.
     pub async fn next(&mut self) -> Result<Incoming, BenchError> {
-        loop {
-            let message = self
-                .read
-                .next()
-                .await
-                .ok_or_else(|| BenchError::Protocol("the server closed the socket".into()))??;
-            let text = match message {
-                Message::Text(text) => text,
-                Message::Close(frame) => {
-                    return Err(BenchError::Protocol(format!(
-                        "the server closed the socket: {frame:?}"
-                    )))
-                }
-                _ => continue,
-            };
-            let bytes = text.len();
-            let (_join_ref, msg_ref, _topic, event, payload): (
-                Option<String>,
-                Option<String>,
-                String,
-                String,
-                Value,
-            ) = serde_json::from_str(&text)
-                .map_err(|_| BenchError::Protocol(format!("not a frame: {text}")))?;
-            return Ok(Incoming {
-                msg_ref,
-                event,
-                payload,
-                bytes,
-            });
-        }
+        let text = self.next_text().await?;
+        let (_join_ref, msg_ref, _topic, event, payload): (
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            Value,
+        ) = serde_json::from_str(&text)
+            .map_err(|_| BenchError::Protocol(format!("not a frame: {text}")))?;
+        Ok(Incoming {
+            msg_ref,
+            event,
+            payload,
+            bytes: text.len(),
+        })
+    }
+
+    /// Sends one message on `topic` and waits until it is acknowledged: the first message of a
+    /// room makes the room and loads it into the node's cache.
+    pub async fn first_message(&mut self, topic: &str) -> Result<(), BenchError> {
+        self.call(
+            topic,
+            "send_message",
+            json!({"sender": "first", "content": "hello"}),
+        )
+        .await?
+        .map_err(|reply| BenchError::Protocol(format!("first message refused: {reply}")))?;
+        Ok(())
     }
 
     /// Pushes and waits for the reply, dropping anything else that arrives meanwhile: `Ok` with

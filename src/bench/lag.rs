@@ -33,14 +33,7 @@ pub async fn lag(args: &BenchArgs) -> Result<Report, BenchError> {
     let mut first = Socket::connect(&a.socket_url()).await?;
     for topic in &topics {
         first.join(topic, json!({})).await?;
-        first
-            .call(
-                topic,
-                "send_message",
-                json!({"sender": "first", "content": "hello"}),
-            )
-            .await?
-            .map_err(|reply| BenchError::Protocol(format!("first message refused: {reply}")))?;
+        first.first_message(topic).await?;
     }
     drop(first);
 
