@@ -96,8 +96,16 @@ impl Server {
             pubsub.clone(),
             models.projections(),
         )?;
+        // Read models that start from nothing (a new or lost data dir, a new version) are
+        // rebuilt the fast way first; nobody is served until the node has caught up anyway.
+        let fresh = runner.fresh();
+        let rebuilt = if fresh.is_empty() {
+            0
+        } else {
+            runner.rebuild_with(&fresh, |_| {}).await?
+        };
         let caught_up = runner.catch_up().await?;
-        tracing::info!(events = caught_up, "projections caught up");
+        tracing::info!(rebuilt, events = caught_up, "projections caught up");
         let progress = runner.progress();
         tasks.push(until(stopping.clone(), tokio::spawn(runner.run())));
 

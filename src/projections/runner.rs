@@ -296,6 +296,17 @@ impl ProjectionRunner {
         Ok(total)
     }
 
+    /// Projections that have applied nothing yet: new, wiped for a new version, or rebuilt after
+    /// a crash or a lost data dir. A node about to serve rebuilds them with
+    /// [`Self::rebuild_with`] before it catches up the rest.
+    pub fn fresh(&self) -> Vec<&'static str> {
+        self.projections
+            .iter()
+            .filter(|r| r.checkpoint == Cursor::START)
+            .map(|r| r.projection.name())
+            .collect()
+    }
+
     /// The cursor every projection has reached.
     fn slowest(&self) -> Cursor {
         self.projections
