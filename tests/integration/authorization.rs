@@ -22,14 +22,9 @@ async fn server() -> TestServer {
 
 /// How many events the public log holds.
 async fn event_count(server: &TestServer) -> usize {
-    let log: Value = http()
-        .get(format!("{}/api/events?after=0&limit=1000", server.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, log) = server
+        .get_json("/api/events?after=0&limit=1000", None)
+        .await;
     log["events"].as_array().unwrap().len()
 }
 

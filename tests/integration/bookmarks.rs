@@ -23,18 +23,6 @@ async fn create(server: &TestServer, cookie: &str, bookmark: Value) -> (u16, Val
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-async fn get_json(server: &TestServer, path: &str, cookie: Option<&str>) -> (u16, Value) {
-    let mut request = http().get(format!("{}{path}", server.url()));
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    let response = request.send().await.unwrap();
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
-}
-
 #[tokio::test]
 async fn creating_answers_exactly_as_specified() {
     let server = TestServer::start().await;
@@ -152,7 +140,7 @@ async fn reading_lists_tags_pages_and_comments() {
         .await;
         ids.push(body["bookmark"]["data"]["id"].as_str().unwrap().to_owned());
     }
-    let (_, all) = get_json(&server, "/api/bookmarks", None).await;
+    let (_, all) = server.get_json("/api/bookmarks", None).await;
     let titles: Vec<_> = all["bookmarks"]
         .as_array()
         .unwrap()
@@ -160,7 +148,9 @@ async fn reading_lists_tags_pages_and_comments() {
         .map(|b| b["title"].clone())
         .collect();
     assert_eq!(titles, vec!["b4", "b3", "b2", "b1", "b0"], "newest first");
-    let (_, even) = get_json(&server, "/api/bookmarks?tag=even&limit=2", None).await;
+    let (_, even) = server
+        .get_json("/api/bookmarks?tag=even&limit=2", None)
+        .await;
     let titles: Vec<_> = even["bookmarks"]
         .as_array()
         .unwrap()
@@ -168,19 +158,19 @@ async fn reading_lists_tags_pages_and_comments() {
         .map(|b| b["title"].clone())
         .collect();
     assert_eq!(titles, vec!["b4", "b2"]);
-    let (_, older) = get_json(&server, &format!("/api/bookmarks?before={}", ids[2]), None).await;
+    let (_, older) = server
+        .get_json(&format!("/api/bookmarks?before={}", ids[2]), None)
+        .await;
     assert_eq!(older["bookmarks"].as_array().unwrap().len(), 2);
+    assert_eq!(server.get_json("/api/bookmarks?limit=0", None).await.0, 400);
     assert_eq!(
-        get_json(&server, "/api/bookmarks?limit=0", None).await.0,
-        400
-    );
-    assert_eq!(
-        get_json(&server, "/api/bookmarks?tag=Not%20A%20Tag", None)
+        server
+            .get_json("/api/bookmarks?tag=Not%20A%20Tag", None)
             .await
             .0,
         400
     );
-    let (status, random) = get_json(&server, "/api/bookmarks/random", None).await;
+    let (status, random) = server.get_json("/api/bookmarks/random", None).await;
     assert_eq!(status, 200);
     assert!(ids.contains(&random["bookmark"]["id"].as_str().unwrap().to_owned()));
 
@@ -218,7 +208,9 @@ async fn reading_lists_tags_pages_and_comments() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
-    let (_, shown) = get_json(&server, &format!("/api/bookmarks/{}", ids[0]), None).await;
+    let (_, shown) = server
+        .get_json(&format!("/api/bookmarks/{}", ids[0]), None)
+        .await;
     assert_eq!(shown["bookmark"]["comments"][0]["content"], "useful");
 
     for path in [
@@ -310,27 +302,30 @@ async fn a_private_bookmark_reaches_only_its_owner() {
 
     // Lists, tag feeds, random and pages.
     for path in ["/api/bookmarks", "/api/bookmarks?tag=secret"] {
-        let (_, list) = get_json(&server, path, Some(&owner)).await;
+        let (_, list) = server.get_json(path, Some(&owner)).await;
         assert!(!list.to_string().contains("Secret plans"), "{path}");
     }
     for _ in 0..30 {
-        let (_, random) = get_json(&server, "/api/bookmarks/random", Some(&owner)).await;
+        let (_, random) = server.get_json("/api/bookmarks/random", Some(&owner)).await;
         assert_eq!(random["bookmark"]["title"], "Open notes");
     }
     assert_eq!(
-        get_json(&server, &format!("/api/bookmarks/{id}"), Some(&other))
+        server
+            .get_json(&format!("/api/bookmarks/{id}"), Some(&other))
             .await
             .0,
         404
     );
     assert_eq!(
-        get_json(&server, &format!("/api/bookmarks/{id}"), None)
+        server
+            .get_json(&format!("/api/bookmarks/{id}"), None)
             .await
             .0,
         404
     );
     assert_eq!(
-        get_json(&server, &format!("/api/bookmarks/{id}"), Some(&owner))
+        server
+            .get_json(&format!("/api/bookmarks/{id}"), Some(&owner))
             .await
             .0,
         200
@@ -360,7 +355,9 @@ async fn a_private_bookmark_reaches_only_its_owner() {
     );
 
     // The event explorer shows the log, but not what is private, nor whose anything is.
-    let (_, events) = get_json(&server, "/api/events?after=0&limit=1000", None).await;
+    let (_, events) = server
+        .get_json("/api/events?after=0&limit=1000", None)
+        .await;
     let text = events.to_string();
     assert!(
         text.contains("Open notes") && !text.contains("Secret plans"),

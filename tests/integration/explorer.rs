@@ -17,16 +17,6 @@ async fn post_message(server: &TestServer, room: &str, sender: &str, content: &s
     response.json().await.unwrap()
 }
 
-async fn get(server: &TestServer, path: &str) -> (u16, Value) {
-    let response = http()
-        .get(format!("{}{path}", server.url()))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn the_log_and_each_aggregate_are_served_as_json() {
     let server = TestServer::start().await;
@@ -39,7 +29,7 @@ async fn the_log_and_each_aggregate_are_served_as_json() {
         )
         .await;
     }
-    let (status, all) = get(&server, "/api/events?after=0&limit=100").await;
+    let (status, all) = server.get_json("/api/events?after=0&limit=100", None).await;
     assert_eq!(status, 200);
     let positions: Vec<i64> = all["events"]
         .as_array()
@@ -56,11 +46,13 @@ async fn the_log_and_each_aggregate_are_served_as_json() {
     assert_eq!(first["payload"]["MessageSent"]["content"], "m0");
     assert!(first["recorded_at"].is_string());
 
-    let (_, rest) = get(&server, "/api/events?after=3&limit=1").await;
+    let (_, rest) = server.get_json("/api/events?after=3&limit=1", None).await;
     assert_eq!(rest["events"].as_array().unwrap().len(), 1);
     assert_eq!(rest["events"][0]["position"], 4);
 
-    let (status, odd) = get(&server, "/api/aggregates/Room/odd/events").await;
+    let (status, odd) = server
+        .get_json("/api/aggregates/Room/odd/events", None)
+        .await;
     assert_eq!(status, 200);
     let sequences: Vec<i64> = odd["events"]
         .as_array()
@@ -70,11 +62,14 @@ async fn the_log_and_each_aggregate_are_served_as_json() {
         .collect();
     assert_eq!(sequences, vec![1, 2]);
 
-    assert_eq!(get(&server, "/api/events?after=-1").await.0, 400);
-    assert_eq!(get(&server, "/api/events?limit=0").await.0, 400);
-    assert_eq!(get(&server, "/api/events?after=999").await.0, 404);
+    assert_eq!(server.get_json("/api/events?after=-1", None).await.0, 400);
+    assert_eq!(server.get_json("/api/events?limit=0", None).await.0, 400);
+    assert_eq!(server.get_json("/api/events?after=999", None).await.0, 404);
     assert_eq!(
-        get(&server, "/api/aggregates/Room/nobody/events").await.0,
+        server
+            .get_json("/api/aggregates/Room/nobody/events", None)
+            .await
+            .0,
         404
     );
 }

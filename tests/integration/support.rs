@@ -197,6 +197,19 @@ impl TestServer {
     pub fn ws_url(&self) -> String {
         format!("ws://{}/socket/websocket?vsn=2.0.0", self.server.addr)
     }
+
+    /// GETs `path`, with `cookie` if given: the status and the JSON body (null if not JSON).
+    pub async fn get_json(&self, path: &str, cookie: Option<&str>) -> (u16, Value) {
+        let mut request = http().get(format!("{}{path}", self.url()));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("GET");
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
 }
 
 pub type Ws =
