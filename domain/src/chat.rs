@@ -13,7 +13,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{Clock, Rejection};
+use crate::{fingerprint, Clock, Rejection};
 
 /// Longest sender name, in characters.
 pub const MAX_SENDER_CHARS: usize = 32;
@@ -175,15 +175,6 @@ struct RecentMessage {
     sender: u64,
     content: u64,
     sent_at: DateTime<Utc>,
-}
-
-/// A 64-bit fingerprint of `text` (two texts share one by chance once in 2^64). State is
-/// rebuilt from events in each process, so the hash only has to agree with itself.
-fn fingerprint(text: &str) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// A chat room.

@@ -7,9 +7,11 @@ pub mod bookmarks;
 pub mod chat;
 mod clock;
 pub mod drops;
+mod fingerprint;
 pub mod todos;
 
 pub use clock::Clock;
+pub(crate) use fingerprint::fingerprint;
 
 /// A command refusal that a user can act on: which field it concerns and, through `Display`,
 /// what to tell them. The web layer turns it into `{"errors": {field: [message]}}` or a message
