@@ -8,6 +8,7 @@ pub mod chat;
 mod clock;
 pub mod drops;
 mod fingerprint;
+pub mod polls;
 pub mod todos;
 
 pub use clock::Clock;
