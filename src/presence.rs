@@ -522,6 +522,10 @@ impl Presence {
         result
     }
 
+    /// Writes `rows` in `tx`. If Postgres refuses the batch for its data (not for the
+    /// connection), each row is tried on its own and a row it refuses is left out with a log
+    /// line: one bad entry must neither be retried forever nor keep everyone else's from the
+    /// other nodes. (Names are checked where they come in; this is the last line.)
     async fn insert(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -530,6 +534,36 @@ impl Presence {
         if rows.is_empty() {
             return Ok(());
         }
+        let mut batch = sqlx::Connection::begin(&mut **tx).await?;
+        match self.insert_rows(&mut batch, rows).await {
+            Ok(()) => return batch.commit().await,
+            Err(sqlx::Error::Database(_)) => batch.rollback().await?,
+            Err(error) => return Err(error),
+        }
+        for row in rows {
+            let mut one = sqlx::Connection::begin(&mut **tx).await?;
+            match self.insert_rows(&mut one, std::slice::from_ref(row)).await {
+                Ok(()) => one.commit().await?,
+                Err(sqlx::Error::Database(error)) => {
+                    one.rollback().await?;
+                    tracing::warn!(
+                        %error,
+                        topic = row.topic,
+                        key = ?row.key,
+                        "presence: an entry Postgres refuses is not shared"
+                    );
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        rows: &[Row],
+    ) -> Result<(), sqlx::Error> {
         let column = |f: fn(&Row) -> &String| rows.iter().map(f).cloned().collect::<Vec<_>>();
         sqlx::query(
             "INSERT INTO presence (node_id, ref, topic, key, meta)

@@ -114,6 +114,10 @@ pub enum BookmarkError {
     EmptyComment,
     #[error("a comment can be at most 2000 characters")]
     CommentTooLong,
+    #[error("your name can't contain control characters")]
+    ControlInAuthor,
+    #[error("a comment can't contain control characters (other than line breaks and tabs)")]
+    ControlInComment,
 }
 
 impl Rejection for BookmarkError {
@@ -121,8 +125,10 @@ impl Rejection for BookmarkError {
         match self {
             BookmarkError::Invalid(errors) => errors.first_field("bookmark"),
             BookmarkError::AlreadyExists | BookmarkError::NotFound => "bookmark",
-            BookmarkError::InvalidAuthor => "author",
-            BookmarkError::EmptyComment | BookmarkError::CommentTooLong => "content",
+            BookmarkError::InvalidAuthor | BookmarkError::ControlInAuthor => "author",
+            BookmarkError::EmptyComment
+            | BookmarkError::CommentTooLong
+            | BookmarkError::ControlInComment => "content",
         }
     }
 
@@ -203,7 +209,13 @@ impl Bookmark {
         if author.is_empty() || author.chars().count() > MAX_AUTHOR_CHARS {
             return Err(BookmarkError::InvalidAuthor);
         }
+        if crate::has_control(author, false) {
+            return Err(BookmarkError::ControlInAuthor);
+        }
         let content = comment.content.trim();
+        if crate::has_control(content, true) {
+            return Err(BookmarkError::ControlInComment);
+        }
         if content.is_empty() {
             return Err(BookmarkError::EmptyComment);
         }
@@ -228,13 +240,19 @@ fn check_new(add: AddBookmark, now: DateTime<Utc>) -> Result<BookmarkAdded, Book
         errors.push(("title", "can't be blank".to_owned()));
     } else if title.chars().count() > MAX_TITLE_CHARS {
         errors.push(("title", "should be at most 200 characters".to_owned()));
+    } else if crate::has_control(title, false) {
+        errors.push(("title", crate::NO_CONTROL.to_owned()));
     }
     let url = add.url.trim();
-    if let Err(message) = check_url(url) {
+    if crate::has_control(url, false) {
+        errors.push(("url", crate::NO_CONTROL.to_owned()));
+    } else if let Err(message) = check_url(url) {
         errors.push(("url", message.to_owned()));
     }
     let description = add.description.trim();
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+    if crate::has_control(description, true) {
+        errors.push(("description", crate::NO_CONTROL_MULTILINE.to_owned()));
+    } else if description.chars().count() > MAX_DESCRIPTION_CHARS {
         errors.push((
             "description",
             "should be at most 2000 characters".to_owned(),
@@ -553,5 +571,59 @@ mod tests {
             .given(vec![added(false, &[])])
             .when(comment("ada", "Ada", "note to self"))
             .then_expect_events(vec![commented(1, "Ada", "note to self")]);
+    }
+
+    #[test]
+    fn text_fields_refuse_control_characters_but_descriptions_and_comments_keep_line_breaks() {
+        let invalid = |errors: Vec<(&'static str, &str)>| {
+            BookmarkError::Invalid(FieldErrors(
+                errors.into_iter().map(|(f, m)| (f, m.to_owned())).collect(),
+            ))
+        };
+        TestFramework::<Bookmark>::with(services())
+            .given_no_previous_events()
+            .when(add("Evil\0", "https://example.com/\r\nSet-Cookie:x", text("")))
+            .then_expect_error(invalid(vec![
+                ("title", crate::NO_CONTROL),
+                ("url", crate::NO_CONTROL),
+            ]));
+        let with_description = |description: &str| {
+            BookmarkCommand::AddBookmark(AddBookmark {
+                id: "b1".into(),
+                owner: "ada".into(),
+                title: "Ripgrep".into(),
+                url: "https://example.com/rg".into(),
+                description: description.into(),
+                public: None,
+                tags: text(""),
+            })
+        };
+        TestFramework::<Bookmark>::with(services())
+            .given_no_previous_events()
+            .when(with_description("bell\u{7}"))
+            .then_expect_error(invalid(vec![(
+                "description",
+                crate::NO_CONTROL_MULTILINE,
+            )]));
+        let mut two_lines = added(true, &[]);
+        if let BookmarkEvent::BookmarkAdded(added) = &mut two_lines {
+            added.description = "two\r\nlines".into();
+        }
+        TestFramework::<Bookmark>::with(services())
+            .given_no_previous_events()
+            .when(with_description("two\r\nlines"))
+            .then_expect_events(vec![two_lines]);
+        TestFramework::<Bookmark>::with(services())
+            .given(vec![added(true, &[])])
+            .when(comment("x", "bob\0", "hi"))
+            .then_expect_error(BookmarkError::ControlInAuthor);
+        TestFramework::<Bookmark>::with(services())
+            .given(vec![added(true, &[])])
+            .when(comment("x", "bob", "esc\u{1b}[2J"))
+            .then_expect_error(BookmarkError::ControlInComment);
+        TestFramework::<Bookmark>::with(services())
+            .given(vec![added(true, &[])])
+            .when(comment("x", "bob", "one\r\ntwo"))
+            .then_expect_events(vec![commented(1, "bob", "one\r\ntwo")]);
     }
 }

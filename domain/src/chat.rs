@@ -37,6 +37,20 @@ pub fn is_valid_room_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// A display name as chat keeps it (trimmed), or why it cannot be one: 1–32 characters, no
+/// control characters. Names reach the log and the presence shared by every node, so the name
+/// form and a channel's join check them with this too.
+pub fn check_sender(name: &str) -> Result<&str, ChatError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_SENDER_CHARS {
+        return Err(ChatError::InvalidSender);
+    }
+    if crate::has_control(name, false) {
+        return Err(ChatError::ControlInSender);
+    }
+    Ok(name)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomCommand {
     SendMessage(SendMessage),
@@ -137,6 +151,10 @@ pub enum ChatError {
     WrongRoom,
     #[error("your name must be 1–32 characters")]
     InvalidSender,
+    #[error("your name can't contain control characters")]
+    ControlInSender,
+    #[error("a message can't contain control characters (other than line breaks and tabs)")]
+    ControlInContent,
     #[error("a message can't be empty")]
     EmptyContent,
     #[error("a message can be at most 2000 characters")]
@@ -151,8 +169,9 @@ impl Rejection for ChatError {
     fn field(&self) -> &'static str {
         match self {
             ChatError::InvalidRoom | ChatError::WrongRoom => "room",
-            ChatError::InvalidSender => "sender",
-            ChatError::EmptyContent
+            ChatError::InvalidSender | ChatError::ControlInSender => "sender",
+            ChatError::ControlInContent
+            | ChatError::EmptyContent
             | ChatError::ContentTooLong
             | ChatError::RateLimited
             | ChatError::Duplicate => "content",
@@ -196,11 +215,11 @@ impl Room {
         if !is_valid_room_name(&command.room) {
             return Err(ChatError::InvalidRoom);
         }
-        let sender = command.sender.trim();
-        if sender.is_empty() || sender.chars().count() > MAX_SENDER_CHARS {
-            return Err(ChatError::InvalidSender);
-        }
+        let sender = check_sender(&command.sender)?;
         let content = command.content.trim();
+        if crate::has_control(content, true) {
+            return Err(ChatError::ControlInContent);
+        }
         if content.is_empty() {
             return Err(ChatError::EmptyContent);
         }
@@ -347,6 +366,26 @@ mod tests {
             .given_no_previous_events()
             .when(send("ada", &longest))
             .then_expect_events(vec![sent(1, "ada", &"ü".repeat(2000), 0)]);
+    }
+
+    #[test]
+    fn names_and_messages_refuse_control_characters_but_messages_keep_line_breaks() {
+        for name in ["evil\0", "bell\u{7}", "two\nlines"] {
+            TestFramework::<Room>::with(at(0))
+                .given_no_previous_events()
+                .when(send(name, "hi"))
+                .then_expect_error(ChatError::ControlInSender);
+        }
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send("ada", "nul\0here"))
+            .then_expect_error(ChatError::ControlInContent);
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send("ada", "line one\r\n\tline two"))
+            .then_expect_events(vec![sent(1, "ada", "line one\r\n\tline two", 0)]);
+        assert_eq!(check_sender("  ada "), Ok("ada"));
+        assert_eq!(check_sender("ada\0"), Err(ChatError::ControlInSender));
     }
 
     #[test]

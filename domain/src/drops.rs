@@ -1,7 +1,8 @@
 //! Drops: a store that launches limited sneakers. Three aggregates:
 //! - [`Product`] (id = its sku) holds its sized items and their counts; no sale takes a count
 //!   below zero, because every sale is decided by the one aggregate that owns the count.
-//! - [`Cart`] (id = the shopper's session) holds up to 10 distinct items.
+//! - [`Cart`] (id = the shopper's session) holds up to 10 distinct items, and has at most one
+//!   checkout under way at a time.
 //! - [`Purchase`] (id = a new id per checkout) is the checkout process manager's own record:
 //!   which items it secured, which it gave back, how it ended. From it a restarted node knows
 //!   what to compensate.
@@ -17,6 +18,8 @@ use crate::{Clock, FieldErrors, Rejection};
 
 /// Most items one cart holds.
 pub const MAX_CART_ITEMS: usize = 10;
+/// Longest product image URL, in characters.
+pub const MAX_IMAGE_URL_CHARS: usize = 2000;
 /// Most units one restock adds.
 pub const MAX_RESTOCK: u32 = 100_000;
 
@@ -60,6 +63,13 @@ pub fn item_id(product_id: &str, size: &str) -> String {
 /// The product that owns item `item_id`.
 pub fn product_of(item_id: &str) -> Option<&str> {
     item_id.rsplit_once('-').map(|(product, _)| product)
+}
+
+/// Whether `item_id` can be an item's id: `<product sku>-<size>`.
+pub fn is_valid_item_id(item_id: &str) -> bool {
+    item_id
+        .rsplit_once('-')
+        .is_some_and(|(product, size)| is_valid_sku(product) && is_valid_size(size))
 }
 
 /// Whether `sku` can be a product's id: 1–32 of letters, digits, `_` and `-`.
@@ -366,7 +376,18 @@ fn check_new_product(
         let length = value.trim().chars().count();
         if length == 0 || length > max {
             errors.push((field, format!("must be 1–{max} characters")));
+        } else if crate::has_control(value.trim(), false) {
+            errors.push((field, crate::NO_CONTROL.to_owned()));
         }
+    }
+    let image_url = create.image_url.trim();
+    if image_url.chars().count() > MAX_IMAGE_URL_CHARS {
+        errors.push((
+            "image_url",
+            format!("must be at most {MAX_IMAGE_URL_CHARS} characters"),
+        ));
+    } else if crate::has_control(image_url, false) {
+        errors.push(("image_url", crate::NO_CONTROL.to_owned()));
     }
     if create.price_usd == 0 {
         errors.push((
@@ -505,8 +526,20 @@ pub enum CartCommand {
     RemoveItem {
         item_id: String,
     },
+    /// Purchase `purchase_id` starts buying `items`, which must be what the cart holds:
+    /// refused while another checkout of this cart is under way. Until it ends, the cart does
+    /// not change.
+    BeginCheckout {
+        purchase_id: String,
+        items: Vec<String>,
+    },
     /// The purchase of everything in the cart completed: empty it.
     CheckOut {
+        purchase_id: String,
+    },
+    /// Purchase `purchase_id` ended without buying anything: the cart is as it was, free for
+    /// another checkout.
+    AbandonCheckout {
         purchase_id: String,
     },
 }
@@ -526,6 +559,14 @@ pub enum CartEvent {
         purchase_id: String,
         items: Vec<String>,
     },
+    CheckoutBegun {
+        cart_id: String,
+        purchase_id: String,
+    },
+    CheckoutAbandoned {
+        cart_id: String,
+        purchase_id: String,
+    },
 }
 
 impl DomainEvent for CartEvent {
@@ -534,6 +575,8 @@ impl DomainEvent for CartEvent {
             CartEvent::ItemAdded { .. } => "ItemAdded",
             CartEvent::ItemRemoved { .. } => "ItemRemoved",
             CartEvent::CheckedOut { .. } => "CheckedOut",
+            CartEvent::CheckoutBegun { .. } => "CheckoutBegun",
+            CartEvent::CheckoutAbandoned { .. } => "CheckoutAbandoned",
         }
         .into()
     }
@@ -555,12 +598,24 @@ pub enum CartError {
     Empty,
     #[error("no such item")]
     NoSuchItem,
+    #[error("a checkout of this cart is already under way")]
+    CheckoutUnderWay,
+    #[error("that checkout is not under way for this cart")]
+    NotCheckingOut,
+    #[error("that checkout already completed")]
+    AlreadyCheckedOut,
+    #[error("your cart changed; check it and try again")]
+    Changed,
 }
 
 impl Rejection for CartError {
     fn field(&self) -> &'static str {
         match self {
-            CartError::Empty => "cart",
+            CartError::Empty
+            | CartError::CheckoutUnderWay
+            | CartError::NotCheckingOut
+            | CartError::AlreadyCheckedOut
+            | CartError::Changed => "cart",
             _ => "item_id",
         }
     }
@@ -571,6 +626,10 @@ impl Rejection for CartError {
 pub struct Cart {
     id: String,
     items: Vec<String>,
+    /// The purchase whose checkout is under way, if one is.
+    checkout: Option<String>,
+    /// The purchase of the last checkout that completed.
+    checked_out: Option<String>,
 }
 
 /// What the cart's rules need from outside: the cart's own id (its aggregate id).
@@ -590,9 +649,23 @@ impl Aggregate for Cart {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        let under_way = |purchase_id: &str| {
+            if self.checkout.as_deref() == Some(purchase_id) {
+                Ok(())
+            } else if self.checked_out.as_deref() == Some(purchase_id) {
+                Err(CartError::AlreadyCheckedOut)
+            } else {
+                Err(CartError::NotCheckingOut)
+            }
+        };
         let event = match command {
+            CartCommand::AddItem { .. } | CartCommand::RemoveItem { .. }
+                if self.checkout.is_some() =>
+            {
+                return Err(CartError::CheckoutUnderWay)
+            }
             CartCommand::AddItem { item_id } => {
-                if product_of(&item_id).is_none() {
+                if !is_valid_item_id(&item_id) {
                     return Err(CartError::NoSuchItem);
                 }
                 if self.items.contains(&item_id) {
@@ -609,14 +682,38 @@ impl Aggregate for Cart {
                 }
                 CartEvent::ItemRemoved { cart_id, item_id }
             }
-            CartCommand::CheckOut { purchase_id } => {
+            CartCommand::BeginCheckout { purchase_id, items } => {
+                if self.checkout.is_some() {
+                    return Err(CartError::CheckoutUnderWay);
+                }
                 if self.items.is_empty() {
                     return Err(CartError::Empty);
                 }
+                let mut ours = self.items.clone();
+                let mut theirs = items;
+                ours.sort();
+                theirs.sort();
+                if ours != theirs {
+                    return Err(CartError::Changed);
+                }
+                CartEvent::CheckoutBegun {
+                    cart_id,
+                    purchase_id,
+                }
+            }
+            CartCommand::CheckOut { purchase_id } => {
+                under_way(&purchase_id)?;
                 CartEvent::CheckedOut {
                     cart_id,
                     purchase_id,
                     items: self.items.clone(),
+                }
+            }
+            CartCommand::AbandonCheckout { purchase_id } => {
+                under_way(&purchase_id)?;
+                CartEvent::CheckoutAbandoned {
+                    cart_id,
+                    purchase_id,
                 }
             }
         };
@@ -631,7 +728,13 @@ impl Aggregate for Cart {
                 self.items.push(item_id);
             }
             CartEvent::ItemRemoved { item_id, .. } => self.items.retain(|i| *i != item_id),
-            CartEvent::CheckedOut { .. } => self.items.clear(),
+            CartEvent::CheckedOut { purchase_id, .. } => {
+                self.items.clear();
+                self.checkout = None;
+                self.checked_out = Some(purchase_id);
+            }
+            CartEvent::CheckoutBegun { purchase_id, .. } => self.checkout = Some(purchase_id),
+            CartEvent::CheckoutAbandoned { .. } => self.checkout = None,
         }
     }
 }
@@ -1015,6 +1118,19 @@ mod tests {
         };
         let fields: Vec<_> = error.errors().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, vec!["sku", "price_usd", "items", "items"]);
+        let mut controls = create();
+        controls.name = "Hop\0Man".into();
+        controls.brand = "Snks\u{1b}".into();
+        controls.image_url = "/img.png\r\n".into();
+        let Err(error) = product()
+            .given_no_previous_events()
+            .when(ProductCommand::CreateProduct(controls))
+            .inspect_result()
+        else {
+            panic!("should be refused")
+        };
+        let fields: Vec<_> = error.errors().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, vec!["name", "brand"], "the URL is trimmed first");
     }
 
     #[test]
@@ -1181,23 +1297,109 @@ mod tests {
             .given_no_previous_events()
             .when(remove("P-6"))
             .then_expect_error(CartError::NotInCart);
-        let checkout = (
-            "c".to_owned(),
-            CartCommand::CheckOut {
-                purchase_id: "p".into(),
-            },
-        );
+    }
+
+    #[test]
+    fn a_cart_has_one_checkout_at_a_time_and_does_not_change_during_it() {
+        let command = |command: CartCommand| ("c".to_owned(), command);
+        let begin = |p: &str| {
+            command(CartCommand::BeginCheckout {
+                purchase_id: p.into(),
+                items: vec!["P-6".into()],
+            })
+        };
+        let begun = |p: &str| CartEvent::CheckoutBegun {
+            cart_id: "c".into(),
+            purchase_id: p.into(),
+        };
         cart()
             .given_no_previous_events()
-            .when(checkout.clone())
+            .when(begin("p"))
             .then_expect_error(CartError::Empty);
         cart()
             .given(vec![added("P-6")])
-            .when(checkout)
-            .then_expect_events(vec![CartEvent::CheckedOut {
-                cart_id: "c".into(),
+            .when(begin("p"))
+            .then_expect_events(vec![begun("p")]);
+        cart()
+            .given(vec![added("P-6"), added("P-7")])
+            .when(begin("p"))
+            .then_expect_error(CartError::Changed);
+        cart()
+            .given(vec![added("P-6"), begun("p")])
+            .when(begin("q"))
+            .then_expect_error(CartError::CheckoutUnderWay);
+        for change in [
+            CartCommand::AddItem {
+                item_id: "P-7".into(),
+            },
+            CartCommand::RemoveItem {
+                item_id: "P-6".into(),
+            },
+        ] {
+            cart()
+                .given(vec![added("P-6"), begun("p")])
+                .when(command(change))
+                .then_expect_error(CartError::CheckoutUnderWay);
+        }
+        let check_out = |p: &str| {
+            command(CartCommand::CheckOut {
+                purchase_id: p.into(),
+            })
+        };
+        cart()
+            .given(vec![added("P-6")])
+            .when(check_out("p"))
+            .then_expect_error(CartError::NotCheckingOut);
+        cart()
+            .given(vec![added("P-6"), begun("p")])
+            .when(check_out("q"))
+            .then_expect_error(CartError::NotCheckingOut);
+        let checked_out = CartEvent::CheckedOut {
+            cart_id: "c".into(),
+            purchase_id: "p".into(),
+            items: vec!["P-6".into()],
+        };
+        cart()
+            .given(vec![added("P-6"), begun("p")])
+            .when(check_out("p"))
+            .then_expect_events(vec![checked_out.clone()]);
+        // Once completed, a checkout cannot be abandoned (recovery learns it completed).
+        cart()
+            .given(vec![added("P-6"), begun("p"), checked_out])
+            .when(command(CartCommand::AbandonCheckout {
                 purchase_id: "p".into(),
-                items: vec!["P-6".into()],
+            }))
+            .then_expect_error(CartError::AlreadyCheckedOut);
+        let abandon = |p: &str| {
+            command(CartCommand::AbandonCheckout {
+                purchase_id: p.into(),
+            })
+        };
+        let abandoned = CartEvent::CheckoutAbandoned {
+            cart_id: "c".into(),
+            purchase_id: "p".into(),
+        };
+        cart()
+            .given(vec![added("P-6"), begun("p")])
+            .when(abandon("q"))
+            .then_expect_error(CartError::NotCheckingOut);
+        cart()
+            .given(vec![added("P-6"), begun("p")])
+            .when(abandon("p"))
+            .then_expect_events(vec![abandoned.clone()]);
+        // Abandoned: the cart is free again, for changes and for the next checkout.
+        cart()
+            .given(vec![added("P-6"), begun("p"), abandoned.clone()])
+            .when(begin("q"))
+            .then_expect_events(vec![begun("q")]);
+        cart()
+            .given(vec![added("P-6"), begun("p"), abandoned])
+            .when(command(CartCommand::RemoveItem {
+                item_id: "P-6".into(),
+            }))
+            .then_expect_events(vec![CartEvent::ItemRemoved {
+                cart_id: "c".into(),
+                item_id: "P-6".into(),
             }]);
     }
 

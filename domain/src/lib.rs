@@ -52,6 +52,22 @@ impl std::fmt::Display for FieldErrors {
     }
 }
 
+/// Whether `text` holds a control character: one of Unicode's `Cc` (NUL, escape, DEL, the C1
+/// range, ...). Such bytes are never meant in a name or a message, cannot be stored by Postgres
+/// (NUL) and can garble terminals and logs, so text fields refuse them. A `multiline` field
+/// (a message, a description, a comment) keeps line breaks and tabs: `\n`, `\r` (browsers send
+/// a textarea's line breaks as CR LF) and `\t`.
+pub fn has_control(text: &str, multiline: bool) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+}
+
+/// What a field with a control character is told.
+pub const NO_CONTROL: &str = "can't contain control characters";
+/// What a multi-line field with a control character is told.
+pub const NO_CONTROL_MULTILINE: &str =
+    "can't contain control characters (other than line breaks and tabs)";
+
 /// `event` as the current version of its type: every upcaster that applies, in order.
 /// (cqrs-es does this inside its own stores only; Cinder's cache and projections need it too.)
 pub fn upcast(
@@ -65,4 +81,20 @@ pub fn upcast(
             event
         }
     })
+}
+
+#[cfg(test)]
+mod control_tests {
+    use super::has_control;
+
+    #[test]
+    fn control_characters_are_found_except_line_breaks_in_multiline_text() {
+        assert!(!has_control("Ada Lovelace ✓ 日本", false));
+        for bad in ["evil\0", "a\u{1b}[31m", "del\u{7f}", "c1\u{85}", "line\nbreak", "tab\t"] {
+            assert!(has_control(bad, false), "{bad:?}");
+        }
+        assert!(!has_control("two\r\nlines\tand a tab", true));
+        assert!(has_control("nul\0 in a message", true));
+        assert!(has_control("bell\u{7}", true));
+    }
 }

@@ -133,6 +133,8 @@ pub enum TodoError {
     EmptyTitle,
     #[error("a todo can be at most 500 characters")]
     TitleTooLong,
+    #[error("a todo can't contain control characters")]
+    ControlInTitle,
     #[error("no such todo")]
     NotFound,
 }
@@ -140,7 +142,9 @@ pub enum TodoError {
 impl Rejection for TodoError {
     fn field(&self) -> &'static str {
         match self {
-            TodoError::EmptyTitle | TodoError::TitleTooLong => "title",
+            TodoError::EmptyTitle | TodoError::TitleTooLong | TodoError::ControlInTitle => {
+                "title"
+            }
             TodoError::NotFound => "id",
         }
     }
@@ -241,6 +245,9 @@ fn title(raw: &str) -> Result<Option<String>, TodoError> {
     }
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(TodoError::TitleTooLong);
+    }
+    if crate::has_control(title, false) {
+        return Err(TodoError::ControlInTitle);
     }
     Ok(Some(title.to_owned()))
 }
@@ -390,6 +397,12 @@ mod tests {
             .given_no_previous_events()
             .when(add(&format!("  {longest}  ")))
             .then_expect_events(vec![added(1, &longest)]);
+        for bad in ["nul\0", "two\nlines", "esc\u{1b}[0m"] {
+            list()
+                .given_no_previous_events()
+                .when(add(bad))
+                .then_expect_error(TodoError::ControlInTitle);
+        }
     }
 
     #[test]

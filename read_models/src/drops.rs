@@ -383,6 +383,8 @@ fn apply_cart<T: Trees + ?Sized>(
         CartEvent::ItemAdded { cart_id, item_id } => (cart_id, vec![item_id], vec![]),
         CartEvent::ItemRemoved { cart_id, item_id } => (cart_id, vec![], vec![item_id]),
         CartEvent::CheckedOut { cart_id, items, .. } => (cart_id, vec![], items),
+        // A checkout under way or given up changes nothing a cart shows.
+        CartEvent::CheckoutBegun { .. } | CartEvent::CheckoutAbandoned { .. } => return Ok(()),
     };
     let mut items: Vec<String> = match trees.get(CARTS, cart_id.as_bytes())? {
         Some(value) => decode(&value).map_err(abort)?,

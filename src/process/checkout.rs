@@ -1,20 +1,28 @@
 //! Checkout: buy everything in a cart, or nothing.
 //!
 //! The cart is checked in the order shoppers expect (empty, sold out, not released), then a
-//! [`Purchase`] records the process: each item is sold by its product under the purchase's id
-//! and recorded as secured. If any sale is refused, every unit already taken is given back
-//! (compensating `SaleUndone` events) and the purchase fails with one message. On success the
-//! cart is checked out, which empties it in every tab.
+//! [`Purchase`] records the process. The cart itself admits one checkout at a time
+//! (`BeginCheckout`): a second one, from a double click or another tab, is refused at once
+//! with "a checkout of this cart is already under way" and takes nothing. Each item is then
+//! sold by its product under the purchase's id and recorded as secured, and the cart is checked
+//! out, which empties it in every tab. If anything on the way fails (a sale refused, the store
+//! gone), every unit already taken is given back (compensating `SaleUndone` events) before the
+//! shopper is answered, the purchase fails with one message, and the cart is free again as it
+//! was.
 //!
 //! A node that dies midway leaves the purchase running. [`recover`] (at start-up, then
-//! periodically) finishes such purchases by giving back whatever they took: products remember
-//! which units each purchase took, so giving back is exact and happens at most once, whatever
-//! was or was not recorded before the crash.
+//! periodically) finishes such purchases: it first ends the cart's checkout (whoever reaches
+//! the cart first decides, so a slow node and the recovery never both act), then gives back
+//! whatever the purchase took, unless the cart shows it completed. Products remember which
+//! units each purchase took, so giving back is exact and happens at most once, whatever was or
+//! was not recorded before the crash.
+//!
+//! [`Purchase`]: cinder_domain::drops::Purchase
 
 use std::time::Duration;
 
 use cinder_domain::drops::{
-    product_of, CartCommand, ProductCommand, ProductError, PurchaseCommand,
+    product_of, CartCommand, CartError, ProductCommand, ProductError, PurchaseCommand,
 };
 use cinder_read_models::drops::{ProductView, PurchaseView};
 
@@ -32,6 +40,10 @@ pub enum CheckoutError {
     NotReleased(Vec<String>),
     #[error("Sorry, {0} sold out while we were completing your purchase. Nothing was bought; your cart is unchanged.")]
     Failed(String),
+    #[error("A checkout of this cart is already under way.")]
+    UnderWay,
+    #[error("Your cart changed while checking out; nothing was bought. Please check it and try again.")]
+    CartChanged,
     #[error("The store is busy or unavailable; nothing was bought. Please try again.")]
     Unavailable,
 }
@@ -71,7 +83,9 @@ pub async fn checkout(app: &AppState, cart_id: &str) -> Result<String, CheckoutE
 
 /// Buys `items` for cart `cart_id` as one purchase, all or nothing; on success the cart is
 /// emptied. (The checks of [`checkout`] come first; a sale can still be refused here when
-/// another shopper takes the last unit in between.)
+/// another shopper takes the last unit in between.) Whatever the outcome, nothing this purchase
+/// took is still held when it returns, unless the store failed while giving it back (then
+/// [`recover`] does it).
 pub async fn buy(
     app: &AppState,
     cart_id: &str,
@@ -87,72 +101,156 @@ pub async fn buy(
         },
     )
     .await?;
-    let mut held = Vec::new();
-    for item_id in &items {
-        let sale = sell(app, item_id, &purchase_id).await;
-        match sale {
-            Ok(()) => {
-                held.push(item_id.clone());
-                purchase(
-                    app,
-                    &purchase_id,
-                    PurchaseCommand::Secured {
-                        item_id: item_id.clone(),
-                    },
-                )
-                .await?;
+    let begun = cart(
+        app,
+        cart_id,
+        CartCommand::BeginCheckout {
+            purchase_id: purchase_id.clone(),
+            items: items.clone(),
+        },
+    )
+    .await;
+    if let Err(error) = begun {
+        let refusal = match error {
+            CommandError::Rejected(CartError::CheckoutUnderWay) => CheckoutError::UnderWay,
+            CommandError::Rejected(CartError::Empty) => CheckoutError::EmptyCart,
+            CommandError::Rejected(CartError::Changed) => CheckoutError::CartChanged,
+            other => {
+                tracing::warn!(error = %other, purchase_id, "checkout: could not begin");
+                CheckoutError::Unavailable
             }
-            Err(reason) => {
-                tracing::info!(purchase_id, item_id, %reason, "checkout: a sale was refused, giving back");
-                let _ = purchase(
-                    app,
-                    &purchase_id,
-                    PurchaseCommand::Refused {
-                        item_id: item_id.clone(),
-                        reason: reason.clone(),
-                    },
-                )
-                .await;
-                give_back(app, &purchase_id, &held).await?;
-                purchase(
-                    app,
-                    &purchase_id,
-                    PurchaseCommand::Fail {
-                        reason: reason.clone(),
-                    },
-                )
-                .await?;
-                let name = app.drops.item(item_id).ok().flatten().map_or_else(
-                    || item_id.clone(),
-                    |(product, _)| describe(&product, item_id),
-                );
-                return Err(CheckoutError::Failed(name));
-            }
-        }
-    }
-    let emptied = app
-        .bus
-        .carts
-        .execute(
-            cart_id,
-            (
-                cart_id.to_owned(),
-                CartCommand::CheckOut {
-                    purchase_id: purchase_id.clone(),
-                },
-            ),
+        };
+        // Nothing was taken; the purchase only needs to say how it ended.
+        let _ = purchase(
+            app,
+            &purchase_id,
+            PurchaseCommand::Fail {
+                reason: refusal.to_string(),
+            },
         )
+        .await;
+        return Err(refusal);
+    }
+    let mut held = Vec::new();
+    if let Err(error) = take_all(app, cart_id, &purchase_id, &items, &mut held).await {
+        give_back_all(app, cart_id, &purchase_id, &held, &error.to_string()).await;
+        return Err(error);
+    }
+    // The cart is checked out: the purchase is done, even if recording it fails now (recovery
+    // sees the cart's checkout completed and records it).
+    if purchase(app, &purchase_id, PurchaseCommand::Complete)
         .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, purchase_id, "checkout: could not empty the cart");
-            CheckoutError::Unavailable
-        })?;
-    purchase(app, &purchase_id, PurchaseCommand::Complete).await?;
-    // Read-your-writes: the shopper's next look at the cart shows it empty.
+        .is_err()
+    {
+        tracing::warn!(purchase_id, "checkout: completed, but not yet recorded as such");
+    }
+    Ok(purchase_id)
+}
+
+/// Sells each of `items` to the purchase (noting in `held` each unit taken), then checks the
+/// cart out, waiting until this node's read models show it empty (read-your-writes).
+async fn take_all(
+    app: &AppState,
+    cart_id: &str,
+    purchase_id: &str,
+    items: &[String],
+    held: &mut Vec<String>,
+) -> Result<(), CheckoutError> {
+    for item_id in items {
+        if let Err(reason) = sell(app, item_id, purchase_id).await {
+            tracing::info!(purchase_id, item_id, %reason, "checkout: a sale was refused, giving back");
+            let _ = purchase(
+                app,
+                purchase_id,
+                PurchaseCommand::Refused {
+                    item_id: item_id.clone(),
+                    reason,
+                },
+            )
+            .await;
+            let name = app.drops.item(item_id).ok().flatten().map_or_else(
+                || item_id.clone(),
+                |(product, _)| describe(&product, item_id),
+            );
+            return Err(CheckoutError::Failed(name));
+        }
+        held.push(item_id.clone());
+        purchase(
+            app,
+            purchase_id,
+            PurchaseCommand::Secured {
+                item_id: item_id.clone(),
+            },
+        )
+        .await?;
+    }
+    let emptied = cart(
+        app,
+        cart_id,
+        CartCommand::CheckOut {
+            purchase_id: purchase_id.to_owned(),
+        },
+    )
+    .await
+    .map_err(|e| {
+        tracing::warn!(error = %e, purchase_id, "checkout: could not empty the cart");
+        CheckoutError::Unavailable
+    })?;
     if let Some(cursor) = emptied.last() {
         app.progress.wait_for(cursor, Duration::from_secs(5)).await;
     }
-    Ok(purchase_id)
+    Ok(())
+}
+
+/// The failure path: gives back every unit in `held`, fails the purchase with `reason` and
+/// frees the cart. Each step is tried even if one before it failed; whatever the store did not
+/// take is left to [`recover`].
+async fn give_back_all(
+    app: &AppState,
+    cart_id: &str,
+    purchase_id: &str,
+    held: &[String],
+    reason: &str,
+) {
+    let given_back = give_back(app, purchase_id, held).await;
+    let failed = purchase(
+        app,
+        purchase_id,
+        PurchaseCommand::Fail {
+            reason: reason.to_owned(),
+        },
+    )
+    .await;
+    let freed = cart(
+        app,
+        cart_id,
+        CartCommand::AbandonCheckout {
+            purchase_id: purchase_id.to_owned(),
+        },
+    )
+    .await;
+    if given_back.is_err() || failed.is_err() || freed.is_err() {
+        tracing::warn!(
+            purchase_id,
+            "checkout: could not finish giving back; the recovery sweep will"
+        );
+    } else if let Ok(freed) = freed {
+        // The shopper's next look at the cart finds it free.
+        if let Some(cursor) = freed.last() {
+            app.progress.wait_for(cursor, Duration::from_secs(5)).await;
+        }
+    }
+}
+
+async fn cart(
+    app: &AppState,
+    cart_id: &str,
+    command: CartCommand,
+) -> Result<crate::bus::Committed<cinder_domain::drops::CartEvent>, CommandError<CartError>> {
+    app.bus
+        .carts
+        .execute(cart_id, (cart_id.to_owned(), command))
+        .await
 }
 
 /// "Hop Man 3, size 9".
@@ -198,24 +296,31 @@ async fn purchase(
         })
 }
 
-/// Gives back every unit in `items` that purchase `purchase_id` took, recording each.
+/// Gives back every unit in `items` that purchase `purchase_id` took, recording each. One
+/// that fails does not stop the others; the first failure is returned.
 async fn give_back(
     app: &AppState,
     purchase_id: &str,
     items: &[String],
 ) -> Result<(), CheckoutError> {
+    let mut outcome = Ok(());
     for item_id in items {
-        undo(app, purchase_id, item_id).await?;
-        purchase(
-            app,
-            purchase_id,
-            PurchaseCommand::Compensated {
-                item_id: item_id.clone(),
-            },
-        )
-        .await?;
+        let recorded = match undo(app, purchase_id, item_id).await {
+            Ok(_) => {
+                purchase(
+                    app,
+                    purchase_id,
+                    PurchaseCommand::Compensated {
+                        item_id: item_id.clone(),
+                    },
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        outcome = outcome.and(recorded);
     }
-    Ok(())
+    outcome
 }
 
 /// Gives back the unit `purchase_id` took of `item_id`, if it still holds one. Returns whether
@@ -263,6 +368,30 @@ pub async fn recover(app: &AppState, older_than: Duration) -> usize {
 }
 
 async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), CheckoutError> {
+    // The cart first: once its checkout is ended here, a slow node still working on this
+    // purchase can no longer check the cart out (and gives back too).
+    let ended = cart(
+        app,
+        &stuck.cart_id,
+        CartCommand::AbandonCheckout {
+            purchase_id: stuck.id.clone(),
+        },
+    )
+    .await;
+    match ended {
+        Ok(_) | Err(CommandError::Rejected(CartError::NotCheckingOut)) => {}
+        Err(CommandError::Rejected(CartError::AlreadyCheckedOut)) => {
+            tracing::info!(
+                purchase_id = stuck.id,
+                "finishing an interrupted purchase: it had completed"
+            );
+            return purchase(app, &stuck.id, PurchaseCommand::Complete).await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, purchase_id = stuck.id, "could not end a cart's checkout");
+            return Err(CheckoutError::Unavailable);
+        }
+    }
     tracing::info!(
         purchase_id = stuck.id,
         "finishing an abandoned purchase: giving back what it took"

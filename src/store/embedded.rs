@@ -5,7 +5,10 @@
 //! - `events`: global position (big-endian) → the event record (JSON);
 //! - `streams`: aggregate type, 0, aggregate id, 0, sequence (big-endian) → position, whose
 //!   existence is the optimistic concurrency check;
-//! - `meta`: `next_position`.
+//! - `meta`: `next_position`, and `types_indexed`;
+//! - `types`: aggregate type, 0, position (big-endian) → nothing: the log by type, for the
+//!   explorer's filtered tail. It is brought up to date by the reads that use it (up to
+//!   `types_indexed`), so appends do not pay for it.
 //!
 //! sled runs transactions one at a time, so positions are handed out in commit order and a
 //! plain "position > last seen" tail cannot skip an event. Every event of one append carries the
@@ -27,6 +30,10 @@ use tokio::sync::Notify;
 use super::{NewEvent, StoreError};
 
 const NEXT_POSITION: &[u8] = b"next_position";
+/// The last position the `types` tree covers.
+const TYPES_INDEXED: &[u8] = b"types_indexed";
+/// Entries the type index writes per batch while it catches up.
+const INDEX_BATCH: usize = 10_000;
 
 /// An event as the `events` tree keeps it. Its own type rather than [`StoredEvent`], so the
 /// format on disk changes only when this file says so.
@@ -67,6 +74,9 @@ pub struct EmbeddedEventLog {
     events: sled::Tree,
     streams: sled::Tree,
     meta: sled::Tree,
+    types: sled::Tree,
+    /// Held while the type index catches up, so two readers do not both index the same events.
+    indexing: Arc<std::sync::Mutex<()>>,
     /// The highest position known to be on disk. Tails read no further, so a read model never
     /// holds an event that a crash could take back (and whose position would then be reused).
     durable: Arc<AtomicI64>,
@@ -92,6 +102,7 @@ impl EmbeddedEventLog {
         let events = db.open_tree("events")?;
         let streams = db.open_tree("streams")?;
         let meta = db.open_tree("meta")?;
+        let types = db.open_tree("types")?;
         // Whatever sled recovered is on disk.
         let durable = next_position(meta.get(NEXT_POSITION)?.as_deref())? - 1;
         Ok(Self {
@@ -99,6 +110,8 @@ impl EmbeddedEventLog {
             events,
             streams,
             meta,
+            types,
+            indexing: Arc::default(),
             durable: Arc::new(AtomicI64::new(durable)),
             appended: Arc::new(Notify::new()),
             loaded: Arc::default(),
@@ -270,48 +283,138 @@ impl EmbeddedEventLog {
             return Ok(Vec::new());
         }
         let mut found = Vec::new();
-        for entry in self
-            .events
-            .range(1i64.to_be_bytes()..=end.to_be_bytes())
-            .rev()
-        {
-            if found.len() >= limit {
-                break;
+        match aggregate_type {
+            None => {
+                for entry in self
+                    .events
+                    .range(1i64.to_be_bytes()..=end.to_be_bytes())
+                    .rev()
+                    .take(limit)
+                {
+                    let (key, value) = entry?;
+                    let position = position_from(&key)?;
+                    found.push(decode(position, &value)?.into_stored(position));
+                }
             }
-            let (key, value) = entry?;
-            let position = position_from(&key)?;
-            let record = decode(position, &value)?;
-            if aggregate_type.is_none_or(|t| t == record.aggregate_type) {
-                found.push(record.into_stored(position));
+            Some(aggregate_type) => {
+                self.index_types(durable)?;
+                let start = type_key(aggregate_type, 1);
+                for entry in self
+                    .types
+                    .range(start.clone()..=type_key(aggregate_type, end))
+                    .rev()
+                {
+                    if found.len() >= limit {
+                        break;
+                    }
+                    let (key, _) = entry?;
+                    // A type that itself contains a 0 byte could put its keys in this range;
+                    // the length tells them apart.
+                    if key.len() != start.len() {
+                        continue;
+                    }
+                    let position = position_from(&key[key.len() - 8..])?;
+                    found.push(self.record(position)?.into_stored(position));
+                }
             }
         }
         Ok(found)
     }
 
-    pub async fn stream(
+    /// Brings the `types` tree up to position `upto`: each event not indexed yet is read once.
+    fn index_types(&self, upto: i64) -> Result<(), StoreError> {
+        /// What the index needs of a record; the rest of it is skipped unread.
+        #[derive(Deserialize)]
+        struct Typed {
+            aggregate_type: String,
+        }
+        let _indexing = self.indexing.lock().unwrap_or_else(|p| p.into_inner());
+        let indexed = match self.meta.get(TYPES_INDEXED)? {
+            Some(bytes) => position_from(&bytes)?,
+            None => 0,
+        };
+        if indexed >= upto {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        let range = (indexed + 1).to_be_bytes()..=upto.to_be_bytes();
+        for entry in self.events.range(range) {
+            let (key, value) = entry?;
+            let position = position_from(&key)?;
+            let typed: Typed = serde_json::from_slice(&value)
+                .map_err(|e| StoreError::Other(format!("event {position} is unreadable: {e}")))?;
+            batch.insert(type_key(&typed.aggregate_type, position), &[][..]);
+            in_batch += 1;
+            if in_batch == INDEX_BATCH {
+                // The entries first, then the mark: a crash in between only indexes again.
+                self.types.apply_batch(std::mem::take(&mut batch))?;
+                self.meta.insert(TYPES_INDEXED, &position.to_be_bytes()[..])?;
+                in_batch = 0;
+            }
+        }
+        self.types.apply_batch(batch)?;
+        self.meta.insert(TYPES_INDEXED, &upto.to_be_bytes()[..])?;
+        Ok(())
+    }
+
+    pub async fn stream_page(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
+        after: i64,
+        limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let durable = self.durable.load(Ordering::Acquire);
-        let mut prefix = Vec::with_capacity(aggregate_type.len() + aggregate_id.len() + 2);
-        prefix.extend_from_slice(aggregate_type.as_bytes());
-        prefix.push(0);
-        prefix.extend_from_slice(aggregate_id.as_bytes());
-        prefix.push(0);
+        let start = stream_key(aggregate_type, aggregate_id, after.saturating_add(1).max(0))?;
+        let end = stream_key(aggregate_type, aggregate_id, i64::MAX)?;
         let mut found = Vec::new();
-        for entry in self.streams.scan_prefix(&prefix) {
+        for entry in self.streams.range(start.clone()..=end) {
+            if found.len() >= limit {
+                break;
+            }
             let (key, value) = entry?;
             // Only this aggregate's keys: an id that merely starts with this one is longer.
-            if key.len() != prefix.len() + 8 {
+            if key.len() != start.len() {
                 continue;
             }
             let position = position_from(&value)?;
-            if position <= durable {
-                found.push(self.record(position)?.into_stored(position));
+            // An aggregate's later events have later positions: none after this is durable.
+            if position > durable {
+                break;
             }
+            found.push(self.record(position)?.into_stored(position));
         }
         Ok(found)
+    }
+
+    pub async fn last_sequence(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let durable = self.durable.load(Ordering::Acquire);
+        let start = stream_key(aggregate_type, aggregate_id, 0)?;
+        let end = stream_key(aggregate_type, aggregate_id, i64::MAX)?;
+        for entry in self.streams.range(start.clone()..=end).rev() {
+            let (key, value) = entry?;
+            if key.len() != start.len() || position_from(&value)? > durable {
+                continue;
+            }
+            let sequence = position_from(&key[key.len() - 8..])?;
+            return Ok(Some(sequence));
+        }
+        Ok(None)
+    }
+
+    pub async fn event_at(&self, position: i64) -> Result<Option<StoredEvent>, StoreError> {
+        if position < 1 || position > self.durable.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        match self.events.get(position.to_be_bytes())? {
+            Some(value) => Ok(Some(decode(position, &value)?.into_stored(position))),
+            None => Ok(None),
+        }
     }
 
     /// Positions are consecutive from 1 here, so the count is the highest durable position.
@@ -358,6 +461,15 @@ fn stream_key(
     key.push(0);
     key.extend_from_slice(&sequence.to_be_bytes());
     Ok(key)
+}
+
+/// The `types` key of the event at `position`.
+fn type_key(aggregate_type: &str, position: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(aggregate_type.len() + 9);
+    key.extend_from_slice(aggregate_type.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&position.to_be_bytes());
+    key
 }
 
 /// The stored `next_position`, or 1 for a new store.

@@ -150,7 +150,8 @@ impl EventLog {
     }
 
     /// Up to `limit` events before position `before` (all if `None`), newest first, optionally
-    /// of one aggregate type.
+    /// of one aggregate type. Filtering by type reads an index of types, so a rare (or unknown)
+    /// type costs no scan of the log.
     pub async fn latest(
         &self,
         aggregate_type: Option<&str>,
@@ -163,15 +164,45 @@ impl EventLog {
         }
     }
 
-    /// Every event of one aggregate, in sequence order, with their global positions.
-    pub async fn stream(
+    /// One page of an aggregate's history: up to `limit` of its events with a sequence above
+    /// `after`, in sequence order. Histories grow without bound, so they are only ever read a
+    /// page at a time.
+    pub async fn stream_page(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
+        after: i64,
+        limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         match self {
-            EventLog::Postgres(log) => log.stream(aggregate_type, aggregate_id).await,
-            EventLog::Embedded(log) => log.stream(aggregate_type, aggregate_id).await,
+            EventLog::Postgres(log) => {
+                log.stream_page(aggregate_type, aggregate_id, after, limit)
+                    .await
+            }
+            EventLog::Embedded(log) => {
+                log.stream_page(aggregate_type, aggregate_id, after, limit)
+                    .await
+            }
+        }
+    }
+
+    /// The sequence of an aggregate's last event (its number of events), if it has any.
+    pub async fn last_sequence(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        match self {
+            EventLog::Postgres(log) => log.last_sequence(aggregate_type, aggregate_id).await,
+            EventLog::Embedded(log) => log.last_sequence(aggregate_type, aggregate_id).await,
+        }
+    }
+
+    /// The event at global `position`, if there is one.
+    pub async fn event_at(&self, position: i64) -> Result<Option<StoredEvent>, StoreError> {
+        match self {
+            EventLog::Postgres(log) => log.event_at(position).await,
+            EventLog::Embedded(log) => log.event_at(position).await,
         }
     }
 

@@ -234,44 +234,92 @@ impl PostgresEventLog {
     }
 
     /// Up to `limit` events before `before` (all if `None`), newest first, optionally of one
-    /// aggregate type: the explorer's view of the log.
+    /// aggregate type: the explorer's view of the log. Each filter has a query of its own, so
+    /// that each is planned on its index (`events_position`, or `events_type_position` of
+    /// `migrations/0006_events_by_type.sql`) rather than a generic plan that scans.
     pub async fn latest(
         &self,
         aggregate_type: Option<&str>,
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        let rows = match aggregate_type {
+            Some(aggregate_type) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM events
+                      WHERE aggregate_type = $1 AND position < $2
+                      ORDER BY position DESC
+                      LIMIT $3"
+                ))
+                .bind(aggregate_type)
+                .bind(before)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM events
+                      WHERE position < $1
+                      ORDER BY position DESC
+                      LIMIT $2"
+                ))
+                .bind(before)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(stored_event).collect()
+    }
+
+    /// Up to `limit` events of one aggregate after sequence `after`, in sequence order (on
+    /// the primary key).
+    pub async fn stream_page(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM events
-              WHERE ($1::text IS NULL OR aggregate_type = $1)
-                AND ($2::bigint IS NULL OR position < $2)
-              ORDER BY position DESC
-              LIMIT $3"
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+              ORDER BY sequence
+              LIMIT $4"
         ))
         .bind(aggregate_type)
-        .bind(before)
+        .bind(aggregate_id)
+        .bind(after)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_event).collect()
     }
 
-    /// Every event of one aggregate, in sequence order.
-    pub async fn stream(
+    /// The sequence of an aggregate's last event, if it has any.
+    pub async fn last_sequence(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM events
-              WHERE aggregate_type = $1 AND aggregate_id = $2
-              ORDER BY sequence"
-        ))
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
         .bind(aggregate_type)
         .bind(aggregate_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored_event).collect()
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The event at global `position`, if there is one.
+    pub async fn event_at(&self, position: i64) -> Result<Option<StoredEvent>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE position = $1"))
+            .bind(position)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(stored_event).transpose()
     }
 
     /// How many events the log holds.

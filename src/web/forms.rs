@@ -19,3 +19,38 @@ pub fn csrf_refusal(app: &AppState, session: &Session, token: Option<&str>) -> O
         ),
     }
 }
+
+/// Whether `target` is safe to redirect to: a path on this site (`/` then not `/` or `\`,
+/// which browsers read as another host) of visible ASCII only, so it can neither leave the
+/// site nor break the `Location` header (CR, LF) it goes into.
+pub fn is_same_site_path(target: &str) -> bool {
+    target.starts_with('/')
+        && !target.starts_with("//")
+        && !target.starts_with("/\\")
+        && target.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_same_site_path;
+
+    #[test]
+    fn only_plain_paths_of_this_site_are_redirect_targets() {
+        for good in ["/", "/bookmarks", "/bookmarks/tags/rust?x=1#top"] {
+            assert!(is_same_site_path(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "bookmarks",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/bookmarks\r\nSet-Cookie: x=1",
+            "/bookmarks\n",
+            "/with space",
+            "/caf\u{e9}",
+        ] {
+            assert!(!is_same_site_path(bad), "{bad:?}");
+        }
+    }
+}

@@ -177,6 +177,25 @@ impl Signer {
         URL_SAFE_NO_PAD.encode(tag)
     }
 
+    /// What an admin token carries to bind it to the admin password: an HMAC of the password
+    /// (which reveals nothing of it, though token payloads are readable). A node whose password
+    /// changed computes another, so every token issued under the old one stops being an admin
+    /// token. Signed with the current key only: a key rotation also revokes admin tokens.
+    pub fn admin_binding(&self, password: &str) -> String {
+        let tag = self.mac("admin password", password).finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode(tag)
+    }
+
+    /// Whether `binding` is [`Signer::admin_binding`] of `password`, compared in constant time.
+    pub fn is_admin_binding(&self, binding: &str, password: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(binding) else {
+            return false;
+        };
+        self.mac("admin password", password)
+            .verify_slice(&tag)
+            .is_ok()
+    }
+
     pub fn check_csrf(&self, session: &Session, token: &str) -> bool {
         let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {
             return false;
@@ -398,6 +417,17 @@ mod tests {
             signer.verify::<i32>("lv", &ahead, day),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn admin_bindings_hold_only_for_their_password_and_key() {
+        let signer = Signer::new("secret");
+        let binding = signer.admin_binding("hunter2");
+        assert!(signer.is_admin_binding(&binding, "hunter2"));
+        assert!(!signer.is_admin_binding(&binding, "hunter3"));
+        assert!(!Signer::new("other").is_admin_binding(&binding, "hunter2"));
+        assert!(!signer.is_admin_binding("not base64!", "hunter2"));
+        assert!(!binding.contains("hunter2"));
     }
 
     #[test]

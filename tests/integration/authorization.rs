@@ -870,3 +870,61 @@ async fn authorization_foreign_origins_cannot_open_sockets_or_write_to_the_api()
         "reads are not refused (no CORS: a foreign page cannot read them)"
     );
 }
+
+/// The `/admin` page's live view token of the server at `base`, with `password`.
+async fn admin_token(base: &str, password: &str) -> String {
+    let page = http()
+        .get(format!("{base}/admin"))
+        .basic_auth("admin", Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    attribute(&page.text().await.unwrap(), "data-cinder-token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_admin_tokens_are_revoked_by_a_new_admin_password() {
+    use crate::support::{config, TempDir, TestDb};
+    // Two nodes of one database and one secret key base: the old password and the new one (a
+    // node restarted with a new `CINDER_ADMIN_PASSWORD` is such a node).
+    let db = TestDb::new().await;
+    let start = |password: &'static str| {
+        let dir = TempDir::new();
+        let mut config = config(&db, &dir);
+        config.admin_password = Some(password.into());
+        async move { (cinder::server::Server::start(config).await.unwrap(), dir) }
+    };
+    let (old, _old_dir) = start("old-password").await;
+    let (new, _new_dir) = start("new-password").await;
+    let captured = admin_token(&old.url(), "old-password").await;
+    let ws = |server: &cinder::server::Server| format!("ws://{}/socket/websocket?vsn=2.0.0", server.addr);
+
+    // The old node still takes it; the new one refuses it, in a join and as a connect token.
+    let mut on_old = Client::connect(&ws(&old)).await;
+    let (_, reply) = on_old.join("lv:/admin", json!({"token": captured})).await;
+    assert_eq!(reply["status"], "ok", "{reply}");
+    let mut on_new = Client::connect(&ws(&new)).await;
+    let (_, reply) = on_new.join("lv:/admin", json!({"token": captured})).await;
+    assert_eq!(reply["response"]["reason"], "forbidden", "{reply}");
+    let url = format!("{}&token={captured}", ws(&new));
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (_, reply) = Client::from_ws(socket).join("lv:/admin", json!({})).await;
+    assert_eq!(reply["response"]["reason"], "forbidden", "{reply}");
+    // The new password's token joins on the new node only.
+    let fresh = admin_token(&new.url(), "new-password").await;
+    let (_, reply) = on_new.join("lv:/admin", json!({"token": fresh})).await;
+    assert_eq!(reply["status"], "ok", "{reply}");
+    let (_, reply) = on_old.join("lv:/admin", json!({"token": fresh})).await;
+    assert_eq!(reply["response"]["reason"], "forbidden", "{reply}");
+    // And Basic credentials with the old password no longer open the new node's admin.
+    let refused = http()
+        .get(format!("{}/admin", new.url()))
+        .basic_auth("admin", Some("old-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    old.stop().await;
+    new.stop().await;
+}

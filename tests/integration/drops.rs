@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cinder::process::checkout::{buy, recover, CheckoutError};
-use cinder_domain::drops::{ProductCommand, PurchaseCommand};
+use cinder_domain::drops::{CartCommand, CartError, ProductCommand, PurchaseCommand};
 use serde_json::{json, Value};
 
 use crate::socket::{attribute, page};
@@ -168,7 +168,9 @@ async fn a_purchase_that_fails_midway_gives_back_what_it_took() {
     let cart = "shopper";
     let items = vec![first[0].clone(), second[0].clone(), first[1].clone()];
     for item in &items {
-        assert_eq!(add(&server, cart, item).await.0, 200);
+        cart_command(&server, cart, CartCommand::AddItem { item_id: item.clone() })
+            .await
+            .unwrap();
     }
     // Another shopper takes the last unit of the second item after our checks passed.
     server
@@ -200,11 +202,12 @@ async fn a_purchase_that_fails_midway_gives_back_what_it_took() {
         "the first sale was undone, the third never made"
     );
     assert_eq!(settled(&server, "TWO", &[0]).await, vec![0]);
-    let (_, body) = add(&server, cart, &first[0]).await;
-    assert_eq!(
-        body["errors"]["item_id"][0], "that size is already in your cart",
-        "the cart is unchanged"
-    );
+    // The cart is unchanged, and free for the shopper again.
+    let again = cart_command(&server, cart, CartCommand::AddItem { item_id: first[0].clone() });
+    assert_eq!(again.await.err(), Some(CartError::Duplicate));
+    cart_command(&server, cart, CartCommand::RemoveItem { item_id: second[0].clone() })
+        .await
+        .expect("no checkout holds the cart");
     let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
     let types: Vec<String> = sqlx::query_scalar(
         "SELECT event_type FROM events WHERE aggregate_type = 'Purchase' ORDER BY position",
@@ -739,4 +742,143 @@ async fn carts_never_show_the_session_in_the_public_log() {
         html.contains("cart-item-PRIV-9"),
         "the visitor's cart still holds the item"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_checkouts_of_one_cart_at_once_buy_once_and_hold_nothing_back() {
+    let server = server().await;
+    let items = product(&server, "DOUBLE", &[("9", 20)], true).await;
+    assert_eq!(add(&server, "two-tabs", &items[0]).await.0, 200);
+    let checkouts: Vec<_> = (0..20)
+        .map(|_| {
+            let url = format!("{}/api/drops/carts/two-tabs/checkout", server.url());
+            tokio::spawn(async move {
+                let response = http().post(url).send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut completed = 0;
+    for checkout in checkouts {
+        let (status, body) = checkout.await.unwrap();
+        match status {
+            200 => completed += 1,
+            // Refused at once: another checkout is under way, or (later) it already emptied
+            // the cart. Never "unavailable", never a purchase that took something.
+            409 => assert_eq!(
+                body["error"], "A checkout of this cart is already under way.",
+                "{body}"
+            ),
+            422 => assert_eq!(body["error"], "Your cart is empty.", "{body}"),
+            other => panic!("a checkout answered {other}: {body}"),
+        }
+    }
+    assert_eq!(completed, 1, "exactly one purchase");
+    // Within a second the size shows what was bought, and nothing more is held back.
+    let started = std::time::Instant::now();
+    while available(&server, "DOUBLE").await != [19] {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the size shows {:?}, not 19 of 20",
+            available(&server, "DOUBLE").await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // An honest buyer is not told "sold out", and the cart works again afterwards.
+    assert_eq!(add(&server, "honest", &items[0]).await.0, 200);
+    assert_eq!(checkout(&server, "honest").await.0, 200);
+    assert_eq!(add(&server, "two-tabs", &items[0]).await.0, 200);
+    assert_eq!(checkout(&server, "two-tabs").await.0, 200);
+    assert_eq!(settled(&server, "DOUBLE", &[17]).await, [17]);
+    assert_eq!(recover(&server.server.state, Duration::ZERO).await, 0);
+}
+
+/// Runs `command` on cart aggregate `cart` (not an API cart id, which is hashed first).
+async fn cart_command(
+    server: &TestServer,
+    cart: &str,
+    command: CartCommand,
+) -> Result<(), CartError> {
+    match server
+        .server
+        .state
+        .bus
+        .carts
+        .execute(cart, (cart.to_owned(), command))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(cinder::bus::CommandError::Rejected(error)) => Err(error),
+        Err(other) => panic!("the store failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_completed_one() {
+    let server = server().await;
+    let items = product(&server, "CRASH", &[("9", 10)], true).await;
+    let app = &server.server.state;
+    let record = |purchase: &'static str, command| {
+        app.bus
+            .purchases
+            .execute(purchase, (purchase.to_owned(), command))
+    };
+    // Two shoppers' checkouts, each interrupted after its sale: one before the cart was
+    // checked out, one after (but before the purchase was recorded complete).
+    let mut last = None;
+    for (cart, purchase) in [("c-before", "p-before"), ("c-after", "p-after")] {
+        cart_command(&server, cart, CartCommand::AddItem { item_id: items[0].clone() })
+            .await
+            .unwrap();
+        record(purchase, PurchaseCommand::Start { cart_id: cart.into(), items: items.clone() })
+            .await
+            .unwrap();
+        let begin = CartCommand::BeginCheckout { purchase_id: purchase.into(), items: items.clone() };
+        cart_command(&server, cart, begin).await.unwrap();
+        app.bus
+            .products
+            .execute(
+                "CRASH",
+                ProductCommand::SellItem {
+                    item_id: items[0].clone(),
+                    purchase_id: Some(purchase.into()),
+                },
+            )
+            .await
+            .unwrap();
+        let secured = record(purchase, PurchaseCommand::Secured { item_id: items[0].clone() });
+        last = secured.await.unwrap().last();
+    }
+    cart_command(&server, "c-after", CartCommand::CheckOut { purchase_id: "p-after".into() })
+        .await
+        .unwrap();
+    // Meanwhile the carts are held: a second checkout or a change is refused.
+    let change = CartCommand::RemoveItem { item_id: items[0].clone() };
+    assert_eq!(
+        cart_command(&server, "c-before", change.clone()).await,
+        Err(CartError::CheckoutUnderWay)
+    );
+    assert!(app.progress.wait_for(last.unwrap(), Duration::from_secs(10)).await);
+
+    assert_eq!(recover(app, Duration::ZERO).await, 2);
+    assert_eq!(
+        settled(&server, "CRASH", &[9]).await,
+        [9],
+        "the unit of the interrupted checkout is back; the completed one's is sold"
+    );
+    cart_command(&server, "c-before", change)
+        .await
+        .expect("the interrupted checkout's cart is free again");
+    let status = |id| app.drops.purchase(id).unwrap().unwrap().status;
+    for _ in 0..200 {
+        let running = cinder_domain::drops::PurchaseStatus::Running;
+        if status("p-after") != running && status("p-before") != running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status("p-after"), cinder_domain::drops::PurchaseStatus::Completed);
+    assert_eq!(status("p-before"), cinder_domain::drops::PurchaseStatus::Failed);
 }

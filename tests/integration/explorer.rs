@@ -226,3 +226,218 @@ async fn health_and_readiness_answer() {
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.text().await.unwrap(), "ready");
 }
+
+/// Messages in the long room of the bounded-explorer tests.
+const LONG_ROOM: i64 = 20_000;
+
+/// Writes a room of [`LONG_ROOM`] messages straight into the store, in batches (the chat rules
+/// would take hours): each as long as a message may be (2000 characters, 32 for the sender),
+/// of quotes, which cost the most to show (escaped in JSON, then in HTML). Returns the
+/// position of its last event.
+async fn long_room(server: &TestServer, room: &str) -> i64 {
+    use cinder::store::NewEvent;
+    use cinder_domain::chat::{MessageSent, RoomEvent, MESSAGE_SENT_VERSION};
+    let log = server.db.log().await;
+    let mut last = 0;
+    for start in (1..=LONG_ROOM).step_by(1000) {
+        let batch: Vec<NewEvent> = (start..start + 1000)
+            .map(|id| NewEvent {
+                aggregate_type: "Room".into(),
+                aggregate_id: room.into(),
+                sequence: id,
+                event_type: "MessageSent".into(),
+                event_version: MESSAGE_SENT_VERSION.into(),
+                payload: serde_json::to_value(RoomEvent::MessageSent(MessageSent {
+                    id: id as u64,
+                    room: room.into(),
+                    sender: "\"".repeat(32),
+                    content: format!("{id} {}", "\"".repeat(1990)),
+                    sent_at: chrono::Utc::now(),
+                    mentions: Vec::new(),
+                }))
+                .unwrap(),
+                metadata: json!({}),
+            })
+            .collect();
+        last = log.append(&batch).await.unwrap().last().unwrap().position;
+    }
+    last
+}
+
+/// GETs `path`: its status and body.
+async fn get(server: &TestServer, path: &str) -> (u16, String) {
+    let response = http()
+        .get(format!("{}{path}", server.url()))
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.text().await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
+    use cinder::web::events::MAX_PAGE_BYTES;
+    let server = TestServer::start().await;
+    let last = long_room(&server, "long").await;
+    let middle = last - LONG_ROOM / 2;
+    for path in [
+        "/events/Room/long".to_owned(),
+        "/events/Room/long?after=19990".to_owned(),
+        format!("/events/Room/long/at/{last}"),
+        format!("/events/Room/long/at/{middle}"),
+        "/api/aggregates/Room/long/events".to_owned(),
+        "/api/aggregates/Room/long/events?limit=500".to_owned(),
+        "/api/events?after=0&limit=1000".to_owned(),
+        "/events?type=Room".to_owned(),
+        "/events".to_owned(),
+    ] {
+        let (status, body) = get(&server, &path).await;
+        assert_eq!(status, 200, "{path}: {}", &body[..body.len().min(300)]);
+        assert!(
+            body.len() <= MAX_PAGE_BYTES,
+            "{path}: {} bytes, over the budget of {MAX_PAGE_BYTES}",
+            body.len()
+        );
+    }
+
+    // The history pages on: the first page links to the next.
+    let (_, first) = get(&server, "/events/Room/long").await;
+    assert!(first.contains("20000 events."), "the count is shown");
+    assert!(first.contains("rel=\"next\""), "a next page");
+    // "As of" the last event shows the latest messages, says so, and stops at the event.
+    let (_, as_of) = get(&server, &format!("/events/Room/long/at/{last}")).await;
+    assert!(as_of.contains("of 20000 messages."), "a note on what is shown");
+    assert!(as_of.contains("id=\"message-20000\""));
+    let (_, as_of) = get(&server, &format!("/events/Room/long/at/{middle}")).await;
+    assert!(as_of.contains("id=\"message-10000\"") && !as_of.contains("id=\"message-10001\""));
+
+    // Following `next` through the API reads every event once, in order, each page bounded.
+    let mut after = 0;
+    let mut sequences = Vec::new();
+    loop {
+        let (status, body) = get(
+            &server,
+            &format!("/api/aggregates/Room/long/events?after={after}&limit=500"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(body.len() <= MAX_PAGE_BYTES, "{} bytes", body.len());
+        let page: Value = serde_json::from_str(&body).unwrap();
+        sequences.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["sequence"].as_i64().unwrap()),
+        );
+        match page["next"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(sequences, (1..=LONG_ROOM).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_stays_quick_while_heavy_explorer_reads_run() {
+    let server = TestServer::start().await;
+    let last = long_room(&server, "long").await;
+    let as_of = format!("{}/events/Room/long/at/{last}", server.url());
+    // One heavy read alone: the yardstick.
+    let started = std::time::Instant::now();
+    let alone = http().get(&as_of).send().await.unwrap();
+    assert_eq!(alone.status(), 200);
+    alone.bytes().await.unwrap();
+    let heavy = started.elapsed();
+
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let as_of = as_of.clone();
+            tokio::spawn(async move {
+                let response = http().get(&as_of).send().await.unwrap();
+                let retry_after = response.headers().get("retry-after").is_some();
+                let status = response.status().as_u16();
+                response.bytes().await.unwrap();
+                (status, retry_after)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let health = http()
+            .get(format!("{}/healthz", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    let mut served = 0;
+    for reader in readers {
+        let (status, retry_after) = reader.await.unwrap();
+        match status {
+            200 => served += 1,
+            503 => assert!(retry_after, "a busy refusal says when to retry"),
+            other => panic!("a heavy read answered {other}"),
+        }
+    }
+    assert!(served >= 1, "heavy reads are served, a few at a time");
+    assert!(
+        slowest * 5 < heavy,
+        "/healthz took up to {slowest:?} while heavy reads ran; one heavy read takes {heavy:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_explorer_ids_are_404_or_400_never_a_server_error() {
+    let server = TestServer::start().await;
+    let sent = post_message(&server, "ids", "a", "one").await;
+    let position = sent["position"].as_i64().unwrap();
+    for (path, expected) in [
+        ("/events/Room/a%00b".to_owned(), 404),
+        (format!("/events/Room/a%00b/at/{position}"), 404),
+        ("/events/Ro%00om/ids".to_owned(), 404),
+        ("/api/aggregates/Room/a%00b/events".to_owned(), 404),
+        ("/api/aggregates/Room/ids/events?after=x".to_owned(), 400),
+        ("/events/Room/ids?after=-1".to_owned(), 400),
+        ("/events?type=%00".to_owned(), 400),
+        ("/events/Room/ids/at/999999".to_owned(), 404),
+        // An event of another aggregate is not this one's "as of".
+        (format!("/events/Room/other/at/{position}"), 404),
+    ] {
+        let (status, _) = get(&server, &path).await;
+        assert_eq!(status, expected, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn filtering_the_tail_by_type_reads_the_index() {
+    let server = TestServer::start().await;
+    post_message(&server, "typed", "a", "one").await;
+    let (status, page) = get(&server, "/events?type=Nope").await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("id=\"event-1\""));
+    let (_, page) = get(&server, "/events?type=Room").await;
+    assert!(page.contains("id=\"event-1\""));
+    // A table this small is read whole whatever the indexes; as if it were large, the query
+    // must have an index that finds one type without walking the others.
+    use sqlx::{Connection, Executor};
+    let mut db = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
+    db.execute("SET enable_seqscan = off").await.unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT position FROM events WHERE aggregate_type = 'Nope' \
+         AND position < 9223372036854775807 ORDER BY position DESC LIMIT 50",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert!(
+        plan.iter().any(|line| line.contains("events_type_position")),
+        "{plan:?}"
+    );
+}

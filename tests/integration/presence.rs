@@ -474,3 +474,52 @@ async fn presence_drops_admin_counts_shoppers_of_every_node() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_a_name_with_a_nul_is_refused_and_blocks_no_one_else() {
+    let db = TestDb::new().await;
+    let (a, _dir_a) = node(&db, |_| {}).await;
+    let (b, _dir_b) = node(&db, |_| {}).await;
+    let topic = "chat:nul-names";
+
+    // At the edge: the join and the display-name form refuse it.
+    let mut evil = Client::connect(&ws_url(&a)).await;
+    let (_, refused) = evil.join(topic, json!({"name": "evil\u{0}"})).await;
+    assert_eq!(refused["status"], "error", "{refused}");
+    assert_eq!(
+        refused["response"]["reason"],
+        "your name can't contain control characters"
+    );
+    let room = format!("http://{}/chat/nul-names", a.addr);
+    let response = http().get(&room).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = response.text().await.unwrap();
+    let csrf = attribute(&html[html.find("name=\"_csrf\"").unwrap()..], "value");
+    let named = http()
+        .post(format!("{room}/name"))
+        .header("cookie", &cookie)
+        .form(&[("name", "evil\u{0}"), ("_csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 422);
+    assert!(named.headers().get("set-cookie").is_none(), "no such name is kept");
+
+    // Behind the edge: an entry Postgres cannot store (one tracked before names were checked,
+    // say) is left out, and the node's other entries still reach the other node.
+    let _stuck = a
+        .state
+        .presence
+        .track(topic, "evil\u{0}", json!({"name": "evil\u{0}"}));
+    let mut ada = Client::connect(&ws_url(&a)).await;
+    join(&mut ada, topic, Some("ada")).await;
+    let mut watch_b = Client::connect(&ws_url(&b)).await;
+    let (_, mut on_b) = join(&mut watch_b, topic, None).await;
+    on_b.until(&mut watch_b, &["ada"], SOON).await;
+    let mut bob = Client::connect(&ws_url(&a)).await;
+    join(&mut bob, topic, Some("bob")).await;
+    on_b.until(&mut watch_b, &["ada", "bob"], SOON).await;
+
+    a.stop().await;
+    b.stop().await;
+}

@@ -67,11 +67,17 @@ pub async fn add(
     if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
         return refused;
     }
-    let back = form
-        .get("back")
-        .filter(|b| b.starts_with("/bookmarks") && !b.starts_with("//"))
-        .cloned()
-        .unwrap_or_else(|| "/bookmarks".into());
+    // Checked before anything runs: a bad target must not cost a saved bookmark its answer.
+    let back = match form.get("back") {
+        None => "/bookmarks".to_owned(),
+        Some(back) if crate::web::forms::is_same_site_path(back) && back.starts_with("/bookmarks") => {
+            back.clone()
+        }
+        Some(_) => {
+            return (StatusCode::BAD_REQUEST, "back must be a path of the bookmarks pages")
+                .into_response()
+        }
+    };
     let fields = Value::Object(
         form.into_iter()
             .map(|(k, v)| (k, Value::String(v)))

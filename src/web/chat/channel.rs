@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage, MAX_SENDER_CHARS};
+use cinder_domain::chat::{
+    check_sender, is_valid_room_name, RoomCommand, SendMessage, MAX_SENDER_CHARS,
+};
 use cinder_read_models::chat::{room_topic, ChatChange};
 use cinder_read_models::Change;
 use serde::Deserialize;
@@ -45,11 +47,11 @@ impl ChannelFactory for RoomChannels {
         }
         let name = match payload.get("name") {
             None | Some(Value::Null) => None,
-            Some(Value::String(name))
-                if !name.trim().is_empty() && name.trim().chars().count() <= MAX_SENDER_CHARS =>
-            {
-                Some(name.trim().to_owned())
-            }
+            Some(Value::String(name)) => Some(
+                check_sender(name)
+                    .map_err(|refusal| reason(refusal.to_string()))?
+                    .to_owned(),
+            ),
             Some(_) => return Err(reason(format!("a name is 1–{MAX_SENDER_CHARS} characters"))),
         };
         let app = &socket.app;

@@ -50,14 +50,57 @@ pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn Li
     }
 }
 
-/// A room as it stood after `events` (its own, in order): replayed into a throwaway read model.
+/// Messages a room "as of" an event shows at most: the latest, as the room page does.
+const AS_OF_MESSAGES: usize = 100;
+
+/// A room rebuilt for the explorer's "as of", in a throwaway read model.
 pub fn as_of(
     room: &str,
-    events: &[cinder_read_models::StoredEvent],
-) -> Result<maud::Markup, cinder_read_models::ProjectionError> {
-    let db = sled::Config::new().temporary(true).open()?;
+) -> Result<Box<dyn super::events::AsOf>, cinder_read_models::ProjectionError> {
+    let db = super::events::scratch_db()?;
     let chat = cinder_read_models::chat::ChatReadModel::open(&db)?;
-    cinder_read_models::fold(&chat, events)?;
-    let messages = chat.messages(room, None, usize::MAX)?;
-    Ok(views::message_list(&messages))
+    Ok(Box::new(RoomAsOf {
+        chat,
+        room: room.to_owned(),
+        _db: db,
+    }))
+}
+
+struct RoomAsOf {
+    chat: cinder_read_models::chat::ChatReadModel,
+    room: String,
+    _db: sled::Db,
+}
+
+impl super::events::AsOf for RoomAsOf {
+    fn fold(
+        &self,
+        events: &[cinder_read_models::StoredEvent],
+    ) -> Result<(), cinder_read_models::ProjectionError> {
+        cinder_read_models::fold(&self.chat, events)
+    }
+
+    /// The latest messages (at most [`AS_OF_MESSAGES`], and as many as fit in `budget`), with
+    /// a note when the room held more.
+    fn render(&self, budget: usize) -> Result<maud::Markup, cinder_read_models::ProjectionError> {
+        let messages = self.chat.messages(&self.room, None, AS_OF_MESSAGES)?;
+        let count = self.chat.room(&self.room)?.map_or(0, |r| r.message_count);
+        let mut bytes = 0;
+        let mut kept = 0;
+        for message in messages.iter().rev() {
+            let size = views::message_item(message).into_string().len();
+            if kept > 0 && bytes + size > budget {
+                break;
+            }
+            bytes += size;
+            kept += 1;
+        }
+        let shown = &messages[messages.len() - kept..];
+        Ok(maud::html! {
+            @if (shown.len() as u64) < count {
+                p.muted.as-of-note { "The last " (shown.len()) " of " (count) " messages." }
+            }
+            (views::message_list(shown))
+        })
+    }
 }

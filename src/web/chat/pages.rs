@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage, MAX_SENDER_CHARS};
+use cinder_domain::chat::{check_sender, is_valid_room_name, RoomCommand, SendMessage};
 use serde::Deserialize;
 
 use super::views::{LobbyView, RoomView};
@@ -81,12 +81,13 @@ pub async fn set_name(
     if let Some(refused) = csrf_refusal(&app, &session, Some(&form.csrf)) {
         return refused;
     }
-    let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_SENDER_CHARS {
-        let view = RoomView::new(app.clone(), &session, &room)
-            .with_error("your name must be 1–32 characters".into());
-        return refused(page(&app, &session, &format!("/chat/{room}"), &view).await);
-    }
+    let name = match check_sender(&form.name) {
+        Ok(name) => name,
+        Err(refusal) => {
+            let view = RoomView::new(app.clone(), &session, &room).with_error(refusal.to_string());
+            return refused(page(&app, &session, &format!("/chat/{room}"), &view).await);
+        }
+    };
     session.name = Some(name.to_owned());
     (
         [(header::SET_COOKIE, session.cookie(&app.signer))],

@@ -190,6 +190,9 @@ impl LiveView for AdminView {
             }
             _ => return Err(json!({"reason": format!("unknown event {event:?}")})),
         };
+        if !cinder_domain::drops::is_valid_sku(&product_id) {
+            return Err(json!({"reason": "no such product or item"}));
+        }
         let committed = self
             .app
             .bus
@@ -290,6 +293,9 @@ pub async fn restock_form(
 }
 
 async fn admin_command(app: &AppState, product_id: &str, command: ProductCommand) -> Response {
+    if !cinder_domain::drops::is_valid_sku(product_id) {
+        return (StatusCode::NOT_FOUND, "no such product or item").into_response();
+    }
     match app.bus.products.execute(product_id, command).await {
         Ok(committed) => {
             if let Some(cursor) = committed.last() {

@@ -159,6 +159,9 @@ pub async fn restock(
 }
 
 async fn product_command(app: &AppState, product_id: &str, command: ProductCommand) -> Response {
+    if !cinder_domain::drops::is_valid_sku(product_id) {
+        return json_error(StatusCode::NOT_FOUND, "no such product or item");
+    }
     match app.bus.products.execute(product_id, command).await {
         Ok(committed) => {
             wait(app, committed.last()).await;
@@ -247,7 +250,10 @@ pub async fn checkout(State(app): State<AppState>, Path(cart_id): Path<String>) 
                 CheckoutError::EmptyCart | CheckoutError::NotReleased(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
-                CheckoutError::SoldOut(_) | CheckoutError::Failed(_) => StatusCode::CONFLICT,
+                CheckoutError::SoldOut(_)
+                | CheckoutError::Failed(_)
+                | CheckoutError::UnderWay
+                | CheckoutError::CartChanged => StatusCode::CONFLICT,
                 CheckoutError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             };
             (

@@ -3,23 +3,31 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use cinder_read_models::Cursor;
-use serde_json::json;
+use axum::{Extension, Json};
+use cinder_read_models::{Cursor, StoredEvent};
+use serde_json::{json, Value};
 
-use super::event_json;
+use super::{event_json, is_aggregate_id, is_aggregate_type, Viewer, HISTORY_PAGE, MAX_PAGE_BYTES};
 use crate::web::errors::json_error;
+use crate::web::session::Session;
 use crate::web::{params, AppState};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
+/// Most events one page of `/api/aggregates/...` holds.
+const MAX_HISTORY_LIMIT: usize = 500;
+/// Room left in [`MAX_PAGE_BYTES`] for what surrounds the events (`{"events": [...]}`, `next`).
+const ENVELOPE_BYTES: usize = 256;
 
 /// `GET /api/events?after=<position>&limit=`: events after the one at `after`, in log order.
-/// Pass the last position you received as `after` to continue without gaps or repeats.
+/// Pass the last position you received as `after` to continue without gaps or repeats. A page
+/// is cut short (never empty) where its body would pass [`MAX_PAGE_BYTES`].
 pub async fn events(
     State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let after = match params::number(&query, "after", "a position") {
@@ -35,28 +43,76 @@ pub async fn events(
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no event at that position"),
         Err(response) => return response,
     };
+    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
     match app.log.read_after(cursor, limit).await {
-        Ok(events) => Json(
-            json!({ "events": events.iter().map(|e| event_json(&app, e)).collect::<Vec<_>>() }),
-        )
-        .into_response(),
+        Ok(events) => {
+            let (shown, _) = within_budget(&app, &viewer, &events);
+            Json(json!({ "events": shown })).into_response()
+        }
         Err(error) => store_error(error),
     }
 }
 
-/// `GET /api/aggregates/<type>/<id>/events`: one aggregate's history, in sequence order.
+/// `GET /api/aggregates/<type>/<id>/events?after=<sequence>&limit=`: one page of an aggregate's
+/// history, in sequence order: `{"events": [...], "next": <sequence> | null}`; pass `next` as
+/// `after` for the following page (`null`: this was the last).
 pub async fn aggregate_events(
     State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
     Path((aggregate_type, aggregate_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    match app.log.stream(&aggregate_type, &aggregate_id).await {
-        Ok(events) if events.is_empty() => json_error(StatusCode::NOT_FOUND, "no such aggregate"),
-        Ok(events) => Json(
-            json!({ "events": events.iter().map(|e| event_json(&app, e)).collect::<Vec<_>>() }),
-        )
-        .into_response(),
-        Err(error) => store_error(error),
+    if !is_aggregate_type(&aggregate_type) || !is_aggregate_id(&aggregate_id) {
+        return json_error(StatusCode::NOT_FOUND, "no such aggregate");
     }
+    let after = match params::number(&query, "after", "a sequence") {
+        Ok(after) => after.unwrap_or(0).min(i64::MAX as u64) as i64,
+        Err(bad) => return bad.into_response(),
+    };
+    let limit = match params::limit(&query, HISTORY_PAGE, MAX_HISTORY_LIMIT) {
+        Ok(limit) => limit,
+        Err(bad) => return bad.into_response(),
+    };
+    let last = match app.log.last_sequence(&aggregate_type, &aggregate_id).await {
+        Ok(Some(last)) => last,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such aggregate"),
+        Err(error) => return store_error(error),
+    };
+    let page = match app
+        .log
+        .stream_page(&aggregate_type, &aggregate_id, after, limit)
+        .await
+    {
+        Ok(page) => page,
+        Err(error) => return store_error(error),
+    };
+    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
+    let (shown, count) = within_budget(&app, &viewer, &page);
+    let next = count
+        .checked_sub(1)
+        .map(|i| page[i].sequence)
+        .filter(|shown_last| *shown_last < last);
+    Json(json!({ "events": shown, "next": next })).into_response()
+}
+
+/// The events of `events`, in order, that fit in one answer (at least one): as JSON, and how
+/// many they are.
+fn within_budget(app: &AppState, viewer: &Viewer, events: &[StoredEvent]) -> (Vec<Value>, usize) {
+    let mut shown = Vec::new();
+    let mut bytes = ENVELOPE_BYTES;
+    for event in events {
+        let json = event_json(app, viewer, event);
+        // A comma between events; serializing a `Value` cannot fail.
+        let size = serde_json::to_vec(&json).map_or(0, |v| v.len()) + 1;
+        if !shown.is_empty() && bytes + size > MAX_PAGE_BYTES {
+            break;
+        }
+        bytes += size;
+        shown.push(json);
+    }
+    let count = shown.len();
+    (shown, count)
 }
 
 /// The log cursor of position `after` (0 is the start of the log).

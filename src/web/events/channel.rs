@@ -5,12 +5,16 @@
 //! the client to read (a client that stalls is disconnected, so memory stays bounded). Live
 //! events at or before the last one pushed are dropped; if live events were missed while the
 //! client was slow, it reads from the store again where it left off.
+//!
+//! Visitors' todo lists, carts and purchases are redacted (see [`super::Viewer`]) unless the
+//! join carries a live view token (`{"token": ...}`, or the socket's connect parameter): then
+//! that token's visitor sees their own, and an `/admin` token sees all.
 
 use async_trait::async_trait;
 use cinder_read_models::{Change, Cursor, LOG_TOPIC};
 use serde_json::Value;
 
-use super::event_json;
+use super::{event_json, Viewer};
 use crate::web::socket::{
     reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled,
 };
@@ -34,6 +38,18 @@ impl ChannelFactory for LogChannels {
         socket: &SocketInfo,
     ) -> Result<Joined, Value> {
         let app = &socket.app;
+        let token = payload
+            .get("token")
+            .and_then(Value::as_str)
+            .or_else(|| crate::web::live::connect_token(&socket.params));
+        let viewer = match token {
+            None => Viewer::anyone(),
+            Some(token) => {
+                let (session, admin) = crate::web::live::token_holder(app, token)
+                    .map_err(|error| reason(error.to_string()))?;
+                Viewer::of(&session, admin)
+            }
+        };
         let subscription = app.pubsub.subscribe(LOG_TOPIC);
         let sent = match payload.get("after") {
             None | Some(Value::Null) => None,
@@ -52,6 +68,7 @@ impl ChannelFactory for LogChannels {
         Ok(Joined {
             channel: Box::new(LogChannel {
                 app: app.clone(),
+                viewer,
                 sent,
             }),
             reply: serde_json::json!({}),
@@ -62,6 +79,7 @@ impl ChannelFactory for LogChannels {
 
 struct LogChannel {
     app: AppState,
+    viewer: Viewer,
     /// The last event pushed; `None` until the first (live-only joins start with the next).
     sent: Option<Cursor>,
 }
@@ -82,7 +100,7 @@ impl Channel for LogChannel {
         self.sent = Some(event.cursor());
         vec![Push {
             event: "event",
-            payload: event_json(&self.app, event),
+            payload: event_json(&self.app, &self.viewer, event),
         }]
     }
 
@@ -105,7 +123,7 @@ impl Channel for LogChannel {
                 pusher
                     .push(Push {
                         event: "event",
-                        payload: event_json(&self.app, event),
+                        payload: event_json(&self.app, &self.viewer, event),
                     })
                     .await?;
             }

@@ -1,25 +1,41 @@
-//! The event explorer: the global log, live; each aggregate's history; "as of" views rebuilt by
-//! replaying an aggregate's events up to a chosen one; the `events:all` feed and JSON API.
+//! The event explorer: the global log, live; each aggregate's history, a page at a time; "as
+//! of" views rebuilt by replaying an aggregate's events up to a chosen one; the `events:all`
+//! feed and JSON API.
+//!
+//! Histories grow without bound (a busy room has tens of thousands of events), so nothing here
+//! reads or answers a whole one: histories are paged, "as of" folds its events a page at a
+//! time into a throwaway read model and shows a bounded part of it, every answer stays within
+//! [`MAX_PAGE_BYTES`], and the heavy endpoints run a few at a time ([`heavy`]).
 
 mod api;
 mod channel;
+mod heavy;
 mod pages;
+mod viewer;
 mod views;
 
 use axum::routing::get;
 use axum::Router;
-use cinder_read_models::StoredEvent;
+use cinder_read_models::{ProjectionError, StoredEvent};
+use maud::Markup;
 use serde_json::{json, Value};
 
 pub use channel::LogChannels;
+pub use viewer::Viewer;
 
 use super::live::LiveView;
 use super::session::Session;
 use super::AppState;
 
+/// The most bytes one explorer answer (a page or a JSON body) carries.
+pub const MAX_PAGE_BYTES: usize = 512 * 1024;
+
+/// Events of one aggregate a history page or API page holds at most.
+pub const HISTORY_PAGE: usize = 200;
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(pages::tail))
+    let heavy = heavy::HeavyReads::new(heavy::HEAVY_READS);
+    let limited = Router::new()
         .route(
             "/events/{aggregate_type}/{aggregate_id}",
             get(pages::history),
@@ -33,32 +49,51 @@ pub fn routes() -> Router<AppState> {
             "/api/aggregates/{aggregate_type}/{aggregate_id}/events",
             get(api::aggregate_events),
         )
+        .route_layer(axum::middleware::from_fn_with_state(heavy, heavy::limit));
+    Router::new()
+        .route("/events", get(pages::tail))
+        .merge(limited)
 }
 
 /// The explorer's live view at `path` (`/events`, optionally `?type=<aggregate type>`).
-pub fn mount(path: &str, _session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
     let (base, query) = path.split_once('?').unwrap_or((path, ""));
     if base != "/events" {
         return None;
     }
     let filter = query
         .strip_prefix("type=")
-        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .filter(|t| is_aggregate_type(t))
         .map(str::to_owned);
-    Some(Box::new(views::TailView::new(app.clone(), filter)))
+    Some(Box::new(views::TailView::new(
+        app.clone(),
+        Viewer::of(session, false),
+        filter,
+    )))
 }
 
-/// An event's payload as the explorer, the API and `events:all` show it: each app may hide
-/// what only some people may see (private bookmarks).
-pub fn shown_payload(app: &AppState, event: &StoredEvent) -> Value {
+/// Whether `name` could be an aggregate type: 1–64 ASCII letters and digits.
+pub fn is_aggregate_type(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether `id` could be an aggregate id: 1–256 bytes with no control character (which no id
+/// of ours has, and which Postgres would refuse to compare).
+pub fn is_aggregate_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && !id.chars().any(char::is_control)
+}
+
+/// An event's payload as `viewer` may see it: each app may hide what only some people may see
+/// (private bookmarks; visitors' todo lists, carts and purchases).
+pub fn shown_payload(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Value {
     match event.aggregate_type.as_str() {
         "Bookmark" => super::bookmarks::public_payload(app, event),
-        _ => event.payload.clone(),
+        _ => viewer::visible_payload(app, viewer, event),
     }
 }
 
-/// An event as the API and the `events:all` feed show it.
-pub fn event_json(app: &AppState, event: &StoredEvent) -> Value {
+/// An event as the API and the `events:all` feed show it to `viewer`.
+pub fn event_json(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Value {
     json!({
         "position": event.position,
         "aggregate_type": event.aggregate_type,
@@ -66,7 +101,53 @@ pub fn event_json(app: &AppState, event: &StoredEvent) -> Value {
         "sequence": event.sequence,
         "event_type": event.event_type,
         "event_version": event.event_version,
-        "payload": shown_payload(app, event),
+        "payload": shown_payload(app, viewer, event),
         "recorded_at": event.recorded_at,
     })
+}
+
+/// An aggregate's view rebuilt on the side for "as of": fed its events a page at a time, in
+/// order, then rendered within a byte budget. Each app that supports "as of" makes one over a
+/// throwaway read model of its own.
+pub trait AsOf: Send + Sync {
+    /// Folds the next events of the aggregate, in sequence order.
+    fn fold(&self, events: &[StoredEvent]) -> Result<(), ProjectionError>;
+
+    /// The view as it stands, in at most about `budget` bytes of markup: a long one shows its
+    /// latest part and says so.
+    fn render(&self, budget: usize) -> Result<Markup, ProjectionError>;
+}
+
+/// A new, empty [`AsOf`] view of one aggregate.
+type NewAsOf = fn(&str) -> Result<Box<dyn AsOf>, ProjectionError>;
+
+/// The aggregate types with "as of" views, and how each app makes one.
+const AS_OF: &[(&str, NewAsOf)] = &[
+    ("Room", super::chat::as_of),
+    ("TodoList", super::todos::as_of),
+];
+
+/// Whether aggregates of this type can be seen "as of" an event.
+fn supports_as_of(aggregate_type: &str) -> bool {
+    AS_OF.iter().any(|(t, _)| *t == aggregate_type)
+}
+
+/// An empty "as of" view of one aggregate, if its type has one.
+fn as_of_view(
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Option<Result<Box<dyn AsOf>, ProjectionError>> {
+    AS_OF
+        .iter()
+        .find(|(t, _)| *t == aggregate_type)
+        .map(|(_, new)| new(aggregate_id))
+}
+
+/// A sled database for a throwaway read model: deleted when dropped, with a small cache so
+/// that a few rebuilds at once stay small in memory.
+pub fn scratch_db() -> Result<sled::Db, ProjectionError> {
+    Ok(sled::Config::new()
+        .temporary(true)
+        .cache_capacity(4 << 20)
+        .open()?)
 }

@@ -1,17 +1,32 @@
 //! The explorer's pages.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
-use maud::html;
+use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
+use super::{
+    as_of_view, is_aggregate_id, is_aggregate_type, supports_as_of, AsOf, Viewer, HISTORY_PAGE,
+    MAX_PAGE_BYTES,
+};
 use crate::web::errors::not_found_page;
 use crate::web::layout;
 use crate::web::live::page;
 use crate::web::session::Session;
 use crate::web::AppState;
+
+/// Room left in [`MAX_PAGE_BYTES`] for the page around the events (layout, headings, links).
+const PAGE_CHROME: usize = 16 * 1024;
+/// Characters of one payload a history page shows before cutting it (no event of ours comes
+/// near; this keeps one odd event from taking the page).
+const PAYLOAD_SHOWN: usize = 64 * 1024;
+/// Events "as of" reads from the store and folds at a time.
+const FOLD_PAGE: usize = 500;
 
 #[derive(Deserialize)]
 pub struct Filter {
@@ -26,11 +41,11 @@ pub async fn tail(
     Query(filter): Query<Filter>,
 ) -> Response {
     let path = match filter.aggregate_type.as_deref().filter(|t| !t.is_empty()) {
-        Some(t) if t.bytes().all(|b| b.is_ascii_alphanumeric()) => format!("/events?type={t}"),
+        Some(t) if is_aggregate_type(t) => format!("/events?type={t}"),
         Some(_) => {
             return (
                 StatusCode::BAD_REQUEST,
-                "aggregate types are letters and digits",
+                "aggregate types are 1–64 letters and digits",
             )
                 .into_response()
         }
@@ -42,33 +57,91 @@ pub async fn tail(
     }
 }
 
-/// `/events/<type>/<id>`: one aggregate's whole history, each event with an "as of" link.
+/// `/events/<type>/<id>?after=<sequence>`: one page of an aggregate's history (the events
+/// after `after`, oldest first, as many as fit in a page), each event with an "as of" link.
 pub async fn history(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
+    headers: HeaderMap,
     Path((aggregate_type, aggregate_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let events = match app.log.stream(&aggregate_type, &aggregate_id).await {
-        Ok(events) if !events.is_empty() => events,
-        Ok(_) => return not_found_page(&app, &session),
+    if !is_aggregate_type(&aggregate_type) || !is_aggregate_id(&aggregate_id) {
+        return not_found_page(&app, &session);
+    }
+    let after = match query.get("after").map(|a| a.parse::<u32>()) {
+        None => 0,
+        Some(Ok(after)) => i64::from(after),
+        Some(Err(_)) => {
+            return (StatusCode::BAD_REQUEST, "after must be a sequence number").into_response()
+        }
+    };
+    let last = match app.log.last_sequence(&aggregate_type, &aggregate_id).await {
+        Ok(Some(last)) => last,
+        Ok(None) => return not_found_page(&app, &session),
         Err(error) => return unavailable(error),
     };
-    let rebuildable = as_of_supported(&aggregate_type);
-    let body = html! {
-        h1 { (aggregate_type) " " (aggregate_id) }
-        p.muted { (events.len()) " events. " @if rebuildable { "Pick one to see the " (aggregate_type.to_lowercase()) " as it stood right after it." } }
-        ol.history {
-            @for event in &events {
-                li id={ "event-" (event.position) } {
-                    strong { (event.sequence) ". " (event.event_type) } " "
-                    span.muted { "v" (event.event_version) ", position " (event.position) ", " (event.recorded_at.to_rfc3339()) }
-                    @if rebuildable {
-                        " " a.as-of href={ "/events/" (aggregate_type) "/" (aggregate_id) "/at/" (event.position) } { "as of this event" }
-                    }
-                    pre { code { (serde_json::to_string_pretty(&super::shown_payload(&app, event)).unwrap_or_default()) } }
+    let events = match app
+        .log
+        .stream_page(&aggregate_type, &aggregate_id, after, HISTORY_PAGE)
+        .await
+    {
+        Ok(events) => events,
+        Err(error) => return unavailable(error),
+    };
+    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
+    let rebuildable = supports_as_of(&aggregate_type)
+        && viewer.may_see_aggregate(&app, &aggregate_type, &aggregate_id);
+    let base = format!("/events/{aggregate_type}/{aggregate_id}");
+    // Each event rendered on its own, so the page stops where the next would pass the budget.
+    let mut items = String::new();
+    let mut shown: usize = 0;
+    for event in &events {
+        let payload =
+            serde_json::to_string_pretty(&super::shown_payload(&app, &viewer, event))
+                .unwrap_or_default();
+        let cut: String = payload.chars().take(PAYLOAD_SHOWN).collect();
+        let item = html! {
+            li id={ "event-" (event.position) } {
+                strong { (event.sequence) ". " (event.event_type) } " "
+                span.muted { "v" (event.event_version) ", position " (event.position) ", " (event.recorded_at.to_rfc3339()) }
+                @if rebuildable {
+                    " " a.as-of href={ (base) "/at/" (event.position) } { "as of this event" }
                 }
+                pre { code { (cut) @if cut.len() < payload.len() { "…" } } }
             }
         }
+        .into_string();
+        if shown > 0 && items.len() + item.len() > MAX_PAGE_BYTES - PAGE_CHROME {
+            break;
+        }
+        items.push_str(&item);
+        shown += 1;
+    }
+    let first = events.first().map_or(after + 1, |e| e.sequence);
+    let shown_last = shown
+        .checked_sub(1)
+        .and_then(|i| events.get(i))
+        .map(|e| e.sequence);
+    let latest = (last - HISTORY_PAGE as i64).max(0);
+    let body = html! {
+        h1 { (aggregate_type) " " (aggregate_id) }
+        p.muted {
+            (last) " events. "
+            @match shown_last {
+                Some(to) => { "Showing " (first) "–" (to) ". " }
+                None => { "No events after " (after) ". " }
+            }
+            @if rebuildable { "Pick one to see the " (aggregate_type.to_lowercase()) " as it stood right after it." }
+        }
+        nav.pager {
+            @if after > 0 { a href=(base) { "First events" } " " }
+            @if let Some(to) = shown_last.filter(|to| *to < last) {
+                a rel="next" href={ (base) "?after=" (to) } { "Next events" } " "
+            }
+            @if shown_last.is_none_or(|to| to < latest) { a href={ (base) "?after=" (latest) } { "Latest events" } }
+        }
+        ol.history start=(first) { (PreEscaped(items)) }
     };
     html_page(
         &app,
@@ -79,39 +152,80 @@ pub async fn history(
 }
 
 /// `/events/<type>/<id>/at/<position>`: the aggregate's view rebuilt from its events up to and
-/// including the one at `position`.
+/// including the one at `position`, folded a page at a time into a throwaway read model and
+/// shown within the page budget.
 pub async fn as_of(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
+    headers: HeaderMap,
     Path((aggregate_type, aggregate_id, position)): Path<(String, String, i64)>,
 ) -> Response {
-    let events = match app.log.stream(&aggregate_type, &aggregate_id).await {
-        Ok(events) => events,
+    if !is_aggregate_type(&aggregate_type) || !is_aggregate_id(&aggregate_id) {
+        return not_found_page(&app, &session);
+    }
+    let chosen = match app.log.event_at(position).await {
+        Ok(Some(chosen))
+            if chosen.aggregate_type == aggregate_type && chosen.aggregate_id == aggregate_id =>
+        {
+            chosen
+        }
+        Ok(_) => return not_found_page(&app, &session),
         Err(error) => return unavailable(error),
     };
-    let Some(chosen) = events.iter().find(|e| e.position == position) else {
-        return not_found_page(&app, &session);
+    let rebuilt: Arc<dyn AsOf> = match as_of_view(&aggregate_type, &aggregate_id) {
+        Some(Ok(rebuilt)) => Arc::from(rebuilt),
+        Some(Err(error)) => return crate::web::errors::internal_page(error),
+        None => return not_found_page(&app, &session),
     };
-    let upto: Vec<_> = events
-        .iter()
-        .filter(|e| e.sequence <= chosen.sequence)
-        .cloned()
-        .collect();
-    let rebuilt = match aggregate_type.as_str() {
-        "Room" => crate::web::chat::as_of(&aggregate_id, &upto),
-        "TodoList" => crate::web::todos::as_of(&aggregate_id, &upto),
-        _ => return not_found_page(&app, &session),
+    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
+    if !viewer.may_see_aggregate(&app, &aggregate_type, &aggregate_id) {
+        return private_page(&app, &session, &aggregate_type);
+    }
+    let mut after = 0;
+    while after < chosen.sequence {
+        let mut events = match app
+            .log
+            .stream_page(&aggregate_type, &aggregate_id, after, FOLD_PAGE)
+            .await
+        {
+            Ok(events) => events,
+            Err(error) => return unavailable(error),
+        };
+        events.retain(|e| e.sequence <= chosen.sequence);
+        let Some(last) = events.last().map(|e| e.sequence) else {
+            break;
+        };
+        // Folding is sled work: off the async threads, so other requests go on meanwhile.
+        let model = rebuilt.clone();
+        match tokio::task::spawn_blocking(move || model.fold(&events)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return crate::web::errors::internal_page(error),
+            Err(error) => return crate::web::errors::internal_page(error),
+        }
+        after = last;
+    }
+    let total = match app.log.last_sequence(&aggregate_type, &aggregate_id).await {
+        Ok(total) => total.unwrap_or(chosen.sequence),
+        Err(error) => return unavailable(error),
     };
-    let view = match rebuilt {
-        Ok(view) => view,
+    let model = rebuilt.clone();
+    let view = match tokio::task::spawn_blocking(move || {
+        model.render(MAX_PAGE_BYTES - PAGE_CHROME)
+    })
+    .await
+    {
+        Ok(Ok(view)) => view,
+        Ok(Err(error)) => return crate::web::errors::internal_page(error),
         Err(error) => return crate::web::errors::internal_page(error),
     };
+    let base = format!("/events/{aggregate_type}/{aggregate_id}");
+    let page_of_chosen = (chosen.sequence - 1).max(0) / HISTORY_PAGE as i64 * HISTORY_PAGE as i64;
     let body = html! {
         h1 { (aggregate_type) " " (aggregate_id) " as of event " (chosen.sequence) }
         p.muted {
-            "Rebuilt by replaying " (upto.len()) " of " (events.len()) " events, up to position " (position)
+            "Rebuilt by replaying " (chosen.sequence) " of " (total) " events, up to position " (position)
             " (" (chosen.recorded_at.to_rfc3339()) "). "
-            a href={ "/events/" (aggregate_type) "/" (aggregate_id) } { "Whole history" }
+            a href={ (base) "?after=" (page_of_chosen) } { "History" }
         }
         section #as-of { (view) }
     };
@@ -123,11 +237,18 @@ pub async fn as_of(
     )
 }
 
-fn as_of_supported(aggregate_type: &str) -> bool {
-    matches!(aggregate_type, "Room" | "TodoList")
+/// 403 for "as of" a visitor's aggregate that is not the viewer's.
+fn private_page(app: &AppState, session: &Session, aggregate_type: &str) -> Response {
+    let body = html! {
+        h1 { "Private" }
+        p { "This " (aggregate_type) " belongs to another visitor: only they (and the admin) see it as it stood." }
+    };
+    let mut response = html_page(app, session, "Private", body);
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
 }
 
-fn html_page(app: &AppState, session: &Session, title: &str, body: maud::Markup) -> Response {
+fn html_page(app: &AppState, session: &Session, title: &str, body: Markup) -> Response {
     (
         [(axum::http::header::CACHE_CONTROL, "no-store")],
         Html(layout::page(title, app, session, None, body).into_string()),

@@ -5,6 +5,7 @@ use cinder_read_models::{Change, StoredEvent, LOG_TOPIC};
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
+use super::Viewer;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::AppState;
 
@@ -16,12 +17,17 @@ const PREVIEW: usize = 240;
 /// `/events`: the newest events first, optionally of one aggregate type, live.
 pub struct TailView {
     app: AppState,
+    viewer: Viewer,
     filter: Option<String>,
 }
 
 impl TailView {
-    pub fn new(app: AppState, filter: Option<String>) -> Self {
-        Self { app, filter }
+    pub fn new(app: AppState, viewer: Viewer, filter: Option<String>) -> Self {
+        Self {
+            app,
+            viewer,
+            filter,
+        }
     }
 
     async fn rows(&self) -> Markup {
@@ -31,7 +37,7 @@ impl TailView {
             .latest(self.filter.as_deref(), None, TAIL)
             .await
         {
-            Ok(events) => event_table(&self.app, &events),
+            Ok(events) => event_table(&self.app, &self.viewer, &events),
             Err(error) => html! {
                 table #events { tbody #event-rows {} }
                 p.error { "The event store is unavailable: " (error.to_string()) }
@@ -80,7 +86,7 @@ impl LiveView for TailView {
             {
                 vec![Patch::prepend(
                     "event-rows",
-                    event_row(&self.app, event),
+                    event_row(&self.app, &self.viewer, event),
                     Some(TAIL),
                 )]
             }
@@ -89,19 +95,19 @@ impl LiveView for TailView {
     }
 }
 
-pub fn event_table(app: &AppState, events: &[StoredEvent]) -> Markup {
+pub fn event_table(app: &AppState, viewer: &Viewer, events: &[StoredEvent]) -> Markup {
     html! {
         table #events.events {
             thead { tr { th { "#" } th { "recorded" } th { "aggregate" } th { "seq" } th { "event" } th { "payload" } } }
             tbody #event-rows {
-                @for event in events { (event_row(app, event)) }
+                @for event in events { (event_row(app, viewer, event)) }
             }
         }
     }
 }
 
-pub fn event_row(app: &AppState, event: &StoredEvent) -> Markup {
-    let payload = super::shown_payload(app, event).to_string();
+pub fn event_row(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Markup {
+    let payload = super::shown_payload(app, viewer, event).to_string();
     let preview: String = payload.chars().take(PREVIEW).collect();
     html! {
         tr id={ "event-" (event.position) } {

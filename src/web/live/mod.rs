@@ -79,9 +79,29 @@ pub enum ViewError {
 struct ViewToken {
     session: Session,
     path: String,
-    /// Issued by a page that checked the admin password: only then may `/admin` be joined.
-    #[serde(default)]
-    admin: bool,
+    /// Issued by a page that checked the admin password: the password's binding (see
+    /// [`crate::web::session::Signer::admin_binding`]). Only a token whose binding matches the
+    /// node's current password may join `/admin`, so changing the password revokes every admin
+    /// token at once. (Tokens of before carried `"admin": true`, which is ignored: revoked.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    admin_binding: Option<String>,
+}
+
+impl ViewToken {
+    /// Whether this token was issued to the admin under the node's current password.
+    fn is_admin(&self, app: &AppState) -> bool {
+        self.admin_binding
+            .as_deref()
+            .is_some_and(|binding| app.signer.is_admin_binding(binding, &app.admin_password))
+    }
+}
+
+/// The visitor a live view token (of any page) was issued to, and whether it is a valid admin
+/// token: how channels other than live views learn who is asking, when a client shows one.
+pub fn token_holder(app: &AppState, token: &str) -> Result<(Session, bool), TokenError> {
+    let claims: ViewToken = app.signer.verify("lv", token, TOKEN_MAX_AGE)?;
+    let admin = claims.is_admin(app);
+    Ok((claims.session, admin))
 }
 
 /// Finds the live view at `path`. Each app mounts its own paths.
@@ -125,7 +145,7 @@ async fn render_page(
         &ViewToken {
             session: session.clone(),
             path: path.to_owned(),
-            admin,
+            admin_binding: admin.then(|| app.signer.admin_binding(&app.admin_password)),
         },
     );
     let html = layout::page(&view.title(), app, session, Some((path, &token)), body);
@@ -154,7 +174,7 @@ pub async fn static_page(app: &AppState, session: &Session, view: &dyn LiveView)
 
 /// A live view token given as the socket's connect parameter `token` (Phoenix's
 /// `new Socket(url, {params: {token}})`), if there is one.
-fn connect_token(params: &[(String, String)]) -> Option<&str> {
+pub fn connect_token(params: &[(String, String)]) -> Option<&str> {
     params
         .iter()
         .find(|(name, _)| name == "token")
@@ -204,7 +224,7 @@ impl ChannelFactory for LiveChannels {
         if claims.path != path {
             return Err(reason("invalid token"));
         }
-        if path.starts_with("/admin") && !claims.admin {
+        if path.starts_with("/admin") && !claims.is_admin(app) {
             return Err(reason("forbidden"));
         }
         let mut view =

@@ -84,13 +84,38 @@ pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn Li
     )))
 }
 
-/// A list as it stood after `events` (its own, in order): replayed into a throwaway read model.
+/// A list rebuilt for the explorer's "as of", in a throwaway read model.
 pub fn as_of(
     list: &str,
-    events: &[cinder_read_models::StoredEvent],
-) -> Result<maud::Markup, cinder_read_models::ProjectionError> {
-    let db = sled::Config::new().temporary(true).open()?;
+) -> Result<Box<dyn super::events::AsOf>, cinder_read_models::ProjectionError> {
+    let db = super::events::scratch_db()?;
     let todos = cinder_read_models::todos::TodosReadModel::open(&db)?;
-    cinder_read_models::fold(&todos, events)?;
-    Ok(views::read_only_list(&todos.list(list)?))
+    Ok(Box::new(ListAsOf {
+        todos,
+        list: list.to_owned(),
+        _db: db,
+    }))
+}
+
+struct ListAsOf {
+    todos: cinder_read_models::todos::TodosReadModel,
+    list: String,
+    _db: sled::Db,
+}
+
+impl super::events::AsOf for ListAsOf {
+    fn fold(
+        &self,
+        events: &[cinder_read_models::StoredEvent],
+    ) -> Result<(), cinder_read_models::ProjectionError> {
+        cinder_read_models::fold(&self.todos, events)
+    }
+
+    /// The todos that fit in `budget`, in order, with the list's counts and a note when some
+    /// were left out.
+    fn render(&self, budget: usize) -> Result<maud::Markup, cinder_read_models::ProjectionError> {
+        let todos = self.todos.list(&self.list)?;
+        let counts = self.todos.counts(&self.list)?;
+        Ok(views::read_only_list(&todos, counts, budget))
+    }
 }

@@ -292,21 +292,34 @@ impl TodosView {
     }
 }
 
-/// A list as the event explorer's "as of" shows it: read only.
-pub fn read_only_list(todos: &[Todo]) -> Markup {
-    html! {
-        ul.todo-list.read-only {
-            @for todo in todos {
-                li.todo.completed[todo.completed] id=(item_id(todo.id)) {
-                    span.check aria-label=(if todo.completed { "done" } else { "not done" }) {
-                        @if todo.completed { "✓" }
-                    }
-                    " "
-                    span.title { (todo.title) }
+/// A list as the event explorer's "as of" shows it: read only, the todos that fit in `budget`
+/// bytes in order (with a note when some are left out), and the whole list's counts.
+pub fn read_only_list(todos: &[Todo], counts: Counts, budget: usize) -> Markup {
+    let mut items = String::new();
+    let mut shown = 0;
+    for todo in todos {
+        let item = html! {
+            li.todo.completed[todo.completed] id=(item_id(todo.id)) {
+                span.check aria-label=(if todo.completed { "done" } else { "not done" }) {
+                    @if todo.completed { "✓" }
                 }
+                " "
+                span.title { (todo.title) }
             }
         }
-        (items_left(counts_of(todos)))
+        .into_string();
+        if shown > 0 && items.len() + item.len() > budget {
+            break;
+        }
+        items.push_str(&item);
+        shown += 1;
+    }
+    html! {
+        @if shown < todos.len() {
+            p.muted.as-of-note { "The first " (shown) " of " (todos.len()) " todos." }
+        }
+        ul.todo-list.read-only { (maud::PreEscaped(items)) }
+        (items_left(counts))
     }
 }
 
