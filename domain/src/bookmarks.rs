@@ -582,7 +582,11 @@ mod tests {
         };
         TestFramework::<Bookmark>::with(services())
             .given_no_previous_events()
-            .when(add("Evil\0", "https://example.com/\r\nSet-Cookie:x", text("")))
+            .when(add(
+                "Evil\0",
+                "https://example.com/\r\nSet-Cookie:x",
+                text(""),
+            ))
             .then_expect_error(invalid(vec![
                 ("title", crate::NO_CONTROL),
                 ("url", crate::NO_CONTROL),
@@ -601,10 +605,7 @@ mod tests {
         TestFramework::<Bookmark>::with(services())
             .given_no_previous_events()
             .when(with_description("bell\u{7}"))
-            .then_expect_error(invalid(vec![(
-                "description",
-                crate::NO_CONTROL_MULTILINE,
-            )]));
+            .then_expect_error(invalid(vec![("description", crate::NO_CONTROL_MULTILINE)]));
         let mut two_lines = added(true, &[]);
         if let BookmarkEvent::BookmarkAdded(added) = &mut two_lines {
             added.description = "two\r\nlines".into();

@@ -90,7 +90,14 @@ mod control_tests {
     #[test]
     fn control_characters_are_found_except_line_breaks_in_multiline_text() {
         assert!(!has_control("Ada Lovelace ✓ 日本", false));
-        for bad in ["evil\0", "a\u{1b}[31m", "del\u{7f}", "c1\u{85}", "line\nbreak", "tab\t"] {
+        for bad in [
+            "evil\0",
+            "a\u{1b}[31m",
+            "del\u{7f}",
+            "c1\u{85}",
+            "line\nbreak",
+            "tab\t",
+        ] {
             assert!(has_control(bad, false), "{bad:?}");
         }
         assert!(!has_control("two\r\nlines\tand a tab", true));

@@ -142,9 +142,7 @@ pub enum TodoError {
 impl Rejection for TodoError {
     fn field(&self) -> &'static str {
         match self {
-            TodoError::EmptyTitle | TodoError::TitleTooLong | TodoError::ControlInTitle => {
-                "title"
-            }
+            TodoError::EmptyTitle | TodoError::TitleTooLong | TodoError::ControlInTitle => "title",
             TodoError::NotFound => "id",
         }
     }

@@ -42,7 +42,9 @@ pub enum CheckoutError {
     Failed(String),
     #[error("A checkout of this cart is already under way.")]
     UnderWay,
-    #[error("Your cart changed while checking out; nothing was bought. Please check it and try again.")]
+    #[error(
+        "Your cart changed while checking out; nothing was bought. Please check it and try again."
+    )]
     CartChanged,
     #[error("The store is busy or unavailable; nothing was bought. Please try again.")]
     Unavailable,
@@ -142,7 +144,10 @@ pub async fn buy(
         .await
         .is_err()
     {
-        tracing::warn!(purchase_id, "checkout: completed, but not yet recorded as such");
+        tracing::warn!(
+            purchase_id,
+            "checkout: completed, but not yet recorded as such"
+        );
     }
     Ok(purchase_id)
 }

@@ -349,7 +349,8 @@ impl EmbeddedEventLog {
             if in_batch == INDEX_BATCH {
                 // The entries first, then the mark: a crash in between only indexes again.
                 self.types.apply_batch(std::mem::take(&mut batch))?;
-                self.meta.insert(TYPES_INDEXED, &position.to_be_bytes()[..])?;
+                self.meta
+                    .insert(TYPES_INDEXED, &position.to_be_bytes()[..])?;
                 in_batch = 0;
             }
         }

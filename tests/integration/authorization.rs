@@ -898,7 +898,9 @@ async fn authorization_admin_tokens_are_revoked_by_a_new_admin_password() {
     let (old, _old_dir) = start("old-password").await;
     let (new, _new_dir) = start("new-password").await;
     let captured = admin_token(&old.url(), "old-password").await;
-    let ws = |server: &cinder::server::Server| format!("ws://{}/socket/websocket?vsn=2.0.0", server.addr);
+    let ws = |server: &cinder::server::Server| {
+        format!("ws://{}/socket/websocket?vsn=2.0.0", server.addr)
+    };
 
     // The old node still takes it; the new one refuses it, in a join and as a connect token.
     let mut on_old = Client::connect(&ws(&old)).await;

@@ -168,9 +168,15 @@ async fn a_purchase_that_fails_midway_gives_back_what_it_took() {
     let cart = "shopper";
     let items = vec![first[0].clone(), second[0].clone(), first[1].clone()];
     for item in &items {
-        cart_command(&server, cart, CartCommand::AddItem { item_id: item.clone() })
-            .await
-            .unwrap();
+        cart_command(
+            &server,
+            cart,
+            CartCommand::AddItem {
+                item_id: item.clone(),
+            },
+        )
+        .await
+        .unwrap();
     }
     // Another shopper takes the last unit of the second item after our checks passed.
     server
@@ -203,11 +209,23 @@ async fn a_purchase_that_fails_midway_gives_back_what_it_took() {
     );
     assert_eq!(settled(&server, "TWO", &[0]).await, vec![0]);
     // The cart is unchanged, and free for the shopper again.
-    let again = cart_command(&server, cart, CartCommand::AddItem { item_id: first[0].clone() });
+    let again = cart_command(
+        &server,
+        cart,
+        CartCommand::AddItem {
+            item_id: first[0].clone(),
+        },
+    );
     assert_eq!(again.await.err(), Some(CartError::Duplicate));
-    cart_command(&server, cart, CartCommand::RemoveItem { item_id: second[0].clone() })
-        .await
-        .expect("no checkout holds the cart");
+    cart_command(
+        &server,
+        cart,
+        CartCommand::RemoveItem {
+            item_id: second[0].clone(),
+        },
+    )
+    .await
+    .expect("no checkout holds the cart");
     let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
     let types: Vec<String> = sqlx::query_scalar(
         "SELECT event_type FROM events WHERE aggregate_type = 'Purchase' ORDER BY position",
@@ -829,13 +847,28 @@ async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_complete
     // checked out, one after (but before the purchase was recorded complete).
     let mut last = None;
     for (cart, purchase) in [("c-before", "p-before"), ("c-after", "p-after")] {
-        cart_command(&server, cart, CartCommand::AddItem { item_id: items[0].clone() })
-            .await
-            .unwrap();
-        record(purchase, PurchaseCommand::Start { cart_id: cart.into(), items: items.clone() })
-            .await
-            .unwrap();
-        let begin = CartCommand::BeginCheckout { purchase_id: purchase.into(), items: items.clone() };
+        cart_command(
+            &server,
+            cart,
+            CartCommand::AddItem {
+                item_id: items[0].clone(),
+            },
+        )
+        .await
+        .unwrap();
+        record(
+            purchase,
+            PurchaseCommand::Start {
+                cart_id: cart.into(),
+                items: items.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let begin = CartCommand::BeginCheckout {
+            purchase_id: purchase.into(),
+            items: items.clone(),
+        };
         cart_command(&server, cart, begin).await.unwrap();
         app.bus
             .products
@@ -848,19 +881,36 @@ async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_complete
             )
             .await
             .unwrap();
-        let secured = record(purchase, PurchaseCommand::Secured { item_id: items[0].clone() });
+        let secured = record(
+            purchase,
+            PurchaseCommand::Secured {
+                item_id: items[0].clone(),
+            },
+        );
         last = secured.await.unwrap().last();
     }
-    cart_command(&server, "c-after", CartCommand::CheckOut { purchase_id: "p-after".into() })
-        .await
-        .unwrap();
+    cart_command(
+        &server,
+        "c-after",
+        CartCommand::CheckOut {
+            purchase_id: "p-after".into(),
+        },
+    )
+    .await
+    .unwrap();
     // Meanwhile the carts are held: a second checkout or a change is refused.
-    let change = CartCommand::RemoveItem { item_id: items[0].clone() };
+    let change = CartCommand::RemoveItem {
+        item_id: items[0].clone(),
+    };
     assert_eq!(
         cart_command(&server, "c-before", change.clone()).await,
         Err(CartError::CheckoutUnderWay)
     );
-    assert!(app.progress.wait_for(last.unwrap(), Duration::from_secs(10)).await);
+    assert!(
+        app.progress
+            .wait_for(last.unwrap(), Duration::from_secs(10))
+            .await
+    );
 
     assert_eq!(recover(app, Duration::ZERO).await, 2);
     assert_eq!(
@@ -879,6 +929,12 @@ async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_complete
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(status("p-after"), cinder_domain::drops::PurchaseStatus::Completed);
-    assert_eq!(status("p-before"), cinder_domain::drops::PurchaseStatus::Failed);
+    assert_eq!(
+        status("p-after"),
+        cinder_domain::drops::PurchaseStatus::Completed
+    );
+    assert_eq!(
+        status("p-before"),
+        cinder_domain::drops::PurchaseStatus::Failed
+    );
 }

@@ -51,22 +51,67 @@ async fn text_with_control_characters_is_refused_by_field_and_nothing_is_appende
         json!({"sku": "CTRL", "name": name, "brand": "B", "color": "c", "price_usd": 1,
             "image_url": "", "order": 0, "items": [{"sku": "CTRL9", "size": "9", "available": 1}]})
     };
-    let bookmark = |title: &str, description: &str| {
-        json!({"bookmark": {"title": title, "url": "https://example.com/", "description": description}})
-    };
+    let bookmark = |title: &str, description: &str| json!({"bookmark": {"title": title, "url": "https://example.com/", "description": description}});
     for (path, body, field, as_cookie, admin) in [
-        ("/api/chat/rooms/ctrl/messages", json!({"sender": "evil\u{0}", "content": "hi"}), "sender", None, false),
-        ("/api/chat/rooms/ctrl/messages", json!({"sender": "ada", "content": "nul\u{0}"}), "content", None, false),
-        ("/api/chat/rooms/ctrl/messages", json!({"sender": "ada", "content": "esc\u{1b}[2J"}), "content", None, false),
-        ("/api/bookmarks", bookmark("evil\u{0}", ""), "title", cookie, false),
-        ("/api/bookmarks", bookmark("fine", "bell\u{7}"), "description", cookie, false),
-        ("/api/todos", json!({"title": "nul\u{0}"}), "title", cookie, false),
-        ("/api/drops/products", product("Hop\u{0}Man"), "name", None, true),
+        (
+            "/api/chat/rooms/ctrl/messages",
+            json!({"sender": "evil\u{0}", "content": "hi"}),
+            "sender",
+            None,
+            false,
+        ),
+        (
+            "/api/chat/rooms/ctrl/messages",
+            json!({"sender": "ada", "content": "nul\u{0}"}),
+            "content",
+            None,
+            false,
+        ),
+        (
+            "/api/chat/rooms/ctrl/messages",
+            json!({"sender": "ada", "content": "esc\u{1b}[2J"}),
+            "content",
+            None,
+            false,
+        ),
+        (
+            "/api/bookmarks",
+            bookmark("evil\u{0}", ""),
+            "title",
+            cookie,
+            false,
+        ),
+        (
+            "/api/bookmarks",
+            bookmark("fine", "bell\u{7}"),
+            "description",
+            cookie,
+            false,
+        ),
+        (
+            "/api/todos",
+            json!({"title": "nul\u{0}"}),
+            "title",
+            cookie,
+            false,
+        ),
+        (
+            "/api/drops/products",
+            product("Hop\u{0}Man"),
+            "name",
+            None,
+            true,
+        ),
     ] {
         let (status, reply) = post(&server, path, body.clone(), as_cookie, admin).await;
         assert_eq!(status, 422, "{path} {body}: {reply}");
-        let messages = reply["errors"][field].as_array().unwrap_or_else(|| panic!("{reply}"));
-        assert!(messages[0].as_str().unwrap().contains("control characters"), "{reply}");
+        let messages = reply["errors"][field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{reply}"));
+        assert!(
+            messages[0].as_str().unwrap().contains("control characters"),
+            "{reply}"
+        );
     }
     assert_eq!(event_count(&server).await, 0, "nothing reached the log");
 
@@ -80,7 +125,14 @@ async fn text_with_control_characters_is_refused_by_field_and_nothing_is_appende
     )
     .await;
     assert_eq!(status, 201);
-    let (status, _) = post(&server, "/api/bookmarks", bookmark("fine", "one\r\ntwo"), cookie, false).await;
+    let (status, _) = post(
+        &server,
+        "/api/bookmarks",
+        bookmark("fine", "one\r\ntwo"),
+        cookie,
+        false,
+    )
+    .await;
     assert_eq!(status, 201);
 }
 
@@ -125,9 +177,13 @@ async fn bad_ids_are_404_never_a_server_error() {
     let admin = |request: reqwest::RequestBuilder| request.basic_auth("admin", Some(PASSWORD));
     let url = |path: &str| format!("{}{path}", server.url());
     for (request, what) in [
-        (admin(http().post(url("/api/drops/products/a%00b/release"))), "release"),
         (
-            admin(http().post(url("/api/drops/items/a%00b-9/restock"))).json(&json!({"quantity": 1})),
+            admin(http().post(url("/api/drops/products/a%00b/release"))),
+            "release",
+        ),
+        (
+            admin(http().post(url("/api/drops/items/a%00b-9/restock")))
+                .json(&json!({"quantity": 1})),
             "restock",
         ),
         (http().get(url("/api/drops/products/a%00b")), "product"),
@@ -144,12 +200,27 @@ async fn bad_ids_are_404_never_a_server_error() {
 #[tokio::test]
 async fn every_answer_forbids_framing_and_foreign_scripts() {
     let server = server().await;
-    for path in ["/chat", "/admin", "/events", "/todos", "/api/chat/rooms", "/assets/cinder.js", "/nowhere"] {
-        let response = http().get(format!("{}{path}", server.url())).send().await.unwrap();
+    for path in [
+        "/chat",
+        "/admin",
+        "/events",
+        "/todos",
+        "/api/chat/rooms",
+        "/assets/cinder.js",
+        "/nowhere",
+    ] {
+        let response = http()
+            .get(format!("{}{path}", server.url()))
+            .send()
+            .await
+            .unwrap();
         let headers = response.headers();
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
         let policy = headers["content-security-policy"].to_str().unwrap();
-        assert!(policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
         assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
     }
 }

@@ -271,10 +271,7 @@ async fn get(server: &TestServer, path: &str) -> (u16, String) {
         .send()
         .await
         .unwrap();
-    (
-        response.status().as_u16(),
-        response.text().await.unwrap(),
-    )
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,7 +306,10 @@ async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
     assert!(first.contains("rel=\"next\""), "a next page");
     // "As of" the last event shows the latest messages, says so, and stops at the event.
     let (_, as_of) = get(&server, &format!("/events/Room/long/at/{last}")).await;
-    assert!(as_of.contains("of 20000 messages."), "a note on what is shown");
+    assert!(
+        as_of.contains("of 20000 messages."),
+        "a note on what is shown"
+    );
     assert!(as_of.contains("id=\"message-20000\""));
     let (_, as_of) = get(&server, &format!("/events/Room/long/at/{middle}")).await;
     assert!(as_of.contains("id=\"message-10000\"") && !as_of.contains("id=\"message-10001\""));
@@ -437,7 +437,8 @@ async fn filtering_the_tail_by_type_reads_the_index() {
     .await
     .unwrap();
     assert!(
-        plan.iter().any(|line| line.contains("events_type_position")),
+        plan.iter()
+            .any(|line| line.contains("events_type_position")),
         "{plan:?}"
     );
 }

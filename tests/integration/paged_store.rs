@@ -31,17 +31,33 @@ async fn histories_are_read_a_page_at_a_time(backend: Backend) {
         }
     }
     let page = |after, limit| log.stream_page("Test", "a", after, limit);
-    assert_eq!(sequences(&page(0, 10).await.unwrap()), (1..=10).collect::<Vec<_>>());
-    assert_eq!(sequences(&page(10, 10).await.unwrap()), (11..=20).collect::<Vec<_>>());
-    assert_eq!(sequences(&page(20, 10).await.unwrap()), (21..=25).collect::<Vec<_>>());
+    assert_eq!(
+        sequences(&page(0, 10).await.unwrap()),
+        (1..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sequences(&page(10, 10).await.unwrap()),
+        (11..=20).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sequences(&page(20, 10).await.unwrap()),
+        (21..=25).collect::<Vec<_>>()
+    );
     assert!(page(25, 10).await.unwrap().is_empty());
     let first = &page(0, 1).await.unwrap()[0];
-    assert_eq!((first.aggregate_id.as_str(), first.position), ("a", positions[0]));
+    assert_eq!(
+        (first.aggregate_id.as_str(), first.position),
+        ("a", positions[0])
+    );
     assert_eq!(
         sequences(&log.stream_page("Test", "ab", 0, 100).await.unwrap()),
         vec![1, 2, 3]
     );
-    assert!(log.stream_page("Other", "a", 0, 10).await.unwrap().is_empty());
+    assert!(log
+        .stream_page("Other", "a", 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     assert_eq!(log.last_sequence("Test", "a").await.unwrap(), Some(25));
     assert_eq!(log.last_sequence("Test", "ab").await.unwrap(), Some(3));
@@ -66,7 +82,11 @@ async fn the_newest_events_of_one_type_are_found_without_the_others(backend: Bac
         }
     }
     let rare = log.latest(Some("Rare"), None, 10).await.unwrap();
-    assert_eq!(sequences(&rare), vec![3, 2, 1], "newest first, only that type");
+    assert_eq!(
+        sequences(&rare),
+        vec![3, 2, 1],
+        "newest first, only that type"
+    );
     assert!(rare.iter().all(|e| e.aggregate_type == "Rare"));
     assert!(log.latest(Some("Nope"), None, 10).await.unwrap().is_empty());
     assert!(log.latest(Some("Roo"), None, 10).await.unwrap().is_empty());

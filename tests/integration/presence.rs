@@ -492,7 +492,13 @@ async fn presence_a_name_with_a_nul_is_refused_and_blocks_no_one_else() {
     );
     let room = format!("http://{}/chat/nul-names", a.addr);
     let response = http().get(&room).send().await.unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let html = response.text().await.unwrap();
     let csrf = attribute(&html[html.find("name=\"_csrf\"").unwrap()..], "value");
     let named = http()
@@ -503,7 +509,10 @@ async fn presence_a_name_with_a_nul_is_refused_and_blocks_no_one_else() {
         .await
         .unwrap();
     assert_eq!(named.status(), 422);
-    assert!(named.headers().get("set-cookie").is_none(), "no such name is kept");
+    assert!(
+        named.headers().get("set-cookie").is_none(),
+        "no such name is kept"
+    );
 
     // Behind the edge: an entry Postgres cannot store (one tracked before names were checked,
     // say) is left out, and the node's other entries still reach the other node.

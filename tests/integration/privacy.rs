@@ -22,8 +22,10 @@ async fn alice(server: &TestServer) -> Alice {
     let created = http()
         .post(format!("{}/api/drops/products", server.url()))
         .basic_auth("admin", Some(PASSWORD))
-        .json(&json!({"sku": "PRIV", "name": "Shoe", "brand": "B", "color": "c", "price_usd": 100,
-            "image_url": "", "order": 0, "items": [{"sku": "PRIV9", "size": "9", "available": 5}]}))
+        .json(
+            &json!({"sku": "PRIV", "name": "Shoe", "brand": "B", "color": "c", "price_usd": 100,
+            "image_url": "", "order": 0, "items": [{"sku": "PRIV9", "size": "9", "available": 5}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -45,7 +47,10 @@ async fn alice(server: &TestServer) -> Alice {
             .form(&form)
             .send()
     };
-    let added = post("/todos", vec![("title", SECRET), ("back", "/todos"), ("_csrf", &csrf)]);
+    let added = post(
+        "/todos",
+        vec![("title", SECRET), ("back", "/todos"), ("_csrf", &csrf)],
+    );
     assert_eq!(added.await.unwrap().status(), 303);
     let carted = post("/drops/cart", vec![("item_id", "PRIV-9"), ("_csrf", &csrf)]);
     assert_eq!(carted.await.unwrap().status(), 303);
@@ -85,7 +90,10 @@ fn visitors_events(log: &Value) -> Vec<Value> {
 
 /// Whether every visitor event is redacted: none shows a title, an item or a cart.
 fn all_redacted(events: &[Value]) {
-    assert!(events.len() >= 5, "todo, cart and purchase events: {events:?}");
+    assert!(
+        events.len() >= 5,
+        "todo, cart and purchase events: {events:?}"
+    );
     for event in events {
         let payload = &event["payload"];
         let inner = payload.as_object().unwrap().values().next().unwrap();
@@ -98,7 +106,10 @@ fn all_redacted(events: &[Value]) {
 fn none_redacted(events: &[Value]) {
     assert!(events.len() >= 5);
     for event in events {
-        assert!(!event["payload"].to_string().contains("redacted"), "{event}");
+        assert!(
+            !event["payload"].to_string().contains("redacted"),
+            "{event}"
+        );
     }
     assert!(events.iter().any(|e| e.to_string().contains(SECRET)));
     assert!(events.iter().any(|e| e.to_string().contains("PRIV-9")));
@@ -133,7 +144,10 @@ async fn visitors_aggregates_are_redacted_in_the_log_api_for_all_but_owner_and_a
 
     let history = format!("/api/aggregates/TodoList/{}/events", alice.list);
     let (_, body) = get(&server, &history, Some(&bob), false).await;
-    assert!(!body.contains(SECRET) && body.contains("redacted"), "{body}");
+    assert!(
+        !body.contains(SECRET) && body.contains("redacted"),
+        "{body}"
+    );
     let (_, body) = get(&server, &history, Some(&alice.cookie), false).await;
     assert!(body.contains(SECRET), "{body}");
 }

@@ -70,11 +70,16 @@ pub async fn add(
     // Checked before anything runs: a bad target must not cost a saved bookmark its answer.
     let back = match form.get("back") {
         None => "/bookmarks".to_owned(),
-        Some(back) if crate::web::forms::is_same_site_path(back) && back.starts_with("/bookmarks") => {
+        Some(back)
+            if crate::web::forms::is_same_site_path(back) && back.starts_with("/bookmarks") =>
+        {
             back.clone()
         }
         Some(_) => {
-            return (StatusCode::BAD_REQUEST, "back must be a path of the bookmarks pages")
+            return (
+                StatusCode::BAD_REQUEST,
+                "back must be a path of the bookmarks pages",
+            )
                 .into_response()
         }
     };

@@ -1,9 +1,9 @@
 //! The explorer's heavy reads (histories, "as of", the log API) run a few at a time.
 //!
 //! Each is bounded on its own, but many at once would still take every core and the store's
-//! connections from everyone else. A request waits a moment for its turn; when the explorer
-//! stays busy it is refused with 503 and `Retry-After`, and the rest of the server (pages,
-//! commands, `/healthz`) never waits behind it.
+//! connections from everyone else. A request waits for its turn (a few may wait, for a few
+//! seconds); past that it is refused with 503 and `Retry-After`, and the rest of the server
+//! (pages, commands, `/healthz`) never waits behind it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,25 +18,42 @@ use crate::web::errors::json_error;
 
 /// Heavy explorer reads served at once (per node).
 pub const HEAVY_READS: usize = 2;
+/// Heavy reads that may wait for a turn; more are refused at once.
+pub const HEAVY_WAITING: usize = 16;
 /// How long a heavy read waits for its turn before it is refused.
-const WAIT: Duration = Duration::from_secs(2);
+const WAIT: Duration = Duration::from_secs(10);
 /// What a refused client is told to wait, in seconds.
 const RETRY_AFTER: &str = "1";
 
-/// The turns of heavy reads. Cheap to clone.
+/// The turns of heavy reads, and the places in the queue for one. Cheap to clone.
 #[derive(Clone)]
-pub struct HeavyReads(Arc<Semaphore>);
+pub struct HeavyReads {
+    turns: Arc<Semaphore>,
+    /// Held from arrival until the read ends: running or waiting.
+    places: Arc<Semaphore>,
+}
 
 impl HeavyReads {
-    pub fn new(at_once: usize) -> Self {
-        Self(Arc::new(Semaphore::new(at_once)))
+    pub fn new(at_once: usize, waiting: usize) -> Self {
+        Self {
+            turns: Arc::new(Semaphore::new(at_once)),
+            places: Arc::new(Semaphore::new(at_once + waiting)),
+        }
     }
 }
 
-/// Runs the request in a turn of its own, or refuses it (503) if none frees up in time.
+/// Runs the request in a turn of its own, or refuses it (503) when the queue is full or no turn
+/// frees up in time.
 pub async fn limit(State(heavy): State<HeavyReads>, request: Request, next: Next) -> Response {
-    let turn = tokio::time::timeout(WAIT, heavy.0.clone().acquire_owned()).await;
-    let Ok(Ok(_turn)) = turn else {
+    let turn = match heavy.places.clone().try_acquire_owned() {
+        Ok(place) => tokio::time::timeout(WAIT, heavy.turns.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|turn| (place, turn)),
+        Err(_) => None,
+    };
+    let Some(_turn) = turn else {
         tracing::warn!(
             path = request.uri().path(),
             "explorer busy: a heavy read was refused"

@@ -34,7 +34,7 @@ pub const MAX_PAGE_BYTES: usize = 512 * 1024;
 pub const HISTORY_PAGE: usize = 200;
 
 pub fn routes() -> Router<AppState> {
-    let heavy = heavy::HeavyReads::new(heavy::HEAVY_READS);
+    let heavy = heavy::HeavyReads::new(heavy::HEAVY_READS, heavy::HEAVY_WAITING);
     let limited = Router::new()
         .route(
             "/events/{aggregate_type}/{aggregate_id}",

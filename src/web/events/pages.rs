@@ -97,9 +97,8 @@ pub async fn history(
     let mut items = String::new();
     let mut shown: usize = 0;
     for event in &events {
-        let payload =
-            serde_json::to_string_pretty(&super::shown_payload(&app, &viewer, event))
-                .unwrap_or_default();
+        let payload = serde_json::to_string_pretty(&super::shown_payload(&app, &viewer, event))
+            .unwrap_or_default();
         let cut: String = payload.chars().take(PAYLOAD_SHOWN).collect();
         let item = html! {
             li id={ "event-" (event.position) } {
@@ -209,10 +208,8 @@ pub async fn as_of(
         Err(error) => return unavailable(error),
     };
     let model = rebuilt.clone();
-    let view = match tokio::task::spawn_blocking(move || {
-        model.render(MAX_PAGE_BYTES - PAGE_CHROME)
-    })
-    .await
+    let view = match tokio::task::spawn_blocking(move || model.render(MAX_PAGE_BYTES - PAGE_CHROME))
+        .await
     {
         Ok(Ok(view)) => view,
         Ok(Err(error)) => return crate::web::errors::internal_page(error),
