@@ -230,17 +230,17 @@ async fn health_and_readiness_answer() {
 /// Messages in the long room of the bounded-explorer tests.
 const LONG_ROOM: i64 = 20_000;
 
-/// Writes a room of [`LONG_ROOM`] messages straight into the store, in batches (the chat rules
+/// Writes a room of `count` messages straight into the store, in batches (the chat rules
 /// would take hours): each as long as a message may be (2000 characters, 32 for the sender),
 /// of quotes, which cost the most to show (escaped in JSON, then in HTML). Returns the
 /// position of its last event.
-async fn long_room(server: &TestServer, room: &str) -> i64 {
+async fn long_room(server: &TestServer, room: &str, count: i64) -> i64 {
     use cinder::store::NewEvent;
     use cinder_domain::chat::{MessageSent, RoomEvent, MESSAGE_SENT_VERSION};
     let log = server.db.log().await;
     let mut last = 0;
-    for start in (1..=LONG_ROOM).step_by(1000) {
-        let batch: Vec<NewEvent> = (start..start + 1000)
+    for start in (1..=count).step_by(1000) {
+        let batch: Vec<NewEvent> = (start..(start + 1000).min(count + 1))
             .map(|id| NewEvent {
                 aggregate_type: "Room".into(),
                 aggregate_id: room.into(),
@@ -278,7 +278,7 @@ async fn get(server: &TestServer, path: &str) -> (u16, String) {
 async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
     use cinder::web::events::MAX_PAGE_BYTES;
     let server = TestServer::start().await;
-    let last = long_room(&server, "long").await;
+    let last = long_room(&server, "long", LONG_ROOM).await;
     let middle = last - LONG_ROOM / 2;
     for path in [
         "/events/Room/long".to_owned(),
@@ -314,13 +314,24 @@ async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
     let (_, as_of) = get(&server, &format!("/events/Room/long/at/{middle}")).await;
     assert!(as_of.contains("id=\"message-10000\"") && !as_of.contains("id=\"message-10001\""));
 
-    // Following `next` through the API reads every event once, in order, each page bounded.
+    // The last API page says it is the last.
+    let (_, body) = get(&server, "/api/aggregates/Room/long/events?after=19950").await;
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 50);
+    assert_eq!(page["next"], Value::Null);
+}
+
+#[tokio::test]
+async fn following_next_through_an_aggregate_reads_every_event_once_in_order() {
+    use cinder::web::events::MAX_PAGE_BYTES;
+    let server = TestServer::start().await;
+    long_room(&server, "walk", 1500).await;
     let mut after = 0;
     let mut sequences = Vec::new();
     loop {
         let (status, body) = get(
             &server,
-            &format!("/api/aggregates/Room/long/events?after={after}&limit=500"),
+            &format!("/api/aggregates/Room/walk/events?after={after}&limit=500"),
         )
         .await;
         assert_eq!(status, 200);
@@ -338,13 +349,29 @@ async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
             None => break,
         }
     }
-    assert_eq!(sequences, (1..=LONG_ROOM).collect::<Vec<_>>());
+    assert_eq!(sequences, (1..=1500).collect::<Vec<_>>());
+    // The history pages link the same way.
+    let (_, first) = get(&server, "/events/Room/walk").await;
+    let next = crate::socket::attribute(&first[first.find("rel=\"next\"").unwrap()..], "href");
+    let (status, second) = get(&server, &next).await;
+    assert_eq!(status, 200);
+    let shown_first = |html: &str| {
+        crate::socket::attribute(
+            &html[html.find("<ol class=\"history\"").unwrap()..],
+            "start",
+        )
+    };
+    assert_eq!(shown_first(&first), "1");
+    assert_eq!(
+        shown_first(&second),
+        (next.rsplit('=').next().unwrap().parse::<i64>().unwrap() + 1).to_string()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_stays_quick_while_heavy_explorer_reads_run() {
     let server = TestServer::start().await;
-    let last = long_room(&server, "long").await;
+    let last = long_room(&server, "long", LONG_ROOM).await;
     let as_of = format!("{}/events/Room/long/at/{last}", server.url());
     // One heavy read alone: the yardstick.
     let started = std::time::Instant::now();
