@@ -13,7 +13,7 @@ use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use cqrs_es::Aggregate;
 
 pub use embedded::EmbeddedEventLog;
-pub use postgres::PostgresEventLog;
+pub use postgres::{PostgresEventLog, LATEST_OF_TYPE};
 
 /// An event about to be appended.
 #[derive(Debug, Clone)]

@@ -35,6 +35,16 @@ const AFTER: &str = "FROM events
                      ORDER BY tx_id, position
                      LIMIT $3";
 
+/// The newest events of type `$1` before position `$2`, at most `$3`, on the index
+/// `events_type_position`. The type is matched as a range (`>= $1 AND <= $1`) and the order
+/// names it, on purpose: with a plain `= $1` the planner treats the type as a constant, may
+/// walk `events_position` backwards instead and filter, and that reads every later event of
+/// other types (a type last written long ago, or never, is a walk through the whole log).
+pub const LATEST_OF_TYPE: &str = "FROM events
+     WHERE aggregate_type >= $1 AND aggregate_type <= $1 AND position < $2
+     ORDER BY aggregate_type DESC, position DESC
+     LIMIT $3";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
@@ -246,17 +256,12 @@ impl PostgresEventLog {
         let before = before.unwrap_or(i64::MAX);
         let rows = match aggregate_type {
             Some(aggregate_type) => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM events
-                      WHERE aggregate_type = $1 AND position < $2
-                      ORDER BY position DESC
-                      LIMIT $3"
-                ))
-                .bind(aggregate_type)
-                .bind(before)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?
+                sqlx::query(&format!("SELECT {COLUMNS} {LATEST_OF_TYPE}"))
+                    .bind(aggregate_type)
+                    .bind(before)
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?
             }
             None => {
                 sqlx::query(&format!(
