@@ -14,7 +14,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::{fingerprint, Clock, FieldErrors, Rejection};
+use crate::{fingerprint, has_control, Clock, FieldErrors, Rejection, NO_CONTROL};
 
 pub const MAX_QUESTION_CHARS: usize = 200;
 pub const MIN_OPTIONS: usize = 2;
@@ -237,8 +237,8 @@ fn check_new(create: CreatePoll, now: DateTime<Utc>) -> Result<PollCreated, Poll
         errors.push(("question", "can't be blank".to_owned()));
     } else if question.chars().count() > MAX_QUESTION_CHARS {
         errors.push(("question", "should be at most 200 characters".to_owned()));
-    } else if question.chars().any(char::is_control) {
-        errors.push(("question", "can't contain control characters".to_owned()));
+    } else if has_control(question, false) {
+        errors.push(("question", NO_CONTROL.to_owned()));
     }
     let options: Vec<String> = create
         .options
@@ -274,8 +274,8 @@ fn check_options(options: &[String]) -> Result<(), String> {
         if option.chars().count() > MAX_OPTION_CHARS {
             return Err(format!("option {} should be at most 100 characters", n + 1));
         }
-        if option.chars().any(char::is_control) {
-            return Err(format!("option {} can't contain control characters", n + 1));
+        if has_control(option, false) {
+            return Err(format!("option {} {NO_CONTROL}", n + 1));
         }
         let lower = option.to_lowercase();
         if options[..n]
