@@ -1,9 +1,13 @@
 //! Bookmarks: each bookmark is an aggregate; adding it and commenting on it are its commands.
 //!
 //! Adding checks every field at once and reports every problem, as a form would want. A private
-//! bookmark exists only for its owner: anyone else is told it does not exist.
+//! bookmark exists only for its owner: anyone else is told it does not exist. Comments are
+//! rate-limited per author, as chat messages are per sender: the bookmark remembers who
+//! commented in the last minute (fingerprints only), never its whole discussion.
 
-use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
@@ -16,6 +20,12 @@ pub const MAX_TAGS: usize = 10;
 pub const MAX_TAG_CHARS: usize = 32;
 pub const MAX_AUTHOR_CHARS: usize = 32;
 pub const MAX_COMMENT_CHARS: usize = 2000;
+/// Longest url, in characters (what browsers and crawlers reliably handle).
+pub const MAX_URL_CHARS: usize = 2048;
+/// Comments one author may add to one bookmark per [`COMMENT_RATE_WINDOW`].
+pub const MAX_COMMENTS_PER_WINDOW: usize = 10;
+/// The window of the comment rate limit.
+pub const COMMENT_RATE_WINDOW: Duration = Duration::seconds(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BookmarkCommand {
@@ -118,6 +128,8 @@ pub enum BookmarkError {
     ControlInAuthor,
     #[error("a comment can't contain control characters (other than line breaks and tabs)")]
     ControlInComment,
+    #[error("slow down: at most 10 comments a minute on one bookmark")]
+    CommentRateLimited,
 }
 
 impl Rejection for BookmarkError {
@@ -128,7 +140,8 @@ impl Rejection for BookmarkError {
             BookmarkError::InvalidAuthor | BookmarkError::ControlInAuthor => "author",
             BookmarkError::EmptyComment
             | BookmarkError::CommentTooLong
-            | BookmarkError::ControlInComment => "content",
+            | BookmarkError::ControlInComment
+            | BookmarkError::CommentRateLimited => "content",
         }
     }
 
@@ -145,13 +158,17 @@ pub struct BookmarkServices {
     pub clock: Clock,
 }
 
-/// A bookmark: whether it exists, whose it is, and how many comments it has.
+/// A bookmark: whether it exists, whose it is, how many comments it has, and who commented in
+/// the last [`COMMENT_RATE_WINDOW`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bookmark {
     id: String,
     owner: Option<String>,
     public: bool,
     comments: u64,
+    /// Comments of the last window, oldest first: a fingerprint of the author, and when.
+    #[serde(default)]
+    recent: VecDeque<(u64, DateTime<Utc>)>,
 }
 
 impl Aggregate for Bookmark {
@@ -194,7 +211,15 @@ impl Aggregate for Bookmark {
                 self.owner = Some(added.owner);
                 self.public = added.public;
             }
-            BookmarkEvent::CommentAdded(comment) => self.comments = self.comments.max(comment.id),
+            BookmarkEvent::CommentAdded(comment) => {
+                self.comments = self.comments.max(comment.id);
+                let horizon = comment.inserted_at - COMMENT_RATE_WINDOW;
+                while self.recent.front().is_some_and(|(_, at)| *at <= horizon) {
+                    self.recent.pop_front();
+                }
+                self.recent
+                    .push_back((crate::fingerprint(&comment.author), comment.inserted_at));
+            }
         }
     }
 }
@@ -221,6 +246,15 @@ impl Bookmark {
         }
         if content.chars().count() > MAX_COMMENT_CHARS {
             return Err(BookmarkError::CommentTooLong);
+        }
+        let who = crate::fingerprint(author);
+        let theirs = self
+            .recent
+            .iter()
+            .filter(|(by, at)| *by == who && now - *at < COMMENT_RATE_WINDOW)
+            .count();
+        if theirs >= MAX_COMMENTS_PER_WINDOW {
+            return Err(BookmarkError::CommentRateLimited);
         }
         Ok(CommentAdded {
             bookmark_id: self.id.clone(),
@@ -284,6 +318,9 @@ fn check_new(add: AddBookmark, now: DateTime<Utc>) -> Result<BookmarkAdded, Book
 pub fn check_url(url: &str) -> Result<(), &'static str> {
     if url.is_empty() {
         return Err("can't be blank");
+    }
+    if url.chars().count() > MAX_URL_CHARS {
+        return Err("should be at most 2048 characters");
     }
     // As typed, not only as parsed: the URL standard would read `http:example.com` or
     // `http:///path` as having a host, which is not what the person meant.
@@ -559,6 +596,49 @@ mod tests {
             .given_no_previous_events()
             .when(comment("x", "bob", "hi"))
             .then_expect_error(BookmarkError::NotFound);
+    }
+
+    fn commented_at(id: u64, author: &str, seconds: i64) -> BookmarkEvent {
+        BookmarkEvent::CommentAdded(CommentAdded {
+            bookmark_id: "b1".into(),
+            id,
+            author: author.into(),
+            content: format!("comment {id}"),
+            inserted_at: now() + Duration::seconds(seconds),
+        })
+    }
+
+    #[test]
+    fn an_author_may_comment_ten_times_a_minute_on_one_bookmark() {
+        let mut history = vec![added(true, &[])];
+        history.extend((1..=10).map(|n| commented_at(n, "bob", n as i64 - 30)));
+        TestFramework::<Bookmark>::with(services())
+            .given(history.clone())
+            .when(comment("x", "bob", "one more"))
+            .then_expect_error(BookmarkError::CommentRateLimited);
+        // Someone else may, and so may bob once the minute has passed.
+        TestFramework::<Bookmark>::with(services())
+            .given(history.clone())
+            .when(comment("y", "carol", "hi"))
+            .then_expect_events(vec![commented(11, "carol", "hi")]);
+        let later = BookmarkServices {
+            clock: Clock::fixed(now() + Duration::seconds(31)),
+        };
+        let mut expected = commented(11, "bob", "one more");
+        if let BookmarkEvent::CommentAdded(c) = &mut expected {
+            c.inserted_at = now() + Duration::seconds(31);
+        }
+        TestFramework::<Bookmark>::with(later)
+            .given(history)
+            .when(comment("x", "bob", "one more"))
+            .then_expect_events(vec![expected]);
+    }
+
+    #[test]
+    fn urls_are_at_most_2048_characters() {
+        let long = format!("https://example.com/{}", "a".repeat(2048 - 20));
+        assert_eq!(check_url(&long), Ok(()));
+        assert!(check_url(&format!("{long}a")).is_err());
     }
 
     #[test]
