@@ -54,8 +54,16 @@ pub struct Config {
     #[arg(long, env = "CINDER_MAX_SOCKETS_PER_IP", default_value_t = DEFAULT_MAX_SOCKETS_PER_IP)]
     pub max_sockets_per_ip: usize,
 
+    /// Largest reply or push a socket sends, in bytes (at least 65536); pages and lists that
+    /// could grow are paged to stay within it.
+    #[arg(long, env = "CINDER_MAX_REPLY_BYTES", default_value_t = DEFAULT_MAX_REPLY_BYTES, value_parser = parse_reply_bytes)]
+    pub max_reply_bytes: usize,
+
     #[command(flatten)]
     pub socket: SocketSettings,
+
+    #[command(flatten)]
+    pub http: crate::http::HttpSettings,
 
     /// Heartbeat and timeout of presence shared through Postgres.
     #[arg(skip)]
@@ -68,6 +76,24 @@ pub const DEFAULT_PREVIOUS_KEY_GRACE: Duration = Duration::from_secs(7 * 86400);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default of `CINDER_MAX_SOCKETS_PER_IP`.
 pub const DEFAULT_MAX_SOCKETS_PER_IP: usize = 50;
+/// Default of `CINDER_MAX_REPLY_BYTES`: 512 KiB.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 512 * 1024;
+/// The smallest `CINDER_MAX_REPLY_BYTES`: room for a page of one item of every kind at its
+/// largest (a chat message or comment of 2,000 characters is at most ~12 KB escaped), and the
+/// page around it.
+pub const MIN_MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// A reply budget: a number of bytes, at least [`MIN_MAX_REPLY_BYTES`].
+fn parse_reply_bytes(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of bytes"))?;
+    if bytes < MIN_MAX_REPLY_BYTES {
+        return Err(format!("at least {MIN_MAX_REPLY_BYTES} bytes"));
+    }
+    Ok(bytes)
+}
 
 /// `250ms`, `2s` or a plain number of seconds.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -116,7 +142,9 @@ impl Config {
             admin_password: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_sockets_per_ip: DEFAULT_MAX_SOCKETS_PER_IP,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
             socket: SocketSettings::default(),
+            http: crate::http::HttpSettings::default(),
             presence: crate::presence::PresenceSettings::default(),
         }
     }
@@ -131,14 +159,24 @@ mod tests {
     struct Flags {
         #[command(flatten)]
         socket: SocketSettings,
+        #[command(flatten)]
+        http: crate::http::HttpSettings,
     }
 
     #[test]
     fn socket_flags_default_to_the_documented_limits() {
         let flags = Flags::parse_from(["cinder"]);
         assert_eq!(flags.socket, SocketSettings::default());
+        assert_eq!(flags.http, crate::http::HttpSettings::default());
         let flags = Flags::parse_from(["cinder", "--socket-events-per-second", "5000"]);
         assert_eq!(flags.socket.events_per_second, 5000.0);
+    }
+
+    #[test]
+    fn reply_budgets_have_a_floor() {
+        assert_eq!(parse_reply_bytes("524288"), Ok(524288));
+        assert!(parse_reply_bytes("1000").is_err());
+        assert!(parse_reply_bytes("lots").is_err());
     }
 
     #[test]

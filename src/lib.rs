@@ -7,12 +7,14 @@
 //! - [`projections`]: this node's tail of the log into the read models.
 //! - [`pubsub`]: read model changes, by topic, to live views and channels.
 //! - [`web`]: HTTP, the Phoenix Channels socket, live views, the apps' pages and APIs.
+//! - [`http`]: serving HTTP connections, with timeouts and caps.
 //! - [`server`]: wiring it together; [`cli`]: the `cinder` command; [`bench`]: `cinder bench`.
 
 pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod metrics;
 pub mod opaque;
 pub mod presence;

@@ -10,6 +10,10 @@
 //! | `cinder_projection_errors_total` | counter | |
 //! | `cinder_socket_connections` | gauge | |
 //! | `cinder_socket_slow_clients_dropped_total` | counter | |
+//! | `cinder_socket_oversized_frames_total` | counter | |
+//! | `cinder_http_connections` | gauge | |
+//! | `cinder_http_connections_refused_total` | counter | `reason` (per_ip, capacity) |
+//! | `cinder_http_connections_timed_out_total` | counter | `timeout` (header, idle) |
 //! | `cinder_channel_joins_total` | counter | `outcome` (ok, error) |
 //! | `cinder_pushes_total` | counter | |
 
@@ -27,6 +31,10 @@ pub const PROJECTION_LAG: &str = "cinder_projection_lag_seconds";
 pub const PROJECTION_ERRORS: &str = "cinder_projection_errors_total";
 pub const SOCKET_CONNECTIONS: &str = "cinder_socket_connections";
 pub const SLOW_CLIENTS_DROPPED: &str = "cinder_socket_slow_clients_dropped_total";
+pub const OVERSIZED_FRAMES: &str = "cinder_socket_oversized_frames_total";
+pub const HTTP_CONNECTIONS: &str = "cinder_http_connections";
+pub const HTTP_REFUSED: &str = "cinder_http_connections_refused_total";
+pub const HTTP_TIMED_OUT: &str = "cinder_http_connections_timed_out_total";
 pub const JOINS: &str = "cinder_channel_joins_total";
 pub const PUSHES: &str = "cinder_pushes_total";
 
@@ -107,12 +115,33 @@ fn describe() {
         Unit::Count,
         "Socket connections dropped because the client did not read its pushes."
     );
+    describe_counter!(
+        OVERSIZED_FRAMES,
+        Unit::Count,
+        "Socket replies and pushes not sent because they were over CINDER_MAX_REPLY_BYTES."
+    );
+    describe_gauge!(
+        HTTP_CONNECTIONS,
+        Unit::Count,
+        "Open HTTP connections, websockets included."
+    );
+    describe_counter!(
+        HTTP_REFUSED,
+        Unit::Count,
+        "HTTP connections refused, by reason: per_ip (the address's share is taken) or capacity."
+    );
+    describe_counter!(
+        HTTP_TIMED_OUT,
+        Unit::Count,
+        "HTTP connections closed by a timeout: header (a request head took too long) or idle."
+    );
     describe_counter!(JOINS, Unit::Count, "Channel joins, by outcome.");
     describe_counter!(PUSHES, Unit::Count, "Pushes sent to socket clients.");
     // Present from the start, so a scrape of an idle node shows them.
     gauge!(SOCKET_CONNECTIONS).increment(0.0);
     counter!(PUSHES).increment(0);
     counter!(SLOW_CLIENTS_DROPPED).increment(0);
+    gauge!(HTTP_CONNECTIONS).increment(0.0);
 }
 
 /// How a command ended.
@@ -169,6 +198,37 @@ pub fn pushed() {
 
 pub fn slow_client_dropped() {
     counter!(SLOW_CLIENTS_DROPPED).increment(1);
+}
+
+/// A reply or push over `CINDER_MAX_REPLY_BYTES` was not sent.
+pub fn oversized_frame() {
+    counter!(OVERSIZED_FRAMES).increment(1);
+}
+
+/// An HTTP connection was refused: `reason` is `per_ip` or `capacity`.
+pub fn http_refused(reason: &'static str) {
+    counter!(HTTP_REFUSED, "reason" => reason).increment(1);
+}
+
+/// An HTTP connection was closed by a timeout: `timeout` is `header` or `idle`.
+pub fn http_timed_out(timeout: &'static str) {
+    counter!(HTTP_TIMED_OUT, "timeout" => timeout).increment(1);
+}
+
+/// An HTTP connection opened (websockets included, until they close): counted until the
+/// returned guard is dropped.
+pub fn http_opened() -> HttpOpen {
+    gauge!(HTTP_CONNECTIONS).increment(1.0);
+    HttpOpen(())
+}
+
+/// An open HTTP connection, counted.
+pub struct HttpOpen(());
+
+impl Drop for HttpOpen {
+    fn drop(&mut self) {
+        gauge!(HTTP_CONNECTIONS).decrement(1.0);
+    }
 }
 
 /// A socket connection opened: counted until the returned guard is dropped.

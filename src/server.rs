@@ -139,6 +139,7 @@ impl Server {
             draining: draining.clone(),
             sockets: InFlight::default(),
             max_body_bytes: config.max_body_bytes,
+            max_reply_bytes: config.max_reply_bytes,
             socket_slots: crate::web::socket::IpSlots::new(config.max_sockets_per_ip),
         });
         tasks.push(until(
@@ -165,27 +166,21 @@ impl Server {
             addr: config.addr,
             source,
         })?;
+        if config.socket.outbox_bytes < config.max_reply_bytes {
+            tracing::warn!(
+                outbox_bytes = config.socket.outbox_bytes,
+                max_reply_bytes = config.max_reply_bytes,
+                "CINDER_SOCKET_OUTBOX_BYTES is below CINDER_MAX_REPLY_BYTES: sockets queue up \
+                 to CINDER_MAX_REPLY_BYTES instead"
+            );
+        }
         let app = router(state.clone());
-        let mut stop = draining;
-        // Replies and pushes are small frames written back to back: without TCP_NODELAY the
-        // second waits for the client's delayed ACK of the first (~40 ms).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
-        });
-        let http = tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopping| *stopping).await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "http server failed");
-            }
-        });
+        let http = tokio::spawn(crate::http::serve(
+            listener,
+            app,
+            config.http.clone(),
+            draining,
+        ));
         tracing::info!(%addr, "cinder listening");
         Ok(Server {
             addr,

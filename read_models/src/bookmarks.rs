@@ -143,9 +143,18 @@ impl BookmarksReadModel {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Bookmark>, ProjectionError> {
+        self.firehose_before(before)?.take(limit).collect()
+    }
+
+    /// The public bookmarks older than the bookmark `before` (all if `None`), newest first,
+    /// read as they are taken.
+    pub fn firehose_before(
+        &self,
+        before: Option<&str>,
+    ) -> Result<impl Iterator<Item = Result<Bookmark, ProjectionError>> + '_, ProjectionError> {
         let end = self.public_seq_of(before)?;
         let range = self.public.range(..end.to_be_bytes());
-        self.resolve(range.rev().take(limit))
+        Ok(self.resolve(range.rev()))
     }
 
     /// Up to `limit` public bookmarks tagged `tag`, older than `before`, newest first.
@@ -155,19 +164,45 @@ impl BookmarksReadModel {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Bookmark>, ProjectionError> {
+        self.tagged_before(tag, before)?.take(limit).collect()
+    }
+
+    /// The public bookmarks tagged `tag` older than `before`, newest first, read as taken.
+    pub fn tagged_before(
+        &self,
+        tag: &str,
+        before: Option<&str>,
+    ) -> Result<impl Iterator<Item = Result<Bookmark, ProjectionError>> + '_, ProjectionError> {
         let end = self.public_seq_of(before)?;
         let range = self
             .tags
             .range(numbered_key(tag, 0)..numbered_key(tag, end));
-        self.resolve(range.rev().take(limit))
+        Ok(self.resolve(range.rev()))
     }
 
     /// The newest `limit` bookmarks of `owner`, private ones included.
     pub fn owned_by(&self, owner: &str, limit: usize) -> Result<Vec<Bookmark>, ProjectionError> {
+        self.owned_before(owner, None)?.take(limit).collect()
+    }
+
+    /// The bookmarks of `owner` (private ones included) older than `owner`'s bookmark
+    /// `before`, newest first, read as taken.
+    pub fn owned_before(
+        &self,
+        owner: &str,
+        before: Option<&str>,
+    ) -> Result<impl Iterator<Item = Result<Bookmark, ProjectionError>> + '_, ProjectionError> {
+        let end = match before {
+            None => u64::MAX,
+            Some(id) => self
+                .get(id)?
+                .filter(|b| b.owner == owner)
+                .map_or(0, |b| b.seq),
+        };
         let range = self
             .owners
-            .range(numbered_key(owner, 0)..numbered_key(owner, u64::MAX));
-        self.resolve(range.rev().take(limit))
+            .range(numbered_key(owner, 0)..numbered_key(owner, end));
+        Ok(self.resolve(range.rev()))
     }
 
     /// A public bookmark chosen by `pick` (any number; pass a random one): every public bookmark
@@ -192,6 +227,21 @@ impl BookmarksReadModel {
             .collect()
     }
 
+    /// A bookmark's comments with ids below `before` (all if `None`), newest first, read as
+    /// they are taken.
+    pub fn comments_before(
+        &self,
+        bookmark_id: &str,
+        before: Option<u64>,
+    ) -> impl Iterator<Item = Result<Comment, ProjectionError>> {
+        self.comments
+            .range(
+                numbered_key(bookmark_id, 0)..numbered_key(bookmark_id, before.unwrap_or(u64::MAX)),
+            )
+            .rev()
+            .map(|entry| decode(&entry?.1))
+    }
+
     /// The public number of bookmark `before`, as an exclusive upper bound (everything if none).
     fn public_seq_of(&self, before: Option<&str>) -> Result<u64, ProjectionError> {
         match before {
@@ -200,18 +250,16 @@ impl BookmarksReadModel {
         }
     }
 
-    fn resolve(
-        &self,
-        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-    ) -> Result<Vec<Bookmark>, ProjectionError> {
-        let mut bookmarks = Vec::new();
-        for entry in entries {
-            let (_, id) = entry?;
-            if let Some(bookmark) = self.get(&String::from_utf8_lossy(&id))? {
-                bookmarks.push(bookmark);
-            }
-        }
-        Ok(bookmarks)
+    /// The bookmarks the ids of `entries` name (an index entry whose bookmark is missing is
+    /// skipped).
+    fn resolve<'a>(
+        &'a self,
+        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'a,
+    ) -> impl Iterator<Item = Result<Bookmark, ProjectionError>> + 'a {
+        entries.filter_map(move |entry| match entry {
+            Ok((_, id)) => self.get(&String::from_utf8_lossy(&id)).transpose(),
+            Err(error) => Some(Err(error.into())),
+        })
     }
 }
 

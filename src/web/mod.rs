@@ -9,6 +9,7 @@ pub mod events;
 pub mod forms;
 mod layout;
 pub mod live;
+mod paging;
 mod params;
 pub mod session;
 pub mod socket;
@@ -62,6 +63,8 @@ pub struct App {
     pub sockets: crate::shutdown::InFlight,
     /// Largest HTTP request body accepted, in bytes (`CINDER_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// Largest reply or push sent, in bytes (`CINDER_MAX_REPLY_BYTES`): pages are cut to fit.
+    pub max_reply_bytes: usize,
     /// Open socket connections per client IP, within `CINDER_MAX_SOCKETS_PER_IP`.
     pub socket_slots: socket::IpSlots,
 }

@@ -354,7 +354,11 @@ async fn a_client_that_stops_reading_is_dropped_while_others_keep_receiving() {
     // Up to 6,000 messages, some 26 MB for the stalled client: more than its kernel buffers
     // (a few MB on loopback) and its queue can hold.
     const MAX_ROUNDS: usize = 60;
-    let server = TestServer::start_with(|config| config.socket.outbox = 16).await;
+    let server = TestServer::start_with(|config| {
+        config.max_reply_bytes = 64 * 1024;
+        config.socket.outbox_bytes = 64 * 1024;
+    })
+    .await;
     let url = server.url();
     let rooms: Vec<String> = (0..ROOMS).map(|r| format!("busy-{r}")).collect();
     let before = Scrape::of(&server).await;

@@ -14,6 +14,7 @@ pub struct Node {
     pub addr: SocketAddr,
     pub dir: PathBuf,
     database_url: String,
+    env: Vec<(String, String)>,
 }
 
 /// A port nobody is listening on right now.
@@ -27,9 +28,56 @@ fn free_port() -> u16 {
 impl Node {
     /// Starts `cinder serve` on `database_url` with data dir `dir`, and waits until it is ready.
     pub async fn start(database_url: &str, dir: &Path) -> Node {
+        Node::start_with(database_url, dir, &[]).await
+    }
+
+    /// [`Node::start`] with more environment variables (settings) for the process.
+    pub async fn start_with(database_url: &str, dir: &Path, env: &[(&str, &str)]) -> Node {
+        Node::spawn(database_url, dir, env, None).await
+    }
+
+    /// [`Node::start_with`] for a process that may open at most `descriptors` files and sockets
+    /// (soft and hard limit).
+    pub async fn start_limited(
+        database_url: &str,
+        dir: &Path,
+        descriptors: u64,
+        env: &[(&str, &str)],
+    ) -> Node {
+        Node::spawn(database_url, dir, env, Some(descriptors)).await
+    }
+
+    async fn spawn(
+        database_url: &str,
+        dir: &Path,
+        env: &[(&str, &str)],
+        descriptors: Option<u64>,
+    ) -> Node {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cinder"))
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cinder"));
+        if let Some(limit) = descriptors {
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe, and `limit` is a plain value copied in.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .arg("serve")
+            .envs(env.iter().cloned())
             .env("DATABASE_URL", database_url)
             .env("CINDER_ADDR", addr.to_string())
             .env("CINDER_DATA_DIR", dir)
@@ -45,6 +93,7 @@ impl Node {
             addr,
             dir: dir.to_owned(),
             database_url: database_url.to_owned(),
+            env,
         };
         node.wait_ready().await;
         node
@@ -53,7 +102,12 @@ impl Node {
     /// The same node again, after a crash or a stop: same data dir, new process.
     pub async fn restart(&mut self) {
         let _ = self.child.wait().await;
-        let again = Node::start(&self.database_url, &self.dir).await;
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let again = Node::start_with(&self.database_url, &self.dir, &env).await;
         *self = again;
     }
 
@@ -76,6 +130,34 @@ impl Node {
 
     pub fn ws_url(&self) -> String {
         format!("ws://{}/socket/websocket?vsn=2.0.0", self.addr)
+    }
+
+    /// A line of the process's `/proc/<pid>/status`, in bytes (`VmRSS`, `VmHWM`; Linux).
+    fn status_bytes(&self, field: &str) -> u64 {
+        let pid = self.child.id().expect("the node runs");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let line = status
+            .lines()
+            .find(|line| line.starts_with(field))
+            .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    /// The process's resident memory now.
+    pub fn resident_bytes(&self) -> u64 {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// The most resident memory the process has had since [`Node::reset_peak`] (or its start).
+    pub fn peak_bytes(&self) -> u64 {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// Starts counting the peak afresh from the resident memory now (`clear_refs`, Linux).
+    pub fn reset_peak(&self) {
+        let pid = self.child.id().expect("the node runs");
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak");
     }
 
     /// SIGKILL: no goodbye, no flush.

@@ -226,6 +226,98 @@ async fn frames_over_64_kib_close_with_1009() {
     assert_still_served(&server, &mut bystander, &join_ref).await;
 }
 
+/// A websocket opened by hand on a raw TCP stream, so that frames a well-behaved client library
+/// refuses to send can be written as bytes.
+async fn raw_socket(server: &TestServer) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.server.addr)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        server.server.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tcp.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    tcp
+}
+
+/// A masked client frame: FIN set as given, `opcode`, `payload`.
+fn raw_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![
+        if fin { 0x80 } else { 0 } | opcode,
+        0x80 | payload.len() as u8,
+    ];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// The code of the close frame the server answers with.
+async fn raw_close_code(tcp: &mut tokio::net::TcpStream) -> u16 {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut header = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_exact(&mut header))
+            .await
+            .expect("a frame in time")
+            .expect("a close frame before the end");
+        let length = usize::from(header[1] & 0x7f);
+        assert!(length < 126, "small server frames only");
+        let mut payload = vec![0u8; length];
+        tcp.read_exact(&mut payload).await.unwrap();
+        if header[0] & 0x0f == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn protocol_violations_close_with_the_rfc_6455_codes() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let mut bystander = Client::connect(&server.ws_url()).await;
+    let (join_ref, _) = bystander.join("chat:calm", json!({})).await;
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        (
+            "invalid UTF-8 in a text frame",
+            raw_frame(true, 0x1, b"[\xff\xfe]"),
+            1007,
+        ),
+        ("reserved opcode 3", raw_frame(true, 0x3, b"hi"), 1002),
+        (
+            "a continuation with nothing to continue",
+            raw_frame(true, 0x0, b"hi"),
+            1002,
+        ),
+        (
+            "a fragmented text frame then a new one",
+            {
+                let mut two = raw_frame(false, 0x1, b"[nu");
+                two.extend(raw_frame(true, 0x1, b"ll]"));
+                two
+            },
+            1002,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let mut tcp = raw_socket(&server).await;
+        tcp.write_all(&bytes).await.unwrap();
+        assert_eq!(raw_close_code(&mut tcp).await, code, "{what}");
+        assert_still_served(&server, &mut bystander, &join_ref).await;
+    }
+}
+
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
     let server =

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::{is_id, is_tag};
 use crate::bus::CommandError;
 use crate::web::errors::{command_response, json_error};
+use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::{params, AppState};
 
@@ -108,7 +109,8 @@ pub async fn create(
     }
 }
 
-/// `GET /api/bookmarks?tag=&before=&limit=`: public bookmarks, newest first.
+/// `GET /api/bookmarks?tag=&before=&limit=`: public bookmarks, newest first; at most `limit`,
+/// and what fits in `CINDER_MAX_REPLY_BYTES`; `next_before` continues.
 pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -123,14 +125,29 @@ pub async fn list(
     }
     let found = match query.get("tag") {
         Some(tag) if !is_tag(tag) => return json_error(StatusCode::BAD_REQUEST, "not a tag"),
-        Some(tag) => app.bookmarks.tagged(tag, before, limit),
-        None => app.bookmarks.firehose(before, limit),
+        Some(tag) => app.bookmarks.tagged_before(tag, before).and_then(|found| {
+            paging::serialized(
+                found.map(|b| b.map(|b| b.public_json())),
+                limit,
+                list_budget(&app),
+            )
+        }),
+        None => app.bookmarks.firehose_before(before).and_then(|found| {
+            paging::serialized(
+                found.map(|b| b.map(|b| b.public_json())),
+                limit,
+                list_budget(&app),
+            )
+        }),
     };
     match found {
-        Ok(bookmarks) => Json(
-            json!({"bookmarks": bookmarks.iter().map(|b| b.public_json()).collect::<Vec<_>>()}),
-        )
-        .into_response(),
+        Ok(page) => {
+            let next = page
+                .more
+                .then(|| page.items.last().map(|b| b["id"].clone()))
+                .flatten();
+            Json(json!({"bookmarks": page.items, "next_before": next})).into_response()
+        }
         Err(error) => read_failed(error),
     }
 }
@@ -144,22 +161,41 @@ pub async fn random(State(app): State<AppState>) -> Response {
     }
 }
 
-/// `GET /api/bookmarks/<id>`: the bookmark with its comments (a private one only for its owner).
+/// `GET /api/bookmarks/<id>?before=&limit=`: the bookmark with a page of its comments, oldest
+/// first (the latest, or those before the comment `before`; at most `limit`, and what fits in
+/// `CINDER_MAX_REPLY_BYTES`); `next_before` continues with older ones. A private bookmark only
+/// for its owner.
 pub async fn show(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    let before = match params::number(&query, "before", "a comment id") {
+        Ok(before) => before,
+        Err(bad) => return bad.into_response(),
+    };
+    let limit = match params::limit(&query, DEFAULT_LIMIT, MAX_LIMIT) {
+        Ok(limit) => limit,
+        Err(bad) => return bad.into_response(),
+    };
     let bookmark = match app.bookmarks.get(&id) {
         Ok(Some(bookmark)) if bookmark.visible_to(&session.id) => bookmark,
         Ok(_) => return json_error(StatusCode::NOT_FOUND, "no such bookmark"),
         Err(error) => return read_failed(error),
     };
-    match app.bookmarks.comments(&id) {
-        Ok(comments) => {
-            let mut body = bookmark.public_json();
+    let mut body = bookmark.public_json();
+    let budget = list_budget(&app).saturating_sub(paging::json_size(&body));
+    match paging::serialized(app.bookmarks.comments_before(&id, before), limit, budget) {
+        Ok(page) => {
+            let next = page
+                .more
+                .then(|| page.items.last().map(|comment| comment.id))
+                .flatten();
+            let mut comments = page.items;
+            comments.reverse();
             body["comments"] = json!(comments);
-            Json(json!({ "bookmark": body })).into_response()
+            Json(json!({ "bookmark": body, "next_before": next })).into_response()
         }
         Err(error) => read_failed(error),
     }

@@ -1,5 +1,6 @@
 //! `bookmarks:firehose` and `bookmarks:tag:<tag>` for outside programs: the join reply holds
-//! the 50 newest public bookmarks, then each new one is pushed as `bookmark_created`.
+//! the 50 newest public bookmarks (fewer if they would not fit in `CINDER_MAX_REPLY_BYTES`;
+//! older ones are paged over HTTP), then each new one is pushed as `bookmark_created`.
 
 use async_trait::async_trait;
 use cinder_read_models::bookmarks::{tag_topic, BookmarkChange, PUBLIC_TOPIC};
@@ -32,12 +33,29 @@ impl ChannelFactory for BookmarkChannels {
         }
         let follows = tag.map_or_else(|| PUBLIC_TOPIC.to_owned(), tag_topic);
         let subscription = app.pubsub.subscribe(&follows);
-        let bookmarks = match tag {
-            Some(tag) => app.bookmarks.tagged(tag, None, JOIN_BOOKMARKS),
-            None => app.bookmarks.firehose(None, JOIN_BOOKMARKS),
+        // The 50 newest, or fewer if they would not fit in the reply.
+        let budget = crate::web::paging::list_budget(app);
+        let page = |found: Box<dyn Iterator<Item = _> + '_>| {
+            crate::web::paging::serialized(
+                found.map(|b: Result<cinder_read_models::bookmarks::Bookmark, _>| {
+                    b.map(|b| b.public_json())
+                }),
+                JOIN_BOOKMARKS,
+                budget,
+            )
+        };
+        let bookmarks: Vec<Value> = match tag {
+            Some(tag) => app
+                .bookmarks
+                .tagged_before(tag, None)
+                .and_then(|found| page(Box::new(found))),
+            None => app
+                .bookmarks
+                .firehose_before(None)
+                .and_then(|found| page(Box::new(found))),
         }
-        .map_err(|_| reason("could not read bookmarks"))?;
-        let bookmarks: Vec<Value> = bookmarks.iter().map(|b| b.public_json()).collect();
+        .map_err(|_| reason("could not read bookmarks"))?
+        .items;
         Ok(Joined {
             channel: Box::new(BookmarkFeed { follows }),
             reply: json!({ "bookmarks": bookmarks }),

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use cinder_domain::bookmarks::{BookmarkCommand, CommentOnBookmark};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::views::{add_command, BookmarkView, FirehoseView, RandomView, TagView};
@@ -14,28 +15,67 @@ use super::{is_id, is_tag};
 use crate::bus::CommandError;
 use crate::web::errors::not_found_page;
 use crate::web::forms::csrf_refusal;
-use crate::web::live::page;
+use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
+
+/// Where a list continues: `?before=<bookmark id>` (and, on the firehose, `?mine_before=`).
+#[derive(Deserialize)]
+pub struct Paging {
+    before: Option<String>,
+    mine_before: Option<String>,
+}
+
+impl Paging {
+    /// Whether every cursor given could be a bookmark id.
+    fn valid(&self) -> bool {
+        [&self.before, &self.mine_before]
+            .into_iter()
+            .flatten()
+            .all(|id| is_id(id))
+    }
+
+    fn paged(&self) -> bool {
+        self.before.is_some() || self.mine_before.is_some()
+    }
+}
 
 pub async fn firehose(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
+    Query(paging): Query<Paging>,
 ) -> Response {
-    let view = FirehoseView::new(app.clone(), session.clone());
-    page(&app, &session, "/bookmarks", &view).await
+    if !paging.valid() {
+        return Redirect::to("/bookmarks").into_response();
+    }
+    let paged = paging.paged();
+    let view =
+        FirehoseView::new(app.clone(), session.clone()).before(paging.before, paging.mine_before);
+    match paged {
+        // Older bookmarks, reached without JavaScript: a plain page, not followed live.
+        true => static_page(&app, &session, &view).await,
+        false => page(&app, &session, "/bookmarks", &view).await,
+    }
 }
 
 pub async fn tag(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
     Path(tag): Path<String>,
+    Query(paging): Query<Paging>,
 ) -> Response {
     if !is_tag(&tag) {
         return not_found_page(&app, &session);
     }
-    let view = TagView::new(app.clone(), session.clone(), &tag);
-    page(&app, &session, &format!("/bookmarks/tags/{tag}"), &view).await
+    if !paging.valid() {
+        return Redirect::to(&format!("/bookmarks/tags/{tag}")).into_response();
+    }
+    let paged = paging.paged();
+    let view = TagView::new(app.clone(), session.clone(), &tag).before(paging.before);
+    match paged {
+        true => static_page(&app, &session, &view).await,
+        false => page(&app, &session, &format!("/bookmarks/tags/{tag}"), &view).await,
+    }
 }
 
 pub async fn random(
@@ -50,12 +90,23 @@ pub async fn bookmark(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
+    Query(older): Query<OlderComments>,
 ) -> Response {
     if !is_id(&id) {
         return not_found_page(&app, &session);
     }
-    let view = BookmarkView::new(app.clone(), session.clone(), &id);
-    page(&app, &session, &format!("/bookmarks/{id}"), &view).await
+    let view = BookmarkView::new(app.clone(), session.clone(), &id).before(older.before);
+    match older.before {
+        // Older comments, reached without JavaScript: a plain page, not followed live.
+        Some(_) => static_page(&app, &session, &view).await,
+        None => page(&app, &session, &format!("/bookmarks/{id}"), &view).await,
+    }
+}
+
+/// `?before=<comment id>`: the comments before that one.
+#[derive(Deserialize)]
+pub struct OlderComments {
+    before: Option<u64>,
 }
 
 /// The add form without JavaScript: post, then back to the page it came from.

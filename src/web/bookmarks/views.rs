@@ -11,11 +11,43 @@ use serde_json::{json, Value};
 
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::AppState;
 
-/// Bookmarks a feed shows.
+/// Bookmarks a feed shows per page, at most (fewer if they would not fit in
+/// `CINDER_MAX_REPLY_BYTES`).
 pub const FEED: usize = 50;
+/// Comments a discussion shows per page, at most (fewer if they would not fit).
+pub const COMMENTS_PAGE: usize = 50;
+
+/// A page of `bookmarks` (newest first) within `bytes`: the list `#id`, and `#id-more` with a
+/// link to the next page (`more_href` of the last bookmark shown) if there is one.
+fn bookmark_page(
+    bookmarks: impl Iterator<Item = Result<Bookmark, cinder_read_models::ProjectionError>>,
+    bytes: usize,
+    id: &str,
+    more_href: impl Fn(&str) -> String,
+) -> Result<(Markup, Markup), ViewError> {
+    let page = paging::rendered(bookmarks, FEED, bytes, bookmark_item)?;
+    let next = page
+        .more
+        .then(|| {
+            page.items
+                .last()
+                .map(|(bookmark, _)| more_href(&bookmark.id))
+        })
+        .flatten();
+    let list = html! {
+        ol.bookmarks id=(id) { @for (_, item) in &page.items { (item) } }
+    };
+    let more = html! {
+        div id={ (id) "-more" } {
+            @if let Some(href) = next { p { a href=(href) { "Older bookmarks" } } }
+        }
+    };
+    Ok((list, more))
+}
 
 fn field(value: &Value, name: &str) -> String {
     value
@@ -65,24 +97,60 @@ async fn add_from_page(app: &AppState, session: &Session, form: &Value) -> Resul
     })
 }
 
-/// `/bookmarks`: the add form, the public firehose, and the visitor's own bookmarks.
+/// `/bookmarks`: the add form, the public firehose, and the visitor's own bookmarks, each a
+/// page at a time (the first pages are live).
 pub struct FirehoseView {
     app: AppState,
     session: Session,
+    /// Show the public bookmarks older than this one (paging without JavaScript).
+    before: Option<String>,
+    /// Show the visitor's bookmarks older than this one.
+    mine_before: Option<String>,
 }
 
 impl FirehoseView {
     pub fn new(app: AppState, session: Session) -> Self {
-        Self { app, session }
+        Self {
+            app,
+            session,
+            before: None,
+            mine_before: None,
+        }
     }
 
-    fn lists(&self) -> Result<(Markup, Markup), ViewError> {
-        let public = self.app.bookmarks.firehose(None, FEED)?;
-        let mine = self.app.bookmarks.owned_by(&self.session.id, FEED)?;
-        Ok((
-            bookmark_list("bookmarks", &public),
-            bookmark_list("my-bookmarks", &mine),
-        ))
+    /// The pages older than `before` (public) and `mine_before` (the visitor's own).
+    pub fn before(mut self, before: Option<String>, mine_before: Option<String>) -> Self {
+        self.before = before;
+        self.mine_before = mine_before;
+        self
+    }
+
+    /// Each list with its "older" link; the two share the page's budget.
+    fn lists(&self) -> Result<[(Markup, Markup); 2], ViewError> {
+        let bytes = list_budget(&self.app) / 2;
+        let mine_before = self.mine_before.clone();
+        let public = bookmark_page(
+            self.app.bookmarks.firehose_before(self.before.as_deref())?,
+            bytes,
+            "bookmarks",
+            |id| match &mine_before {
+                Some(mine) => format!("/bookmarks?before={id}&mine_before={mine}"),
+                None => format!("/bookmarks?before={id}"),
+            },
+        )?;
+        let before = self.before.clone();
+        let mine = bookmark_page(
+            self.app
+                .bookmarks
+                .owned_before(&self.session.id, self.mine_before.as_deref())?,
+            bytes,
+            "my-bookmarks",
+            |id| match &before {
+                Some(public) => format!("/bookmarks?before={public}&mine_before={id}"),
+                None => format!("/bookmarks?mine_before={id}"),
+            },
+        )?;
+        Ok([public, mine])
     }
 }
 
@@ -93,23 +161,27 @@ impl LiveView for FirehoseView {
     }
 
     async fn render(&self) -> Result<Markup, ViewError> {
-        let (public, mine) = self.lists()?;
+        let [(public, public_more), (mine, mine_more)] = self.lists()?;
         Ok(html! {
             h1 { "Bookmarks" }
             p { a href="/bookmarks/random" { "Discover a random bookmark" } }
             (add_form(&self.app, &self.session, "", "/bookmarks"))
             h2 { "Latest" }
             (public)
+            (public_more)
             h2 { "Yours" }
             (mine)
+            (mine_more)
         })
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        let (public, mine) = self.lists()?;
+        let [(public, public_more), (mine, mine_more)] = self.lists()?;
         Ok(vec![
             Patch::replace("bookmarks", public),
+            Patch::replace("bookmarks-more", public_more),
             Patch::replace("my-bookmarks", mine),
+            Patch::replace("my-bookmarks-more", mine_more),
         ])
     }
 
@@ -154,6 +226,8 @@ pub struct TagView {
     app: AppState,
     session: Session,
     tag: String,
+    /// Show the bookmarks older than this one (paging without JavaScript).
+    before: Option<String>,
 }
 
 impl TagView {
@@ -162,14 +236,26 @@ impl TagView {
             app,
             session,
             tag: tag.to_owned(),
+            before: None,
         }
     }
 
-    fn list(&self) -> Result<Markup, ViewError> {
-        Ok(bookmark_list(
+    /// The page older than the bookmark `before`.
+    pub fn before(mut self, before: Option<String>) -> Self {
+        self.before = before;
+        self
+    }
+
+    fn list(&self) -> Result<(Markup, Markup), ViewError> {
+        let tag = &self.tag;
+        bookmark_page(
+            self.app
+                .bookmarks
+                .tagged_before(tag, self.before.as_deref())?,
+            list_budget(&self.app),
             "bookmarks",
-            &self.app.bookmarks.tagged(&self.tag, None, FEED)?,
-        ))
+            |id| format!("/bookmarks/tags/{tag}?before={id}"),
+        )
     }
 }
 
@@ -180,16 +266,22 @@ impl LiveView for TagView {
     }
 
     async fn render(&self) -> Result<Markup, ViewError> {
+        let (list, more) = self.list()?;
         Ok(html! {
             h1 { "Tagged " span.tag { (self.tag) } }
             p { a href="/bookmarks" { "All bookmarks" } }
             (add_form(&self.app, &self.session, &self.tag, &format!("/bookmarks/tags/{}", self.tag)))
-            (self.list()?)
+            (list)
+            (more)
         })
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        Ok(vec![Patch::replace("bookmarks", self.list()?)])
+        let (list, more) = self.list()?;
+        Ok(vec![
+            Patch::replace("bookmarks", list),
+            Patch::replace("bookmarks-more", more),
+        ])
     }
 
     fn topics(&self) -> Vec<String> {
@@ -284,11 +376,18 @@ impl LiveView for RandomView {
     }
 }
 
-/// `/bookmarks/<id>`: one bookmark and its discussion, live.
+/// `/bookmarks/<id>`: one bookmark and its discussion, live: the latest page of comments, with
+/// "older comments".
 pub struct BookmarkView {
     app: AppState,
     session: Session,
     id: String,
+    /// Show the comments before this id instead of the latest (paging without JavaScript).
+    before: Option<u64>,
+    /// The oldest comment on the page, where "older comments" continues.
+    oldest: Option<u64>,
+    /// Comments on the page; new ones push out the oldest beyond this.
+    shown: usize,
 }
 
 impl BookmarkView {
@@ -297,7 +396,16 @@ impl BookmarkView {
             app,
             session,
             id: id.to_owned(),
+            before: None,
+            oldest: None,
+            shown: COMMENTS_PAGE,
         }
+    }
+
+    /// The page of comments before `id`, for "older comments" without JavaScript.
+    pub fn before(mut self, id: Option<u64>) -> Self {
+        self.before = id;
+        self
     }
 
     /// The bookmark, if this visitor may see it.
@@ -307,6 +415,39 @@ impl BookmarkView {
             .get(&self.id)?
             .filter(|b| b.visible_to(&self.session.id))
             .ok_or(ViewError::NotFound)
+    }
+
+    /// A page of comments before `before` (the latest if `None`) within the reply budget,
+    /// rendered, oldest first, and the id of its oldest.
+    fn page_before(
+        &self,
+        before: Option<u64>,
+    ) -> Result<(Vec<Markup>, Option<u64>), cinder_read_models::ProjectionError> {
+        let page = paging::rendered(
+            self.app.bookmarks.comments_before(&self.id, before),
+            COMMENTS_PAGE,
+            list_budget(&self.app),
+            comment_item,
+        )?;
+        let oldest = page.items.last().map(|(comment, _)| comment.id);
+        Ok((
+            page.items.into_iter().rev().map(|(_, html)| html).collect(),
+            oldest,
+        ))
+    }
+
+    /// "Older comments" (a plain GET without JavaScript), if there are older ones.
+    fn older_control(&self, oldest: Option<u64>) -> Markup {
+        html! {
+            div #older-comments {
+                @if let Some(oldest) = oldest.filter(|id| *id > 1) {
+                    form method="get" action={ "/bookmarks/" (self.id) } {
+                        button.link type="submit" name="before" value=(oldest)
+                            data-cinder-click="older_comments" { "Older comments" }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -318,11 +459,12 @@ impl LiveView for BookmarkView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         let bookmark = self.visible()?;
-        let comments = self.app.bookmarks.comments(&self.id)?;
+        let (comments, oldest) = self.page_before(self.before)?;
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {
             ol.bookmarks { (bookmark_item(&bookmark)) }
             h2 { "Discussion" }
+            (self.older_control(oldest))
             (comment_list(&comments))
             form #comment-form method="post" action={ "/bookmarks/" (self.id) "/comments" }
                 data-cinder-submit="comment" data-cinder-keep {
@@ -339,36 +481,70 @@ impl LiveView for BookmarkView {
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         self.visible()?;
-        Ok(vec![Patch::replace(
-            "comments",
-            comment_list(&self.app.bookmarks.comments(&self.id)?),
-        )])
+        // The latest page, whatever was shown before: the channel's view resets its paging to
+        // match when it joins (see `joined`).
+        let (comments, oldest) = self.page_before(None)?;
+        Ok(vec![
+            Patch::replace("older-comments", self.older_control(oldest)),
+            Patch::replace("comments", comment_list(&comments)),
+        ])
     }
 
     fn topics(&self) -> Vec<String> {
         vec![comments_topic(&self.id)]
     }
 
+    fn joined(&mut self) {
+        self.before = None;
+        self.oldest = self.page_before(None).ok().and_then(|(_, oldest)| oldest);
+        self.shown = COMMENTS_PAGE;
+    }
+
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
-        if event != "comment" {
-            return Err(json!({"reason": format!("unknown event {event:?}")}));
+        match event {
+            "comment" => {
+                let command = BookmarkCommand::CommentOnBookmark(CommentOnBookmark {
+                    by: self.session.id.clone(),
+                    author: field(&value, "author"),
+                    content: field(&value, "content"),
+                });
+                let committed = self
+                    .app
+                    .bus
+                    .bookmarks
+                    .execute(&self.id, command)
+                    .await
+                    .map_err(command_reply)?;
+                Ok(Outcome {
+                    patches: Vec::new(),
+                    committed: committed.last(),
+                })
+            }
+            "older_comments" => {
+                if self.visible().is_err() {
+                    return Err(json!({"reason": "no such bookmark"}));
+                }
+                let before = field(&value, "value")
+                    .parse::<u64>()
+                    .map_err(|_| json!({"reason": "bad comment id"}))?;
+                let (older, oldest) = self
+                    .page_before(Some(before))
+                    .map_err(|_| json!({"reason": "could not load comments"}))?;
+                if oldest.is_some() {
+                    self.oldest = oldest;
+                }
+                self.shown += older.len();
+                let items = html! { @for item in &older { (item) } };
+                Ok(Outcome {
+                    patches: vec![
+                        Patch::prepend("comments", items, None),
+                        Patch::replace("older-comments", self.older_control(self.oldest)),
+                    ],
+                    committed: None,
+                })
+            }
+            _ => Err(json!({"reason": format!("unknown event {event:?}")})),
         }
-        let command = BookmarkCommand::CommentOnBookmark(CommentOnBookmark {
-            by: self.session.id.clone(),
-            author: field(&value, "author"),
-            content: field(&value, "content"),
-        });
-        let committed = self
-            .app
-            .bus
-            .bookmarks
-            .execute(&self.id, command)
-            .await
-            .map_err(command_reply)?;
-        Ok(Outcome {
-            patches: Vec::new(),
-            committed: committed.last(),
-        })
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
@@ -376,7 +552,11 @@ impl LiveView for BookmarkView {
             Change::Bookmarks(BookmarkChange::Commented(comment))
                 if comment.bookmark_id == self.id =>
             {
-                vec![Patch::append("comments", comment_item(comment), None)]
+                vec![Patch::append(
+                    "comments",
+                    comment_item(comment),
+                    Some(self.shown),
+                )]
             }
             _ => Vec::new(),
         }
@@ -396,14 +576,6 @@ fn add_form(app: &AppState, session: &Session, tags: &str, back: &str) -> Markup
             label { input type="checkbox" name="public" value="true" checked; " public" }
             button type="submit" { "Add bookmark" }
             p.error data-cinder-error role="alert" {}
-        }
-    }
-}
-
-pub fn bookmark_list(id: &str, bookmarks: &[Bookmark]) -> Markup {
-    html! {
-        ol.bookmarks id=(id) {
-            @for bookmark in bookmarks { (bookmark_item(bookmark)) }
         }
     }
 }
@@ -429,10 +601,11 @@ pub fn bookmark_item(bookmark: &Bookmark) -> Markup {
     }
 }
 
-fn comment_list(comments: &[Comment]) -> Markup {
+/// The comment list of comments already rendered, oldest first.
+fn comment_list(items: &[Markup]) -> Markup {
     html! {
         ol #comments.comments {
-            @for comment in comments { (comment_item(comment)) }
+            @for item in items { (item) }
         }
     }
 }

@@ -9,24 +9,61 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage};
+use cinder_read_models::chat::RoomCursor;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::web::errors::{command_response, json_error};
+use crate::web::paging::{self, list_budget};
 use crate::web::{params, AppState};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
+const DEFAULT_ROOMS: usize = 100;
 
-/// `GET /api/chat/rooms`
-pub async fn rooms(State(app): State<AppState>) -> Response {
-    match app.chat.rooms() {
-        Ok(rooms) => Json(json!({ "rooms": rooms })).into_response(),
+/// `GET /api/chat/rooms?before=&limit=`: most recently active first, a page at a time (at most
+/// `limit`, and what fits in `CINDER_MAX_REPLY_BYTES`); `next_before` continues.
+pub async fn rooms(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let limit = match params::limit(&query, DEFAULT_ROOMS, MAX_LIMIT) {
+        Ok(limit) => limit,
+        Err(bad) => return bad.into_response(),
+    };
+    let after = match query.get("before").map(|b| RoomCursor::parse(b)) {
+        None => None,
+        Some(Some(cursor)) => Some(cursor),
+        Some(None) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "before must be a next_before of an earlier page",
+            )
+        }
+    };
+    let page = paging::serialized(
+        app.chat.rooms_after(after.as_ref()),
+        limit,
+        list_budget(&app),
+    );
+    match page {
+        Ok(page) => {
+            let next = page
+                .more
+                .then(|| {
+                    page.items
+                        .last()
+                        .map(|room| RoomCursor::of(room).to_string())
+                })
+                .flatten();
+            Json(json!({ "rooms": page.items, "next_before": next })).into_response()
+        }
         Err(error) => read_failed(error),
     }
 }
 
-/// `GET /api/chat/rooms/<room>/messages?before=&limit=`: oldest first.
+/// `GET /api/chat/rooms/<room>/messages?before=&limit=`: oldest first; at most `limit`, and
+/// what fits in `CINDER_MAX_REPLY_BYTES`; `next_before` continues with older ones.
 pub async fn messages(
     State(app): State<AppState>,
     Path(room): Path<String>,
@@ -48,8 +85,21 @@ pub async fn messages(
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such room"),
         Err(error) => return read_failed(error),
     }
-    match app.chat.messages(&room, before, limit) {
-        Ok(messages) => Json(json!({ "messages": messages })).into_response(),
+    let page = paging::serialized(
+        app.chat.newest_before(&room, before),
+        limit,
+        list_budget(&app),
+    );
+    match page {
+        Ok(page) => {
+            let next = page
+                .more
+                .then(|| page.items.last().map(|message| message.id))
+                .flatten();
+            let mut messages = page.items;
+            messages.reverse();
+            Json(json!({ "messages": messages, "next_before": next })).into_response()
+        }
         Err(error) => read_failed(error),
     }
 }

@@ -1,7 +1,8 @@
 //! The `chat:<room>` topic for outside programs (any Phoenix Channels client).
 //!
 //! Join with `{"name": "<display name>"}` to be present in the room (without a name the client
-//! only watches). Join reply: `{"messages": [the last 50]}`; then the room's presence as
+//! only watches). Join reply: `{"messages": [the last 50]}` (fewer if they would not fit in
+//! `CINDER_MAX_REPLY_BYTES`; older ones are paged over HTTP); then the room's presence as
 //! `presence_state` and `presence_diff` (the Phoenix Presence shapes, keyed by name, metas
 //! `{phx_ref, name, online_at}`). Push: `message_sent` with the message. The client may push
 //! `send_message` `{sender, content}`, answered ok `{id}` or error `{errors}`.
@@ -57,10 +58,15 @@ impl ChannelFactory for RoomChannels {
         let app = &socket.app;
         let subscription = app.pubsub.subscribe(&room_topic(room));
         let presence = app.pubsub.subscribe(&pubsub_topic(topic));
-        let messages = app
-            .chat
-            .messages(room, None, JOIN_MESSAGES)
-            .map_err(|_| reason("could not read the room"))?;
+        // The latest 50, or fewer if they would not fit in the reply.
+        let mut messages = crate::web::paging::serialized(
+            app.chat.newest_before(room, None),
+            JOIN_MESSAGES,
+            crate::web::paging::list_budget(app),
+        )
+        .map_err(|_| reason("could not read the room"))?
+        .items;
+        messages.reverse();
         let present = name.map(|name| {
             app.presence.track(
                 topic,

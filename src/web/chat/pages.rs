@@ -5,6 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use cinder_domain::chat::{check_sender, is_valid_room_name, RoomCommand, SendMessage};
+use cinder_read_models::chat::RoomCursor;
 use serde::Deserialize;
 
 use super::views::{LobbyView, RoomView};
@@ -15,11 +16,27 @@ use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
 
+#[derive(Deserialize)]
+pub struct LobbyPaging {
+    before: Option<String>,
+}
+
 pub async fn lobby(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
+    Query(paging): Query<LobbyPaging>,
 ) -> Response {
-    page(&app, &session, "/chat", &LobbyView::new(app.clone())).await
+    match paging.before.as_deref() {
+        None => page(&app, &session, "/chat", &LobbyView::new(app.clone())).await,
+        // Less recently active rooms, reached without JavaScript: a plain page, not live.
+        Some(before) => match RoomCursor::parse(before) {
+            Some(cursor) => {
+                let view = LobbyView::new(app.clone()).after(Some(cursor));
+                static_page(&app, &session, &view).await
+            }
+            None => Redirect::to("/chat").into_response(),
+        },
+    }
 }
 
 #[derive(Deserialize)]

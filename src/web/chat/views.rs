@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use cinder_domain::chat::{RoomCommand, SendMessage};
-use cinder_read_models::chat::{room_topic, ChatChange, Message, RoomSummary, ROOMS_TOPIC};
+use cinder_read_models::chat::{
+    room_topic, ChatChange, Message, RoomCursor, RoomSummary, ROOMS_TOPIC,
+};
 use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
@@ -10,11 +12,17 @@ use serde_json::{json, Value};
 use crate::presence::{pubsub_topic, Tracked};
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::AppState;
 
-/// Messages a room page shows at first, and loads per "load older".
+/// Messages a room page shows at first, and loads per "load older", at most (fewer if they
+/// would not fit in `CINDER_MAX_REPLY_BYTES`).
 pub const PAGE: usize = 100;
+/// Rooms the lobby lists per page, at most.
+pub const LOBBY_PAGE: usize = 100;
+/// Names "who's here" lists, at most; the rest are counted.
+const HERE_SHOWN: usize = 100;
 
 /// `/chat/<room>`: the room's messages, live, and the form to send one.
 pub struct RoomView {
@@ -101,11 +109,32 @@ impl RoomView {
         }))
     }
 
-    fn recent(&mut self) -> Result<Vec<Message>, ViewError> {
-        let messages = self.app.chat.messages(&self.room, self.before, PAGE)?;
-        self.oldest = messages.first().map(|m| m.id);
+    /// The page of messages the view shows (the latest, or those before `before`), rendered,
+    /// oldest first.
+    fn recent(&mut self) -> Result<Vec<Markup>, ViewError> {
+        let (items, oldest) = self.page_before(self.before)?;
+        self.oldest = oldest;
         self.shown = PAGE;
-        Ok(messages)
+        Ok(items)
+    }
+
+    /// A page of messages before `before` (the latest if `None`) within the reply budget,
+    /// rendered, oldest first, and the id of its oldest.
+    fn page_before(
+        &self,
+        before: Option<u64>,
+    ) -> Result<(Vec<Markup>, Option<u64>), cinder_read_models::ProjectionError> {
+        let page = paging::rendered(
+            self.app.chat.newest_before(&self.room, before),
+            PAGE,
+            list_budget(&self.app),
+            message_item,
+        )?;
+        let oldest = page.items.last().map(|(message, _)| message.id);
+        Ok((
+            page.items.into_iter().rev().map(|(_, html)| html).collect(),
+            oldest,
+        ))
     }
 
     fn older_control(&self) -> Markup {
@@ -137,7 +166,7 @@ impl LiveView for RoomView {
             h1 { "#" (self.room) }
             div.here { span.muted { "Here now: " } (here_list(&self.names())) }
             (view.older_control())
-            (message_list(&messages))
+            (rendered_list(&messages))
             @match &self.session.name {
                 Some(name) => {
                     form #send-form method="post" action={ "/chat/" (self.room) "/messages" }
@@ -170,7 +199,7 @@ impl LiveView for RoomView {
         let messages = view.recent()?;
         Ok(vec![
             Patch::replace("older", view.older_control()),
-            Patch::replace("messages", message_list(&messages)),
+            Patch::replace("messages", rendered_list(&messages)),
             Patch::replace("present", {
                 let names = self.names();
                 let list = here_list(&names);
@@ -217,16 +246,14 @@ impl LiveView for RoomView {
                 let before = field(&value, "value")
                     .parse::<u64>()
                     .map_err(|_| json!({"reason": "bad message id"}))?;
-                let older = self
-                    .app
-                    .chat
-                    .messages(&self.room, Some(before), PAGE)
+                let (older, oldest) = self
+                    .page_before(Some(before))
                     .map_err(|_| json!({"reason": "could not load messages"}))?;
-                if let Some(first) = older.first() {
-                    self.oldest = Some(first.id);
+                if oldest.is_some() {
+                    self.oldest = oldest;
                 }
                 self.shown += older.len();
-                let items = html! { @for message in &older { (message_item(message)) } };
+                let items = html! { @for item in &older { (item) } };
                 Ok(Outcome {
                     patches: vec![
                         Patch::prepend("messages", items, None),
@@ -260,14 +287,47 @@ impl LiveView for RoomView {
     }
 }
 
-/// `/chat`: every room, most recently active first, live.
+/// `/chat`: the rooms, most recently active first, a page at a time; the first page is live.
 pub struct LobbyView {
     app: AppState,
+    /// Show the rooms after this one instead of the first page (paging without JavaScript).
+    after: Option<RoomCursor>,
 }
 
 impl LobbyView {
     pub fn new(app: AppState) -> Self {
-        Self { app }
+        Self { app, after: None }
+    }
+
+    /// The page of rooms after `cursor`, for "older rooms" without JavaScript.
+    pub fn after(mut self, cursor: Option<RoomCursor>) -> Self {
+        self.after = cursor;
+        self
+    }
+
+    /// The page of rooms: the list, and the link to the next page.
+    fn rooms(&self) -> Result<(Markup, Markup), ViewError> {
+        let page = paging::rendered(
+            self.app.chat.rooms_after(self.after.as_ref()),
+            LOBBY_PAGE,
+            list_budget(&self.app),
+            room_item,
+        )?;
+        let next = page
+            .more
+            .then(|| page.items.last().map(|(room, _)| RoomCursor::of(room)))
+            .flatten();
+        let list = html! {
+            ul #rooms.rooms { @for (_, item) in &page.items { (item) } }
+        };
+        let more = html! {
+            div #rooms-more {
+                @if let Some(next) = next {
+                    p { a href={ "/chat?before=" (next) } { "Less recently active rooms" } }
+                }
+            }
+        };
+        Ok((list, more))
     }
 }
 
@@ -278,6 +338,7 @@ impl LiveView for LobbyView {
     }
 
     async fn render(&self) -> Result<Markup, ViewError> {
+        let (list, more) = self.rooms()?;
         Ok(html! {
             h1 { "Chat rooms" }
             form method="get" action="/chat/go" {
@@ -285,15 +346,17 @@ impl LiveView for LobbyView {
                     placeholder="room-name" aria-label="Room name";
                 button type="submit" { "Open room" }
             }
-            (room_list(&self.app.chat.rooms()?))
+            (list)
+            (more)
         })
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        Ok(vec![Patch::replace(
-            "rooms",
-            room_list(&self.app.chat.rooms()?),
-        )])
+        let (list, more) = self.rooms()?;
+        Ok(vec![
+            Patch::replace("rooms", list),
+            Patch::replace("rooms-more", more),
+        ])
     }
 
     fn topics(&self) -> Vec<String> {
@@ -308,7 +371,7 @@ impl LiveView for LobbyView {
         match change {
             Change::Chat(ChatChange::RoomUpdated(summary)) => vec![
                 Patch::remove(room_id(&summary.name)),
-                Patch::prepend("rooms", room_item(summary), None),
+                Patch::prepend("rooms", room_item(summary), Some(LOBBY_PAGE)),
             ],
             _ => Vec::new(),
         }
@@ -323,19 +386,27 @@ fn field(value: &Value, name: &str) -> String {
         .to_owned()
 }
 
-/// "Who's here": the names present in the room, live.
+/// "Who's here": the names present in the room (the first hundred, and how many more), live.
 fn here_list(names: &[String]) -> Markup {
     html! {
         ul #present.present aria-label="Who's here" aria-live="polite" {
-            @for name in names { li { (name) } }
+            @for name in names.iter().take(HERE_SHOWN) { li { (name) } }
+            @if names.len() > HERE_SHOWN {
+                li.muted { "and " (names.len() - HERE_SHOWN) " more" }
+            }
         }
     }
 }
 
 pub fn message_list(messages: &[Message]) -> Markup {
+    rendered_list(&messages.iter().map(message_item).collect::<Vec<_>>())
+}
+
+/// The message list of messages already rendered, oldest first.
+fn rendered_list(items: &[Markup]) -> Markup {
     html! {
         ol #messages.messages data-cinder-scroll="bottom" aria-live="polite" {
-            @for message in messages { (message_item(message)) }
+            @for item in items { (item) }
         }
     }
 }
@@ -352,14 +423,6 @@ pub fn message_item(message: &Message) -> Markup {
 
 fn room_id(name: &str) -> String {
     format!("room-{name}")
-}
-
-fn room_list(rooms: &[RoomSummary]) -> Markup {
-    html! {
-        ul #rooms.rooms {
-            @for room in rooms { (room_item(room)) }
-        }
-    }
 }
 
 fn room_item(room: &RoomSummary) -> Markup {

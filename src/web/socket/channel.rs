@@ -74,11 +74,10 @@ pub trait Channel: Send {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stalled;
 
-/// Pushes on one channel's topic, waiting (a bounded time) for room in the client's queue.
+/// Pushes on one channel's topic, waiting (a bounded time) for room in the client's budget.
 pub struct Pusher {
     pub(super) topic: String,
-    pub(super) queue: tokio::sync::mpsc::Sender<axum::extract::ws::Message>,
-    pub(super) overflow: Arc<tokio::sync::Notify>,
+    pub(super) outbox: super::outbox::Outbox,
 }
 
 /// How long a push waits for a client to make room before it counts as stalled.
@@ -87,16 +86,12 @@ const STALL: std::time::Duration = std::time::Duration::from_secs(10);
 impl Pusher {
     pub async fn push(&self, push: Push) -> Result<(), Stalled> {
         let frame = super::frame::Frame::push(&self.topic, push.event, push.payload);
-        let message = axum::extract::ws::Message::Text(frame.encode().into());
-        match self.queue.send_timeout(message, STALL).await {
+        match self.outbox.send_waiting(&frame, STALL).await {
             Ok(()) => {
                 crate::metrics::pushed();
                 Ok(())
             }
-            Err(_) => {
-                self.overflow.notify_one();
-                Err(Stalled)
-            }
+            Err(_) => Err(Stalled),
         }
     }
 }

@@ -1,12 +1,13 @@
 //! One websocket connection: decodes frames, routes them to channels, and writes replies and
-//! pushes through a bounded outbox.
+//! pushes through an outbox bounded in bytes (see `outbox.rs`).
 //!
 //! Every joined topic runs as its own task, so a slow channel never blocks the others, and a
 //! channel that fails is removed with `phx_error` while the connection lives on. Malformed input
-//! closes only this connection. A client that stops reading fills its outbox and is dropped
-//! instead of growing the server's memory; pushes never wait for it, so nobody else's are
-//! delayed. When the node stops, the connection closes with 1001 once its channels have answered
-//! the frames they were handling.
+//! closes only this connection, with the RFC 6455 code for what was wrong. A client that stops
+//! reading fills its outbox and is dropped instead of growing the server's memory; pushes never
+//! wait for it, so nobody else's are delayed. Frames waiting for a busy channel are held to the
+//! same number of bytes. When the node stops, the connection closes with 1001 once its channels
+//! have answered the frames they were handling.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -17,10 +18,11 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use cinder_read_models::Change;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
 use super::frame::Frame;
+use super::outbox::Outbox;
 use crate::shutdown::{Entered, InFlight, GRACE};
 
 /// Limits of one connection, configurable by flag or environment (`CINDER_SOCKET_*`).
@@ -32,13 +34,14 @@ pub struct SocketSettings {
     /// Largest text frame accepted, in bytes; a larger one closes the connection with 1009.
     #[arg(long = "socket-max-frame", env = "CINDER_SOCKET_MAX_FRAME", default_value_t = 64 * 1024)]
     pub max_frame: usize,
-    /// Frames queued for a client before it counts as too slow and is dropped.
+    /// Bytes queued for a client (and, apart, bytes of its frames waiting for a busy channel)
+    /// before it counts as too slow and is dropped. At least `CINDER_MAX_REPLY_BYTES`.
     #[arg(
-        long = "socket-outbox",
-        env = "CINDER_SOCKET_OUTBOX",
-        default_value_t = 1024
+        long = "socket-outbox-bytes",
+        env = "CINDER_SOCKET_OUTBOX_BYTES",
+        default_value_t = DEFAULT_OUTBOX_BYTES
     )]
-    pub outbox: usize,
+    pub outbox_bytes: usize,
     /// Channels one connection may have joined at once.
     #[arg(
         long = "socket-max-channels",
@@ -81,7 +84,7 @@ impl Default for SocketSettings {
         Self {
             idle_timeout: Duration::from_secs(60),
             max_frame: 64 * 1024,
-            outbox: 1024,
+            outbox_bytes: DEFAULT_OUTBOX_BYTES,
             max_channels: 100,
             joins_per_second: 10.0,
             join_burst: 50.0,
@@ -91,39 +94,36 @@ impl Default for SocketSettings {
     }
 }
 
+/// Default of `CINDER_SOCKET_OUTBOX_BYTES`: 1 MiB.
+pub const DEFAULT_OUTBOX_BYTES: usize = 1024 * 1024;
+
 /// Queued frames written with one flush, at most.
 const WRITE_BATCH: usize = 64;
 
-/// Close codes (RFC 6455).
+/// Close codes (RFC 6455 §7.4.1).
 const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
+const PROTOCOL_ERROR: u16 = 1002;
 const UNSUPPORTED: u16 = 1003;
 const INVALID_DATA: u16 = 1007;
 const TOO_BIG: u16 = 1009;
 
-/// The write side of a connection, shared by its channels.
-#[derive(Clone)]
-struct Outbox {
-    queue: mpsc::Sender<Message>,
-    overflow: Arc<Notify>,
-}
-
-impl Outbox {
-    /// Queues `frame`, or, if the client's queue is full, has the connection dropped.
-    fn send(&self, frame: &Frame) {
-        self.try_send(frame);
-    }
-
-    /// [`Outbox::send`], returning whether `frame` was queued.
-    fn try_send(&self, frame: &Frame) -> bool {
-        let queued = self
-            .queue
-            .try_send(Message::Text(frame.encode().into()))
-            .is_ok();
-        if !queued {
-            self.overflow.notify_one();
-        }
-        queued
+/// The close code and reason for a frame the websocket layer could not read, or `None` when
+/// the peer just went away (nothing to say to it).
+fn refused_frame(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    let Ok(error) = error.into_inner().downcast::<Error>() else {
+        return Some((PROTOCOL_ERROR, "frame refused"));
+    };
+    match *error {
+        Error::Utf8(_) => Some((INVALID_DATA, "text frames must be UTF-8")),
+        Error::Capacity(_) => Some((TOO_BIG, "frame too large")),
+        Error::Protocol(
+            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => None,
+        Error::Protocol(_) => Some((PROTOCOL_ERROR, "protocol error")),
+        Error::ConnectionClosed | Error::AlreadyClosed | Error::Io(_) => None,
+        _ => Some((PROTOCOL_ERROR, "frame refused")),
     }
 }
 
@@ -134,9 +134,13 @@ struct Joined {
     join_ref: Option<String>,
     /// Frames for the channel, each counted as busy until the channel has answered it.
     /// Boxed: a channel's queue allocates room for 32 entries up front, for every join.
-    inbox: mpsc::Sender<Box<(Frame, Entered)>>,
+    inbox: mpsc::Sender<Box<Inbound>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// A frame waiting for its channel: counted as busy, and holding its bytes of the connection's
+/// inbound budget, until the channel has answered it.
+type Inbound = (Frame, Entered, OwnedSemaphorePermit);
 
 /// A token bucket: `rate` per second, up to `burst` at once.
 struct Bucket {
@@ -181,25 +185,26 @@ pub async fn serve(
     let _counted = info.app.sockets.enter();
     let draining = info.app.draining.clone();
     let (mut sink, mut stream) = socket.split();
-    let (queue, mut outgoing) = mpsc::channel::<Message>(settings.outbox);
-    let outbox = Outbox {
-        queue,
-        overflow: Arc::new(Notify::new()),
-    };
+    let budget = settings.outbox_bytes.max(info.app.max_reply_bytes);
+    let (outbox, mut outgoing) = Outbox::new(budget, info.app.max_reply_bytes);
     // Frames already queued together go out in one write (a reply and the push it caused,
-    // say), not one system call each.
+    // say), not one system call each. A frame's bytes count against the budget until the
+    // flush has handed them to the kernel, so what the websocket layer buffers counts too.
     let writer = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let mut written = Vec::with_capacity(WRITE_BATCH);
         'writing: while outgoing.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-            for message in batch.drain(..) {
-                let closing = matches!(message, Message::Close(_));
-                if sink.feed(message).await.is_err() || closing {
+            for queued in batch.drain(..) {
+                let closing = matches!(queued.message, Message::Close(_));
+                written.push(queued.permit);
+                if sink.feed(queued.message).await.is_err() || closing {
                     break 'writing;
                 }
             }
             if sink.flush().await.is_err() {
                 break;
             }
+            written.clear();
         }
         let _ = sink.close().await;
     });
@@ -211,6 +216,7 @@ pub async fn serve(
         joins: Bucket::new(settings.joins_per_second, settings.join_burst),
         events: Bucket::new(settings.events_per_second, settings.event_burst),
         channels: HashMap::new(),
+        inbound: Arc::new(Semaphore::new(budget.min(Semaphore::MAX_PERMITS))),
         outbox: outbox.clone(),
         exits,
         exited,
@@ -233,7 +239,7 @@ pub async fn serve(
                 reason: reason.into(),
             };
             // If even the close frame does not fit, the client is not reading: just hang up.
-            if outbox.queue.try_send(Message::Close(Some(frame))).is_err() {
+            if outbox.close(Message::Close(Some(frame))).is_err() {
                 writer.abort();
             }
         }
@@ -254,6 +260,8 @@ struct Connection {
     joins: Bucket,
     events: Bucket,
     channels: HashMap<String, Joined>,
+    /// Bytes of frames waiting for their channels, within the same budget as the outbox.
+    inbound: Arc<Semaphore>,
     outbox: Outbox,
     /// Channels that ended on their own (a failure) report here.
     exits: mpsc::UnboundedSender<Exit>,
@@ -274,11 +282,11 @@ impl Connection {
         &mut self,
         stream: &mut futures_util::stream::SplitStream<WebSocket>,
     ) -> Option<(u16, &'static str)> {
-        let overflow = self.outbox.overflow.clone();
+        let outbox = self.outbox.clone();
         loop {
             let next = tokio::select! {
                 biased;
-                _ = overflow.notified() => {
+                _ = outbox.overflowed() => {
                     tracing::warn!("socket: client too slow to read its pushes, dropping it");
                     crate::metrics::slow_client_dropped();
                     return None;
@@ -302,8 +310,14 @@ impl Connection {
                 }
                 Ok(None) => return None,
                 Ok(Some(Err(error))) => {
-                    tracing::info!(%error, "socket: read failed, closing");
-                    return Some((TOO_BIG, "frame refused"));
+                    let close = refused_frame(error);
+                    match close {
+                        Some((code, reason)) => {
+                            tracing::warn!(code, reason, "socket: frame refused, closing");
+                        }
+                        None => tracing::debug!("socket: the client went away"),
+                    }
+                    return close;
                 }
                 Ok(Some(Ok(message))) => message,
             };
@@ -314,7 +328,7 @@ impl Connection {
                         return Some((TOO_BIG, "frame too large"));
                     }
                     match Frame::decode(text.as_str()) {
-                        Ok(frame) => self.handle(frame).await,
+                        Ok(frame) => self.handle(frame, text.len()).await,
                         Err(error) => {
                             tracing::warn!(%error, "socket: malformed frame, closing");
                             return Some((INVALID_DATA, "malformed frame"));
@@ -331,12 +345,13 @@ impl Connection {
         }
     }
 
-    async fn handle(&mut self, frame: Frame) {
+    /// Handles `frame`, which was `bytes` long on the wire.
+    async fn handle(&mut self, frame: Frame, bytes: usize) {
         match (frame.topic.as_str(), frame.event.as_str()) {
             ("phoenix", "heartbeat") => self.outbox.send(&frame.reply(true, json!({}))),
             (_, "phx_join") => self.join(frame).await,
             (_, "phx_leave") => self.leave(frame),
-            _ => self.dispatch(frame),
+            _ => self.dispatch(frame, bytes),
         }
     }
 
@@ -411,7 +426,7 @@ impl Connection {
         }
     }
 
-    fn dispatch(&mut self, frame: Frame) {
+    fn dispatch(&mut self, frame: Frame, bytes: usize) {
         let Some(joined) = self.channels.get(&frame.topic) else {
             return self.unmatched(frame);
         };
@@ -424,14 +439,24 @@ impl Connection {
                 .outbox
                 .send(&frame.reply(false, json!({"reason": "too many events, slow down"})));
         }
-        match joined.inbox.try_send(Box::new((frame, self.busy.enter()))) {
+        let busy = || json!({"reason": "busy, try again"});
+        let permit = u32::try_from(bytes)
+            .ok()
+            .and_then(|bytes| self.inbound.clone().try_acquire_many_owned(bytes).ok());
+        let Some(permit) = permit else {
+            return self.outbox.send(&frame.reply(false, busy()));
+        };
+        match joined
+            .inbox
+            .try_send(Box::new((frame, self.busy.enter(), permit)))
+        {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(message)) => self
-                .outbox
-                .send(&message.0.reply(false, json!({"reason": "busy, try again"}))),
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                self.outbox.send(&message.0.reply(false, busy()))
+            }
             // The channel ended on its own; its exit notice has not been read yet.
             Err(mpsc::error::TrySendError::Closed(message)) => {
-                let (frame, _) = *message;
+                let (frame, _, _) = *message;
                 self.channels.remove(&frame.topic);
                 self.unmatched(frame);
             }
@@ -505,22 +530,24 @@ async fn run_channel(
     mut channel: Box<dyn Channel>,
     topic: String,
     join_ref: Option<String>,
-    mut messages: mpsc::Receiver<Box<(Frame, Entered)>>,
+    mut messages: mpsc::Receiver<Box<Inbound>>,
     mut subscriptions: Subscriptions,
     outbox: Outbox,
     exits: mpsc::UnboundedSender<Exit>,
 ) {
     let push = |pushes: Vec<Push>| {
         for push in pushes {
-            if outbox.try_send(&Frame::push(&topic, push.event, push.payload)) {
+            if outbox
+                .try_send(&Frame::push(&topic, push.event, push.payload))
+                .is_ok()
+            {
                 crate::metrics::pushed();
             }
         }
     };
     let pusher = Pusher {
         topic: topic.clone(),
-        queue: outbox.queue.clone(),
-        overflow: outbox.overflow.clone(),
+        outbox: outbox.clone(),
     };
     let run = AssertUnwindSafe(async {
         if channel.catch_up(&pusher, false).await.is_err() {
@@ -531,7 +558,7 @@ async fn run_channel(
                 frame = messages.recv() => {
                     // `_busy` counts the frame until its reply is queued.
                     let Some(message) = frame else { return };
-                    let (frame, _busy) = *message;
+                    let (frame, _busy, _bytes) = *message;
                     let outcome = channel.handle_in(&frame.event, frame.payload.clone()).await;
                     // Changes that arrived while handling (the command's own, say) are pushed
                     // before the reply, so the sender sees its change when the reply comes.

@@ -3,6 +3,7 @@
 pub mod channel;
 mod connection;
 pub mod frame;
+mod outbox;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 pub use channel::{Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
-pub use connection::{reason, serve, SocketSettings};
+pub use connection::{reason, serve, SocketSettings, DEFAULT_OUTBOX_BYTES};
 
 use super::AppState;
 

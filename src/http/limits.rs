@@ -1,0 +1,302 @@
+//! How many HTTP connections are open, per client IP and in total, and what happens past the
+//! caps.
+//!
+//! Every connection, websockets included, holds a [`Slot`] for as long as its descriptor is
+//! open. The total is kept below the process's limit on open files (raised from the soft to
+//! the hard limit at start-up), with room to spare for the event store's pool, sled's files and
+//! a few probes: so accept never runs out of descriptors because of clients, and past the cap
+//! a connection can still be answered. Past the per-IP cap it gets `429` and is closed; past
+//! the total, a few more ([`PROBE_RESERVE`]) are served `/healthz` only (so a load balancer
+//! sees a live node that is full, not a dead one). Those must send their request within a
+//! second, and when all are taken the oldest makes way for the newest: a flood of silent
+//! connections cannot hold them, and a probe, which asks at once, gets its answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::Notify;
+
+/// Connections past the total cap that are still served `/healthz`.
+pub const PROBE_RESERVE: usize = 16;
+/// How long those have to send their request.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Descriptors kept free for everything but connections: a share of the limit, at least 64.
+fn headroom(limit: u64) -> u64 {
+    (limit / 8).max(64)
+}
+
+/// The total cap in force: `configured`, lowered to fit under this process's limit on open
+/// files, which is first raised from its soft value to its hard one (as Go's runtime does) so
+/// a default soft limit of 1024 does not cap the server.
+pub fn capacity(configured: usize) -> usize {
+    let Some(limit) = raise_open_files_limit() else {
+        return configured;
+    };
+    let room = limit
+        .saturating_sub(headroom(limit))
+        .saturating_sub(PROBE_RESERVE as u64);
+    let capacity = configured
+        .min(usize::try_from(room).unwrap_or(usize::MAX))
+        .max(1);
+    if capacity < configured {
+        tracing::warn!(
+            configured,
+            capacity,
+            open_files_limit = limit,
+            "http: fewer connections than CINDER_HTTP_MAX_CONNECTIONS fit under the limit on \
+             open files; raise it (ulimit -n) to allow more"
+        );
+    }
+    capacity
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the limit in force.
+#[cfg(unix)]
+fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed by reference.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(limit.rlim_cur)
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() -> Option<u64> {
+    None
+}
+
+/// Open connections, per client IP and in total.
+pub struct Limits {
+    capacity: usize,
+    per_ip: usize,
+    open: Arc<Mutex<Open>>,
+    refused_per_ip: Throttled,
+    refused_capacity: Throttled,
+}
+
+#[derive(Default)]
+struct Open {
+    /// Connections served in full.
+    served: usize,
+    /// Connections past the cap, served `/healthz` only.
+    probes: usize,
+    /// Their eviction notices, oldest first.
+    evictable: VecDeque<Arc<Notify>>,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+/// What to do with a connection just accepted.
+pub enum Admission {
+    /// Serve it in full.
+    Serve(Slot),
+    /// Serve it `/healthz` only, until notified to make way: the node is at its cap.
+    Probe(Slot, Arc<Notify>),
+    /// Answer it with the refusal and close it.
+    Refuse(Refusal),
+}
+
+impl Limits {
+    pub fn new(capacity: usize, per_ip: usize) -> Self {
+        Self {
+            capacity,
+            per_ip,
+            open: Arc::default(),
+            refused_per_ip: Throttled::new(
+                "http: refused connections from an address over CINDER_HTTP_MAX_CONNECTIONS_PER_IP",
+            ),
+            refused_capacity: Throttled::new(
+                "http: refused connections over CINDER_HTTP_MAX_CONNECTIONS",
+            ),
+        }
+    }
+
+    /// Takes a slot for a connection from `ip`, if one is free.
+    pub fn admit(&self, ip: IpAddr) -> Admission {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let from_ip = open.by_ip.get(&ip).copied().unwrap_or(0);
+        if from_ip >= self.per_ip {
+            drop(open);
+            crate::metrics::http_refused("per_ip");
+            self.refused_per_ip.warn(&ip.to_string());
+            return Admission::Refuse(Refusal::PerIp);
+        }
+        let evict = if open.served < self.capacity {
+            open.served += 1;
+            None
+        } else {
+            if open.probes >= PROBE_RESERVE {
+                // The oldest makes way (it goes when its task sees the notice).
+                let Some(oldest) = open.evictable.pop_front() else {
+                    drop(open);
+                    crate::metrics::http_refused("capacity");
+                    self.refused_capacity.warn(&ip.to_string());
+                    return Admission::Refuse(Refusal::Capacity);
+                };
+                oldest.notify_one();
+            }
+            open.probes += 1;
+            let evict = Arc::new(Notify::new());
+            open.evictable.push_back(evict.clone());
+            Some(evict)
+        };
+        *open.by_ip.entry(ip).or_insert(0) += 1;
+        let slot = Slot {
+            ip,
+            probe: evict.clone(),
+            open: self.open.clone(),
+            _counted: crate::metrics::http_opened(),
+        };
+        match evict {
+            None => Admission::Serve(slot),
+            Some(evict) => {
+                crate::metrics::http_refused("capacity");
+                self.refused_capacity.warn(&ip.to_string());
+                Admission::Probe(slot, evict)
+            }
+        }
+    }
+}
+
+/// One connection's place, given back when its descriptor closes.
+pub struct Slot {
+    ip: IpAddr,
+    /// A probe's eviction notice (none for a connection served in full).
+    probe: Option<Arc<Notify>>,
+    open: Arc<Mutex<Open>>,
+    _counted: crate::metrics::HttpOpen,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(probe) = &self.probe {
+            open.probes = open.probes.saturating_sub(1);
+            open.evictable.retain(|other| !Arc::ptr_eq(other, probe));
+        } else {
+            open.served = open.served.saturating_sub(1);
+        }
+        if let Some(count) = open.by_ip.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.by_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Why a connection is refused; answered before it is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    PerIp,
+    Capacity,
+}
+
+impl Refusal {
+    /// Writes the refusal if the socket takes it at once (it is not waited for); the
+    /// connection is then closed by dropping it.
+    pub fn answer(self, tcp: &tokio::net::TcpStream) {
+        let (status, body) = match self {
+            Refusal::PerIp => (
+                "429 Too Many Requests",
+                "too many open connections from this address",
+            ),
+            Refusal::Capacity => ("503 Service Unavailable", FULL),
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tcp.try_write(response.as_bytes());
+    }
+}
+
+/// The answer of a server at its cap.
+const FULL: &str = "the server is full, try again soon";
+
+/// What a connection past the cap is served: `/healthz`, and `503` for everything else.
+pub fn probe_service() -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                FULL,
+            )
+                .into_response()
+        })
+}
+
+/// A warning (or note) logged at most once a second, with how many times it happened since it
+/// was last logged: a flood of refused connections must not become a flood of log lines.
+pub struct Throttled {
+    what: &'static str,
+    since: Instant,
+    /// Milliseconds since `since` when it was last logged.
+    logged_at: AtomicU64,
+    happened: AtomicU64,
+}
+
+impl Throttled {
+    pub fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            since: Instant::now(),
+            logged_at: AtomicU64::new(u64::MAX),
+            happened: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one more; returns how many to report if it is time to log.
+    fn due(&self) -> Option<u64> {
+        self.happened.fetch_add(1, Ordering::Relaxed);
+        let now = self.since.elapsed().as_millis() as u64;
+        let last = self.logged_at.load(Ordering::Relaxed);
+        if last != u64::MAX && now.saturating_sub(last) < 1000 {
+            return None;
+        }
+        self.logged_at
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()?;
+        Some(self.happened.swap(0, Ordering::Relaxed).max(1))
+    }
+
+    pub fn warn(&self, detail: &str) {
+        if let Some(count) = self.due() {
+            tracing::warn!(count, last = detail, "{}", self.what);
+        }
+    }
+
+    pub fn info(&self) {
+        if let Some(count) = self.due() {
+            tracing::info!(count, "{}", self.what);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The write side of a connection: frames queued for the client, within a budget of bytes.
+//!
+//! Counting frames bounds nothing: a thousand frames of a megabyte each are a gigabyte. So every
+//! queued frame holds as many permits of the connection's byte budget
+//! (`CINDER_SOCKET_OUTBOX_BYTES`) as it has bytes, until the writer has handed it to the kernel.
+//! A frame that does not fit means the client is not reading: the connection is dropped, and
+//! with it everything queued. No single frame may be larger than `CINDER_MAX_REPLY_BYTES`: a
+//! reply over it is answered with an error instead, a push over it is not sent (pages and
+//! replies that could grow are paged, so neither should happen).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::Message;
+use serde_json::json;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::frame::Frame;
+
+/// A frame waiting for the writer, with the part of the budget it holds.
+pub(super) struct Queued {
+    pub message: Message,
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// The write side of a connection, shared by its channels. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    queue: mpsc::UnboundedSender<Queued>,
+    budget: Arc<Semaphore>,
+    /// Notified when a frame did not fit: the connection drops the client.
+    overflow: Arc<Notify>,
+    max_frame: usize,
+}
+
+/// A frame did not fit in the budget (or the connection is closing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+impl Outbox {
+    /// An outbox of `budget` bytes whose frames are each at most `max_frame` bytes, and the
+    /// receiving end for the writer.
+    pub(super) fn new(
+        budget: usize,
+        max_frame: usize,
+    ) -> (Outbox, mpsc::UnboundedReceiver<Queued>) {
+        let (queue, queued) = mpsc::unbounded_channel();
+        let outbox = Outbox {
+            queue,
+            budget: Arc::new(Semaphore::new(budget.min(Semaphore::MAX_PERMITS))),
+            overflow: Arc::new(Notify::new()),
+            max_frame,
+        };
+        (outbox, queued)
+    }
+
+    /// Queues `frame`, or, if the client's budget is spent, has the connection dropped.
+    pub fn send(&self, frame: &Frame) {
+        let _ = self.try_send(frame);
+    }
+
+    /// [`Outbox::send`], saying whether `frame` was queued.
+    pub fn try_send(&self, frame: &Frame) -> Result<(), Full> {
+        let Some(text) = self.encode(frame) else {
+            return Ok(());
+        };
+        let permit = u32::try_from(text.len())
+            .ok()
+            .and_then(|bytes| self.budget.clone().try_acquire_many_owned(bytes).ok());
+        let Some(permit) = permit else {
+            self.overflow.notify_one();
+            return Err(Full);
+        };
+        self.queue(Message::Text(text.into()), Some(permit))
+    }
+
+    /// Queues `frame`, waiting up to `patience` for room in the budget (for history streamed as
+    /// fast as the client reads). `Err` if the client did not make room in time.
+    pub async fn send_waiting(&self, frame: &Frame, patience: Duration) -> Result<(), Full> {
+        let Some(text) = self.encode(frame) else {
+            return Ok(());
+        };
+        let bytes = u32::try_from(text.len()).map_err(|_| Full)?;
+        let acquire = self.budget.clone().acquire_many_owned(bytes);
+        match tokio::time::timeout(patience, acquire).await {
+            Ok(Ok(permit)) => self.queue(Message::Text(text.into()), Some(permit)),
+            _ => {
+                self.overflow.notify_one();
+                Err(Full)
+            }
+        }
+    }
+
+    /// Queues a close frame if its few bytes fit: a client that has filled its budget is not
+    /// reading, and is hung up on instead.
+    pub(super) fn close(&self, message: Message) -> Result<(), Full> {
+        let permit = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(128)
+            .map_err(|_| Full)?;
+        self.queue(message, Some(permit))
+    }
+
+    /// Resolves when a frame did not fit.
+    pub(super) async fn overflowed(&self) {
+        self.overflow.notified().await
+    }
+
+    fn queue(&self, message: Message, permit: Option<OwnedSemaphorePermit>) -> Result<(), Full> {
+        self.queue
+            .send(Queued { message, permit })
+            .map_err(|_| Full)
+    }
+
+    /// `frame` as text, or what to send instead if it is over the largest frame allowed: an
+    /// error reply to a reply, nothing for a push.
+    fn encode(&self, frame: &Frame) -> Option<String> {
+        let text = frame.encode();
+        if text.len() <= self.max_frame {
+            return Some(text);
+        }
+        tracing::error!(
+            topic = frame.topic,
+            event = frame.event,
+            bytes = text.len(),
+            limit = self.max_frame,
+            "socket: a frame over CINDER_MAX_REPLY_BYTES was not sent"
+        );
+        crate::metrics::oversized_frame();
+        if frame.event != "phx_reply" {
+            return None;
+        }
+        let refused = Frame {
+            join_ref: frame.join_ref.clone(),
+            msg_ref: frame.msg_ref.clone(),
+            topic: frame.topic.clone(),
+            event: frame.event.clone(),
+            payload: json!({"status": "error", "response": {"reason": "reply too large"}}),
+        };
+        Some(refused.encode())
+    }
+}
