@@ -112,6 +112,8 @@ impl Node {
             .env("SECRET_KEY_BASE", SECRET)
             .env("CINDER_ADMIN_PASSWORD", "bench")
             .env("CINDER_MAX_SOCKETS_PER_IP", "1000000")
+            .env("CINDER_HTTP_MAX_CONNECTIONS_PER_IP", "1000000")
+            .env("CINDER_HTTP_MAX_CONNECTIONS", "1000000")
             .env("CINDER_SOCKET_EVENTS_PER_SECOND", "1000000")
             .env("CINDER_SOCKET_EVENT_BURST", "1000000")
             .env("CINDER_SOCKET_IDLE_TIMEOUT", "1h")

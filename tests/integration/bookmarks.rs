@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::socket::{attribute, page};
-use crate::support::{http, Client, TestServer};
+use crate::support::{http, Client, TestServer, MAX_REPLY_BYTES};
 
 /// A visitor: the session cookie of a first page load.
 async fn visitor(server: &TestServer) -> String {
@@ -427,4 +427,178 @@ async fn a_discussion_is_live() {
         .unwrap()
         .contains("&lt;i&gt;first&lt;/i&gt;"));
     assert_eq!(client.reply_to(&msg_ref).await["status"], "ok");
+}
+
+async fn comment(server: &TestServer, id: &str, author: &str, content: &str) -> (u16, Value) {
+    let response = http()
+        .post(format!("{}/api/bookmarks/{id}/comments", server.url()))
+        .json(&json!({"author": author, "content": content}))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_author_may_comment_ten_times_a_minute_on_one_bookmark() {
+    let server = TestServer::start().await;
+    let cookie = visitor(&server).await;
+    let (_, created) = create(
+        &server,
+        &cookie,
+        json!({"title": "Busy", "url": "https://example.com/busy"}),
+    )
+    .await;
+    let id = created["bookmark"]["data"]["id"].as_str().unwrap();
+    for n in 0..10 {
+        assert_eq!(comment(&server, id, "bob", &format!("n{n}")).await.0, 201);
+    }
+    let (status, refused) = comment(&server, id, "bob", "one more").await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        refused,
+        json!({"errors": {"content": ["slow down: at most 10 comments a minute on one bookmark"]}})
+    );
+    assert_eq!(comment(&server, id, "carol", "hi").await.0, 201);
+}
+
+#[tokio::test]
+async fn a_long_discussion_is_paged_within_the_reply_budget() {
+    let server = TestServer::start().await;
+    let cookie = visitor(&server).await;
+    let (_, created) = create(
+        &server,
+        &cookie,
+        json!({"title": "Talked about", "url": "https://example.com/t"}),
+    )
+    .await;
+    let id = created["bookmark"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for n in 1..=120 {
+        // 2,000 characters: half escape to six bytes in HTML (two in JSON), half are four.
+        let content = format!("{n:04}{}{}", "\"".repeat(998), "😀".repeat(998));
+        let (status, _) = comment(&server, &id, &format!("author-{n}"), &content).await;
+        assert_eq!(status, 201);
+    }
+    // The API: the latest comments that fit, and `next_before` back to the first.
+    let mut ids = Vec::new();
+    let mut path = format!("/api/bookmarks/{id}?limit=500");
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        let body: Value = serde_json::from_str(&server.get_within_budget(&path).await).unwrap();
+        assert_eq!(body["bookmark"]["title"], "Talked about");
+        let page: Vec<u64> = body["bookmark"]["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_u64().unwrap())
+            .collect();
+        ids.splice(0..0, page);
+        match body["next_before"].as_u64() {
+            Some(before) => path = format!("/api/bookmarks/{id}?limit=500&before={before}"),
+            None => break,
+        }
+    }
+    assert!(
+        pages > 1,
+        "120 of the largest comments do not fit in one reply"
+    );
+    assert_eq!(ids, (1..=120).collect::<Vec<_>>());
+
+    // The page: the latest that fit, with "older comments" that work without JavaScript.
+    let (html, _) = page(&server, &format!("/bookmarks/{id}"), None).await;
+    assert!(html.len() <= MAX_REPLY_BYTES);
+    assert!(html.contains("0120") && !html.contains("0001"));
+    let oldest: u64 = attribute(&html, "name=\"before\" value").parse().unwrap();
+    let (older, _) = page(&server, &format!("/bookmarks/{id}?before={oldest}"), None).await;
+    assert!(older.contains(&format!("{:04}", oldest - 1)));
+
+    // Live: the join reply is one page, and "older comments" prepends the next.
+    let token = attribute(&html, "data-cinder-token");
+    let topic = format!("lv:/bookmarks/{id}");
+    let mut client = Client::connect(&server.ws_url()).await;
+    let (join_ref, joined) = client.join(&topic, json!({"token": token})).await;
+    assert!(joined.to_string().len() <= MAX_REPLY_BYTES);
+    let event =
+        json!({"type": "click", "event": "older_comments", "value": {"value": oldest.to_string()}});
+    let asked = client.send(Some(&join_ref), &topic, "event", event).await;
+    let reply = client.reply_to(&asked).await;
+    assert_eq!(reply["status"], "ok");
+    assert!(reply.to_string().len() <= MAX_REPLY_BYTES);
+    let ops = &reply["response"]["patches"];
+    assert_eq!(ops[0]["op"], "prepend");
+    assert!(ops[0]["html"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("{:04}", oldest - 1)));
+}
+
+#[tokio::test]
+async fn bookmark_lists_are_paged_within_the_reply_budget() {
+    let server = TestServer::start().await;
+    let cookie = visitor(&server).await;
+    // Descriptions at their largest: 2,000 characters, half escaped to six bytes in HTML.
+    let description = format!("{}{}", "\"".repeat(1000), "😀".repeat(1000));
+    for n in 1..=90 {
+        let (status, _) = create(
+            &server,
+            &cookie,
+            json!({"title": format!("Bookmark {n:03}"), "url": format!("https://example.com/{n}"),
+                   "description": description, "tags": ["big"]}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    for list in [
+        "/api/bookmarks?limit=500",
+        "/api/bookmarks?tag=big&limit=500",
+    ] {
+        let mut titles = Vec::new();
+        let mut path = list.to_owned();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            let body: Value = serde_json::from_str(&server.get_within_budget(&path).await).unwrap();
+            for bookmark in body["bookmarks"].as_array().unwrap() {
+                titles.push(bookmark["title"].as_str().unwrap().to_owned());
+            }
+            match body["next_before"].as_str() {
+                Some(before) => path = format!("{list}&before={before}"),
+                None => break,
+            }
+        }
+        assert!(
+            pages > 1,
+            "{list}: 90 of the largest bookmarks do not fit in one reply"
+        );
+        let expected: Vec<String> = (1..=90).rev().map(|n| format!("Bookmark {n:03}")).collect();
+        assert_eq!(titles, expected, "{list}: newest first, each once");
+    }
+    // The pages fit, and link to older bookmarks without JavaScript (for a visitor who owns
+    // none, so only the public list shows).
+    let (_, stranger) = page(&server, "/bookmarks", None).await;
+    for path in ["/bookmarks", "/bookmarks/tags/big"] {
+        let (html, _) = page(&server, path, Some(&stranger)).await;
+        assert!(
+            html.len() <= MAX_REPLY_BYTES,
+            "{path}: {} bytes",
+            html.len()
+        );
+        let at = html.find("?before=").expect("a link to older bookmarks");
+        let start = html[..at].rfind('"').unwrap() + 1;
+        let href = html[start..at + html[at..].find('"').unwrap()].replace("&amp;", "&");
+        let oldest_shown = (1..=90)
+            .find(|n| html.contains(&format!("Bookmark {n:03}")))
+            .unwrap();
+        let (older, _) = page(&server, &href, Some(&stranger)).await;
+        let next = format!("Bookmark {:03}", oldest_shown - 1);
+        assert!(older.contains(&next), "{href} shows {next}");
+        assert!(!older.contains("Bookmark 090"), "{href}");
+    }
+    let mut client = Client::connect(&server.ws_url()).await;
+    let (_, joined) = client.join("bookmarks:firehose", json!({})).await;
+    assert!(joined.to_string().len() <= MAX_REPLY_BYTES);
 }

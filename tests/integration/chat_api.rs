@@ -263,3 +263,130 @@ async fn older_messages_page_without_javascript() {
     assert!(older.contains("message number 5."));
     assert!(!older.contains("message number 6."));
 }
+
+/// One of the largest messages: 2,000 characters, half of them ones that HTML escapes to six
+/// bytes and JSON to two, half of four bytes each.
+fn largest_content(n: usize) -> String {
+    format!("{n:04}{}{}", "\"".repeat(998), "😀".repeat(998))
+}
+
+#[tokio::test]
+async fn a_history_of_the_largest_messages_is_paged_within_the_reply_budget() {
+    let server = TestServer::start().await;
+    let url = format!("{}/api/chat/rooms/big/messages", server.url());
+    for n in 1..=100 {
+        let sent = http()
+            .post(&url)
+            .json(&json!({"sender": format!("s{n}"), "content": largest_content(n)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 201);
+    }
+    // The API: pages within the budget, oldest first in each, that walk back to the first.
+    let mut ids = Vec::new();
+    let mut path = "/api/chat/rooms/big/messages?limit=500".to_owned();
+    let mut pages = 0;
+    loop {
+        let body: Value = serde_json::from_str(&server.get_within_budget(&path).await).unwrap();
+        let page: Vec<u64> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_u64().unwrap())
+            .collect();
+        assert!(page.windows(2).all(|w| w[0] < w[1]), "oldest first");
+        ids.splice(0..0, page);
+        pages += 1;
+        match body["next_before"].as_u64() {
+            Some(before) => {
+                assert_eq!(Some(&before), ids.first());
+                path = format!("/api/chat/rooms/big/messages?limit=500&before={before}");
+            }
+            None => break,
+        }
+    }
+    assert!(
+        pages > 1,
+        "100 of the largest messages do not fit in one reply"
+    );
+    assert_eq!(ids, (1..=100).collect::<Vec<_>>());
+
+    // The page: the latest that fit, and "load older" from the oldest shown.
+    let latest = server.get_within_budget("/chat/big").await;
+    assert!(latest.contains("0100"));
+    let oldest = attribute(&latest, "name=\"before\" value");
+    let older = server
+        .get_within_budget(&format!("/chat/big?before={oldest}"))
+        .await;
+    assert!(older.contains(&format!("{:04}", oldest.parse::<usize>().unwrap() - 1)));
+
+    // The live view: its join reply and each "load older" reply are within the budget too.
+    let (html, _) = page(&server, "/chat/big", None).await;
+    let token = attribute(&html, "data-cinder-token");
+    let mut client = crate::support::Client::connect(&server.ws_url()).await;
+    let (join_ref, joined) = client.join("lv:/chat/big", json!({"token": token})).await;
+    assert!(joined.to_string().len() <= crate::support::MAX_REPLY_BYTES);
+    let event = json!({"type": "click", "event": "load_older", "value": {"value": "101"}});
+    let asked = client
+        .send(Some(&join_ref), "lv:/chat/big", "event", event)
+        .await;
+    let reply = client.reply_to(&asked).await;
+    assert_eq!(reply["status"], "ok");
+    assert!(reply.to_string().len() <= crate::support::MAX_REPLY_BYTES);
+}
+
+#[tokio::test]
+async fn the_room_directory_is_paged_most_recently_active_first() {
+    let server = TestServer::start().await;
+    for n in 0..120 {
+        let sent = http()
+            .post(format!(
+                "{}/api/chat/rooms/room-{n:03}/messages",
+                server.url()
+            ))
+            .json(&json!({"sender": "ada", "content": format!("hello {n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 201);
+    }
+    let (_, first) = server.get_json("/api/chat/rooms", None).await;
+    let names = |page: &Value| -> Vec<String> {
+        page["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&first).len(), 100);
+    assert_eq!(
+        names(&first)[0],
+        "room-119",
+        "the most recently active first"
+    );
+    let cursor = first["next_before"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, second) = server
+        .get_json(&format!("/api/chat/rooms?before={cursor}"), None)
+        .await;
+    assert_eq!(names(&second).len(), 20);
+    assert_eq!(names(&second)[19], "room-000");
+    assert!(second["next_before"].is_null());
+    let (bad, _) = server.get_json("/api/chat/rooms?before=nope", None).await;
+    assert_eq!(bad, 400);
+
+    // The lobby without JavaScript: a link to the less recently active rooms.
+    let (lobby, _) = page(&server, "/chat", None).await;
+    assert!(lobby.contains("room-119") && !lobby.contains("room-019"));
+    let at = lobby
+        .find("href=\"/chat?before=")
+        .expect("a link to older rooms")
+        + 6;
+    let href = &lobby[at..at + lobby[at..].find('"').unwrap()];
+    let (older, _) = page(&server, href, None).await;
+    assert!(older.contains("room-019") && !older.contains("room-119"));
+}

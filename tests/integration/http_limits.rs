@@ -59,7 +59,11 @@ fn probe(
 /// Whether the server has closed `tcp` (end of file or reset) within `within`, reading and
 /// dropping whatever it sent first.
 async fn closed_within(tcp: &mut TcpStream, within: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
+    closed_by(tcp, tokio::time::Instant::now() + within).await
+}
+
+/// Whether the server has closed `tcp` by `deadline`.
+async fn closed_by(tcp: &mut TcpStream, deadline: tokio::time::Instant) -> bool {
     let mut buffer = [0u8; 1024];
     loop {
         match tokio::time::timeout_at(deadline, tcp.read(&mut buffer)).await {
@@ -101,8 +105,9 @@ async fn http_silent_and_half_sent_connections_are_closed_by_the_timeouts_and_he
     }
     eprintln!("opened 2000 connections in {:?}", opened.elapsed());
     let mut open = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     for tcp in &mut idle {
-        if !closed_within(tcp, Duration::from_secs(20)).await {
+        if !closed_by(tcp, deadline).await {
             open += 1;
         }
     }

@@ -212,6 +212,29 @@ impl TestServer {
     }
 }
 
+/// The default `CINDER_MAX_REPLY_BYTES`: no reply, page or JSON list may be larger.
+pub const MAX_REPLY_BYTES: usize = 512 * 1024;
+
+impl TestServer {
+    /// GETs `path`: the body as text, checked to be within [`MAX_REPLY_BYTES`].
+    pub async fn get_within_budget(&self, path: &str) -> String {
+        let body = http()
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("a body");
+        assert!(
+            body.len() <= MAX_REPLY_BYTES,
+            "{path} answered {} bytes, more than {MAX_REPLY_BYTES}",
+            body.len()
+        );
+        body
+    }
+}
+
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
