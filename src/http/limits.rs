@@ -8,8 +8,9 @@
 //! a connection can still be answered. Past the per-IP cap it gets `429` and is closed; past
 //! the total, a few more ([`PROBE_RESERVE`]) are served `/healthz` only (so a load balancer
 //! sees a live node that is full, not a dead one). Those must send their request within a
-//! second, and when all are taken the oldest makes way for the newest: a flood of silent
-//! connections cannot hold them, and a probe, which asks at once, gets its answer.
+//! second, and when all are taken the oldest that has sent nothing makes way for the newest
+//! (or, if all have sent something, the oldest that has had a moment to be answered): a flood of
+//! silent connections only pushes itself out, and a probe, which asks at once, gets its answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -23,10 +24,14 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::Notify;
 
+use super::timeouts::Activity;
+
 /// Connections past the total cap that are still served `/healthz`.
 pub const PROBE_RESERVE: usize = 16;
 /// How long those have to send their request.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one of those that has sent something is safe from making way: time to be answered.
+const PROBE_GRACE: Duration = Duration::from_millis(250);
 
 /// Descriptors kept free for everything but connections: a share of the limit, at least 64.
 fn headroom(limit: u64) -> u64 {
@@ -100,14 +105,21 @@ pub struct Limits {
     refused_capacity: Throttled,
 }
 
+/// A connection served `/healthz` only.
+struct Probe {
+    evict: Arc<Notify>,
+    since: Instant,
+    activity: Arc<Activity>,
+}
+
 #[derive(Default)]
 struct Open {
     /// Connections served in full.
     served: usize,
     /// Connections past the cap, served `/healthz` only.
     probes: usize,
-    /// Their eviction notices, oldest first.
-    evictable: VecDeque<Arc<Notify>>,
+    /// Those, oldest first, to pick one to make way.
+    evictable: VecDeque<Probe>,
     by_ip: HashMap<IpAddr, usize>,
 }
 
@@ -136,8 +148,8 @@ impl Limits {
         }
     }
 
-    /// Takes a slot for a connection from `ip`, if one is free.
-    pub fn admit(&self, ip: IpAddr) -> Admission {
+    /// Takes a slot for a connection from `ip` (doing `activity`), if one is free.
+    pub fn admit(&self, ip: IpAddr, activity: &Arc<Activity>) -> Admission {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let from_ip = open.by_ip.get(&ip).copied().unwrap_or(0);
         if from_ip >= self.per_ip {
@@ -151,18 +163,32 @@ impl Limits {
             None
         } else {
             if open.probes >= PROBE_RESERVE {
-                // The oldest makes way (it goes when its task sees the notice).
-                let Some(oldest) = open.evictable.pop_front() else {
+                // One makes way (it goes when its task sees the notice): the oldest that has
+                // sent nothing, else the oldest that has had time to be answered.
+                let pick = open
+                    .evictable
+                    .iter()
+                    .position(|p| !p.activity.heard())
+                    .or_else(|| {
+                        open.evictable
+                            .iter()
+                            .position(|p| p.since.elapsed() >= PROBE_GRACE)
+                    });
+                let Some(probe) = pick.and_then(|at| open.evictable.remove(at)) else {
                     drop(open);
                     crate::metrics::http_refused("capacity");
                     self.refused_capacity.warn(&ip.to_string());
                     return Admission::Refuse(Refusal::Capacity);
                 };
-                oldest.notify_one();
+                probe.evict.notify_one();
             }
             open.probes += 1;
             let evict = Arc::new(Notify::new());
-            open.evictable.push_back(evict.clone());
+            open.evictable.push_back(Probe {
+                evict: evict.clone(),
+                since: Instant::now(),
+                activity: activity.clone(),
+            });
             Some(evict)
         };
         *open.by_ip.entry(ip).or_insert(0) += 1;
@@ -197,7 +223,8 @@ impl Drop for Slot {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(probe) = &self.probe {
             open.probes = open.probes.saturating_sub(1);
-            open.evictable.retain(|other| !Arc::ptr_eq(other, probe));
+            open.evictable
+                .retain(|other| !Arc::ptr_eq(&other.evict, probe));
         } else {
             open.served = open.served.saturating_sub(1);
         }
@@ -298,5 +325,58 @@ impl Throttled {
         if let Some(count) = self.due() {
             tracing::info!(count, "{}", self.what);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use super::*;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, n])
+    }
+
+    #[test]
+    fn past_the_caps_connections_are_refused_or_kept_for_probes_and_silent_ones_make_way() {
+        let limits = Limits::new(1, 1);
+        let quiet = || Arc::new(Activity::new());
+        let Admission::Serve(served) = limits.admit(ip(1), &quiet()) else {
+            panic!("the first is served")
+        };
+        assert!(matches!(
+            limits.admit(ip(1), &quiet()),
+            Admission::Refuse(Refusal::PerIp)
+        ));
+        // Past the total: probes, up to the reserve; then a silent one makes way.
+        let mut probes = Vec::new();
+        let asking = quiet();
+        asking.read();
+        for n in 0..PROBE_RESERVE {
+            let activity = if n == 0 { asking.clone() } else { quiet() };
+            match limits.admit(ip(10 + n as u8), &activity) {
+                Admission::Probe(slot, evict) => probes.push((slot, evict)),
+                _ => panic!("a probe slot"),
+            }
+        }
+        assert!(matches!(
+            limits.admit(ip(100), &quiet()),
+            Admission::Probe(..)
+        ));
+        // The one that asked at once was not the one to go: the second (silent) was notified.
+        let notified = |evict: &Arc<Notify>| {
+            let waiting = evict.notified();
+            tokio::pin!(waiting);
+            waiting
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                .is_ready()
+        };
+        assert!(!notified(&probes[0].1));
+        assert!(notified(&probes[1].1));
+        // A closed connection gives its place back.
+        drop(served);
+        assert!(matches!(limits.admit(ip(1), &quiet()), Admission::Serve(_)));
     }
 }

@@ -134,7 +134,8 @@ pub async fn serve(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        let (slot, evict) = match limits.admit(peer.ip()) {
+        let activity = Arc::new(Activity::new());
+        let (slot, evict) = match limits.admit(peer.ip(), &activity) {
             Admission::Serve(slot) => (slot, None),
             Admission::Probe(slot, evict) => (slot, Some(evict)),
             Admission::Refuse(refusal) => {
@@ -142,7 +143,6 @@ pub async fn serve(
                 continue;
             }
         };
-        let activity = Arc::new(Activity::new());
         let io = TimedIo::new(tcp, activity.clone(), slot);
         let mut task = Connection {
             peer,

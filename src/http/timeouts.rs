@@ -17,7 +17,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,8 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// Woken when a head begins: the header deadline may be sooner than the one slept to.
     changed: Notify,
+    /// Whether a byte was ever read.
+    heard: AtomicBool,
 }
 
 impl Activity {
@@ -58,16 +60,23 @@ impl Activity {
             head: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             changed: Notify::new(),
+            heard: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the client has sent anything yet.
+    pub fn heard(&self) -> bool {
+        self.heard.load(Ordering::Relaxed)
     }
 
     fn now(&self) -> u64 {
         self.accepted.elapsed().as_millis() as u64
     }
 
-    fn read(&self) {
+    pub(super) fn read(&self) {
         let now = self.now();
         self.last.store(now, Ordering::Relaxed);
+        self.heard.store(true, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Acquire) == 0
             && self
                 .head
