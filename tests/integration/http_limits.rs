@@ -33,8 +33,15 @@ async fn healthz(to: SocketAddr, within: Duration) -> bool {
         Some(String::from_utf8_lossy(&answer).into_owned())
     };
     match tokio::time::timeout(within, ask).await {
-        Ok(Some(answer)) => answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
-        _ => false,
+        Ok(Some(answer)) if answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok") => true,
+        Ok(answer) => {
+            eprintln!("/healthz not answered ok: {answer:?}");
+            false
+        }
+        Err(_) => {
+            eprintln!("/healthz not answered within {within:?}");
+            false
+        }
     }
 }
 
