@@ -80,13 +80,14 @@ pub struct Pusher {
     pub(super) outbox: super::outbox::Outbox,
 }
 
-/// How long a push waits for a client to make room before it counts as stalled.
-const STALL: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl Pusher {
     pub async fn push(&self, push: Push) -> Result<(), Stalled> {
         let frame = super::frame::Frame::push(&self.topic, push.event, push.payload);
-        match self.outbox.send_waiting(&frame, STALL).await {
+        match self
+            .outbox
+            .send_waiting(&frame, super::outbox::PATIENCE)
+            .await
+        {
             Ok(()) => {
                 crate::metrics::pushed();
                 Ok(())

@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
 use super::frame::Frame;
-use super::outbox::Outbox;
+use super::outbox::{Outbox, PATIENCE};
 use crate::shutdown::{Entered, InFlight, GRACE};
 
 /// Limits of one connection, configurable by flag or environment (`CINDER_SOCKET_*`).
@@ -392,7 +392,16 @@ impl Connection {
                 return false;
             }
         };
-        self.outbox.send(&frame.reply(true, joined.reply));
+        // The join reply (the channel's state, up to a page) waits for room: the client asked
+        // for it. Frames after it are read once it is queued.
+        if self
+            .outbox
+            .send_waiting(&frame.reply(true, joined.reply), PATIENCE)
+            .await
+            .is_err()
+        {
+            return false;
+        }
         let (inbox, messages) = mpsc::channel(16);
         let task = tokio::spawn(run_channel(
             joined.channel,
@@ -576,7 +585,9 @@ async fn run_channel(
                         Ok(response) => (true, response),
                         Err(response) => (false, response),
                     };
-                    outbox.send(&frame.reply(ok, response));
+                    if outbox.send_waiting(&frame.reply(ok, response), PATIENCE).await.is_err() {
+                        return;
+                    }
                 }
                 change = subscriptions.next() => match change {
                     Ok(change) => push(channel.handle_change(&change)),

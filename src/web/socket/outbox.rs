@@ -4,7 +4,9 @@
 //! queued frame holds as many permits of the connection's byte budget
 //! (`CINDER_SOCKET_OUTBOX_BYTES`) as it has bytes, until the writer has handed it to the kernel.
 //! A frame that does not fit means the client is not reading: the connection is dropped, and
-//! with it everything queued. No single frame may be larger than `CINDER_MAX_REPLY_BYTES`: a
+//! with it everything queued. Replies, which the client asked for, and history streamed as fast
+//! as it reads wait a while for room instead ([`PATIENCE`]): a client that asks for more than it
+//! reads is slowed down, and dropped only if it does not read at all. No single frame may be larger than `CINDER_MAX_REPLY_BYTES`: a
 //! reply over it is answered with an error instead, a push over it is not sent (pages and
 //! replies that could grow are paged, so neither should happen).
 
@@ -16,6 +18,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::frame::Frame;
+
+/// How long a reply (or streamed history) waits for the client to make room in its budget
+/// before the client counts as stalled and is dropped.
+pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A frame waiting for the writer, with the part of the budget it holds.
 pub(super) struct Queued {
