@@ -104,6 +104,7 @@ pub async fn serve(
         "http limits"
     );
     let limits = Arc::new(Limits::new(capacity, settings.max_connections_per_ip));
+    let probes = limits::probe_service();
     let connections = InFlight::default();
     let accept_errors = Throttled::new("http: accept failed; backing off");
     let mut backoff = Duration::ZERO;
@@ -161,7 +162,7 @@ pub async fn serve(
                 task.header_timeout = task.header_timeout.min(limits::PROBE_TIMEOUT);
                 task.idle_timeout = task.idle_timeout.min(limits::PROBE_TIMEOUT);
                 task.evict = Some(evict);
-                tokio::spawn(task.serve(io, limits::probe_service(), false));
+                tokio::spawn(task.serve(io, probes.clone(), false));
             }
         }
     }
