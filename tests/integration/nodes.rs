@@ -1,6 +1,8 @@
 //! Several nodes on one Postgres, and surviving a SIGKILL under load.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -62,9 +64,13 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
     let dir = TempDir::new();
     let mut node = Node::start(&db.url, &dir.0).await;
     let url = node.url();
+    // Killed once the load is well under way (not after a fixed time: a loaded machine may
+    // acknowledge few commands in any given second).
+    let acked = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();
     for s in 0..8 {
         let url = url.clone();
+        let acked = acked.clone();
         senders.push(tokio::spawn(async move {
             let client = http();
             let mut acknowledged = Vec::new();
@@ -79,6 +85,7 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
                     Ok(response) if response.status() == 201 => {
                         let body: Value = response.json().await.unwrap();
                         acknowledged.push(body["position"].as_i64().unwrap());
+                        acked.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => break,
                 }
@@ -86,7 +93,10 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
             acknowledged
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    while acked.load(Ordering::Relaxed) < 40 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     node.kill().await;
     let mut acknowledged = BTreeSet::new();
     for sender in senders {
