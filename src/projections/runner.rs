@@ -15,7 +15,7 @@ use cinder_read_models::{
 };
 use sled::transaction::{TransactionError, TransactionalTree};
 use sled::Transactional;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::pubsub::PubSub;
 use crate::store::EventLog;
@@ -211,7 +211,7 @@ impl ProjectionRunner {
         let from = self.slowest();
         let (sender, mut batches) = mpsc::channel(READ_AHEAD);
         let reader = AbortOnDrop(tokio::spawn(read_ahead(self.log.clone(), from, sender)));
-        let mut workers: Vec<Worker> = std::mem::take(&mut self.projections)
+        let workers: Vec<Worker> = std::mem::take(&mut self.projections)
             .into_iter()
             .zip(chosen.iter().copied())
             .map(|(registered, rebuild)| Worker {
@@ -219,6 +219,7 @@ impl ProjectionRunner {
                 registered,
             })
             .collect();
+        let folds = FoldThreads::start(workers);
         let mut total = 0;
         let mut result = Ok(());
         let (mut waited, mut applying) = (Duration::ZERO, Duration::ZERO);
@@ -237,17 +238,7 @@ impl ProjectionRunner {
                 break;
             };
             let read = batch.len();
-            let applied = tokio::task::spawn_blocking(move || {
-                let changes = apply_everywhere(&mut workers, &batch, last);
-                (workers, changes)
-            })
-            .await;
-            let changes;
-            (workers, changes) = match applied {
-                Ok(done) => done,
-                Err(panic) => std::panic::resume_unwind(panic.into_panic()),
-            };
-            match changes {
+            match folds.apply(Arc::new(batch), last).await {
                 Ok(changes) => {
                     for change in changes {
                         self.pubsub.publish(change);
@@ -266,6 +257,7 @@ impl ProjectionRunner {
         }
         tracing::debug!(?waited, ?applying, "rebuild: waited for the log, applied");
         drop(reader);
+        let mut workers = folds.stop();
         if result.is_ok() {
             let written = tokio::task::spawn_blocking(move || {
                 let written = workers.iter().try_for_each(Worker::write);
@@ -498,30 +490,87 @@ impl Worker {
     }
 }
 
-/// Applies `batch` to every projection, each on its own thread.
-fn apply_everywhere(
-    workers: &mut [Worker],
-    batch: &[RawEvent],
+/// A rebuild's projections, each folding on a thread of its own for the whole rebuild (rather
+/// than one per batch: a thread's allocations are then reused by its next batches, instead of
+/// every batch faulting in fresh memory).
+struct FoldThreads {
+    threads: Vec<FoldThread>,
+}
+
+struct FoldThread {
+    /// Holds at most the one batch being applied: [`FoldThreads::apply`] waits for every reply
+    /// before it sends the next.
+    jobs: std::sync::mpsc::SyncSender<FoldJob>,
+    done: std::thread::JoinHandle<Worker>,
+}
+
+struct FoldJob {
+    batch: Arc<Vec<RawEvent>>,
     last: Cursor,
-) -> Result<Vec<Change>, RunError> {
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = workers
-            .iter_mut()
-            .map(|worker| scope.spawn(move || worker.apply(batch, last)))
-            .collect();
-        handles
+    reply: oneshot::Sender<Result<Vec<Change>, RunError>>,
+}
+
+impl FoldThreads {
+    fn start(workers: Vec<Worker>) -> Self {
+        let threads = workers
             .into_iter()
-            .map(|handle| match handle.join() {
-                Ok(result) => result,
-                Err(panic) => std::panic::resume_unwind(panic),
+            .map(|mut worker| {
+                let (jobs, received) = std::sync::mpsc::sync_channel::<FoldJob>(1);
+                let done = std::thread::spawn(move || {
+                    for job in received {
+                        let _ = job.reply.send(worker.apply(&job.batch, job.last));
+                    }
+                    worker
+                });
+                FoldThread { jobs, done }
+            })
+            .collect();
+        Self { threads }
+    }
+
+    /// Applies `batch` (whose last event is at `last`) to every projection, in parallel.
+    async fn apply(
+        &self,
+        batch: Arc<Vec<RawEvent>>,
+        last: Cursor,
+    ) -> Result<Vec<Change>, RunError> {
+        let mut replies = Vec::with_capacity(self.threads.len());
+        for thread in &self.threads {
+            let (reply, replied) = oneshot::channel();
+            let job = FoldJob {
+                batch: batch.clone(),
+                last,
+                reply,
+            };
+            // A thread that is gone panicked: its reply never comes, and `stop` says why.
+            let _ = thread.jobs.send(job);
+            replies.push(replied);
+        }
+        let mut changes = Vec::new();
+        let mut failed = None;
+        for replied in replies {
+            match replied.await {
+                Ok(Ok(more)) => changes.extend(more),
+                Ok(Err(error)) => failed = failed.or(Some(error)),
+                Err(_) => failed = failed.or(Some(RunError::FoldStopped)),
+            }
+        }
+        failed.map_or(Ok(changes), Err)
+    }
+
+    /// Ends the threads and hands their projections back, re-raising a thread's panic.
+    fn stop(self) -> Vec<Worker> {
+        self.threads
+            .into_iter()
+            .map(|thread| {
+                drop(thread.jobs);
+                match thread.done.join() {
+                    Ok(worker) => worker,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
             })
             .collect()
-    });
-    let mut changes = Vec::new();
-    for result in results {
-        changes.extend(result?);
     }
-    Ok(changes)
 }
 
 /// Reads the log from `from` on, a rebuild's batch at a time, into `batches` until the end (or
@@ -571,6 +620,9 @@ pub enum RunError {
         name: &'static str,
         error: ProjectionError,
     },
+    /// A projection's rebuild thread ended early (it panicked: see the panic).
+    #[error("a rebuild thread stopped")]
+    FoldStopped,
 }
 
 #[cfg(test)]
