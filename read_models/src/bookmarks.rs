@@ -269,7 +269,8 @@ impl Projection for BookmarksReadModel {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: values stored in the compact binary form, no longer JSON.
+        2
     }
 
     fn trees(&self) -> Vec<sled::Tree> {

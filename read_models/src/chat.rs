@@ -194,8 +194,9 @@ impl Projection for ChatReadModel {
     }
 
     fn version(&self) -> u32 {
-        // 2: the directory by activity.
-        2
+        // 2: the directory by activity. 3: values stored in the compact binary form, no longer
+        // JSON.
+        3
     }
 
     fn trees(&self) -> Vec<sled::Tree> {

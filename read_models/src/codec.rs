@@ -1,4 +1,5 @@
-//! How read models store values in sled: JSON, with failures as projection errors.
+//! How read models store values in sled: in the compact binary form of [`crate::compact`], with
+//! failures as projection errors.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -6,16 +7,18 @@ use sled::transaction::ConflictableTransactionError;
 
 use crate::{ProjectionError, TxResult};
 
+/// `value` as read models store it: in the [`crate::compact`] form (bump a projection's version
+/// when the form of what it stores changes, so old data is rebuilt rather than misread).
 pub(crate) fn encode<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
-    // Most values are a few hundred bytes: fewer reallocations than `to_vec`'s 128.
-    let mut bytes = Vec::with_capacity(256);
-    serde_json::to_writer(&mut bytes, value)
+    // Most values are a hundred bytes or so.
+    let mut bytes = Vec::with_capacity(128);
+    crate::compact::to_writer(&mut bytes, value)
         .map_err(|e| abort(ProjectionError::Corrupt(e.to_string())))?;
     Ok(bytes)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProjectionError> {
-    serde_json::from_slice(bytes).map_err(|e| ProjectionError::Corrupt(e.to_string()))
+    crate::compact::from_slice(bytes).map_err(|e| ProjectionError::Corrupt(e.to_string()))
 }
 
 /// Ends a projection's transaction with `error`.

@@ -210,7 +210,8 @@ impl Projection for DropsReadModel {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: values stored in the compact binary form, no longer JSON.
+        2
     }
 
     fn trees(&self) -> Vec<sled::Tree> {

@@ -5,6 +5,7 @@
 pub mod bookmarks;
 pub mod chat;
 mod codec;
+mod compact;
 pub mod drops;
 mod event;
 mod projection;
