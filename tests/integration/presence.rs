@@ -302,6 +302,40 @@ async fn presence_of_a_node_swept_while_alive_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_rows_postgres_lost_are_written_again_when_the_node_reconnects() {
+    let db = TestDb::new().await;
+    let (a, _dir_a) = node(&db, |_| {}).await;
+    let (b, _dir_b) = node(&db, |_| {}).await;
+    let topic = "chat:lost-rows";
+    let mut ada = Client::connect(&ws_url(&a)).await;
+    join(&mut ada, topic, Some("ada")).await;
+    let mut watcher = Client::connect(&ws_url(&b)).await;
+    let (_, mut seen) = join(&mut watcher, topic, None).await;
+    seen.until(&mut watcher, &["ada"], SOON).await;
+
+    // As if Postgres had crashed after committing ada's row but before it reached the disk
+    // (presence does not wait for it): the row is gone, node A's heartbeat is not...
+    let mut sql = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("DELETE FROM presence WHERE node_id = $1")
+        .bind(a.state.presence.node_id())
+        .execute(&mut sql)
+        .await
+        .unwrap();
+    seen.until(&mut watcher, &[], SOON).await;
+    // ...and every node's connections broke.
+    sql.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    // Once A listens again it writes its entries again.
+    seen.until(&mut watcher, &["ada"], SOON).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_of_a_stopped_node_leaves_at_once() {
     let db = TestDb::new().await;
     let (a, _dir_a) = node(&db, |_| {}).await;
