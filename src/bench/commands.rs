@@ -75,22 +75,22 @@ pub async fn history(args: &BenchArgs) -> Result<Report, BenchError> {
     Ok(report)
 }
 
-fn names(prefix: &str, count: usize) -> Vec<String> {
+pub(super) fn names(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}-{i}")).collect()
 }
 
 /// What one phase of sending did.
-struct Run {
+pub(super) struct Run {
     /// Acknowledged commands, and how long each took from push to reply.
     latencies: Vec<Duration>,
-    failures: usize,
+    pub(super) failures: usize,
     elapsed: Duration,
     /// The first command of each room, before the phase (loading the room cold).
     first: Vec<Duration>,
 }
 
 impl Run {
-    fn rate(&self) -> f64 {
+    pub(super) fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
@@ -107,7 +107,7 @@ impl Run {
 
 /// `clients` sockets, each joined to one of `rooms`, sending `SendMessage` back to back (the
 /// next once the last is acknowledged) for `phase`. Each room first gets one command alone.
-async fn send_messages(
+pub(super) async fn send_messages(
     node: &Node,
     rooms: &[String],
     clients: usize,

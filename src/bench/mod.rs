@@ -8,9 +8,11 @@
 
 mod client;
 mod commands;
+mod cpu;
 mod fanout;
 mod lag;
 mod node;
+mod presence;
 mod replay;
 mod report;
 mod seed;
@@ -35,6 +37,8 @@ pub enum Scenario {
     Wire,
     /// Time from a command on one node to the push on a client of another, at a steady rate.
     Lag,
+    /// Two nodes: `commands` with and without visitors joining and leaving rooms by name.
+    Presence,
     /// Every scenario, one after the other.
     All,
 }
@@ -48,6 +52,7 @@ impl Scenario {
             Scenario::Replay => "replay",
             Scenario::Wire => "wire",
             Scenario::Lag => "lag",
+            Scenario::Presence => "presence",
             Scenario::All => "all",
         }
     }
@@ -91,6 +96,9 @@ pub struct BenchArgs {
     /// Commands per second sent to the first node (`lag`).
     #[arg(long, default_value_t = 500)]
     pub rate: u32,
+    /// Visitors joining a room by name, and leaving it, per second (`presence`).
+    #[arg(long, default_value_t = 200)]
+    pub churn: u32,
     /// Where the JSON results go, one file per scenario.
     #[arg(long, default_value = "bench-results")]
     pub out: PathBuf,
@@ -126,6 +134,7 @@ pub async fn run(args: &BenchArgs) -> Result<Vec<Report>, BenchError> {
             Scenario::Replay,
             Scenario::Wire,
             Scenario::Lag,
+            Scenario::Presence,
         ],
         one => vec![one],
     };
@@ -140,6 +149,7 @@ pub async fn run(args: &BenchArgs) -> Result<Vec<Report>, BenchError> {
             Scenario::Replay => replay::replay(args).await?,
             Scenario::Wire => wire::wire(args).await?,
             Scenario::Lag => lag::lag(args).await?,
+            Scenario::Presence => presence::presence(args).await?,
             Scenario::All => continue,
         };
         println!("{}", report.table());

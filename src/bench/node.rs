@@ -173,6 +173,11 @@ impl Node {
         Some(kib * 1024)
     }
 
+    /// The CPU time the process has used so far, from `/proc` (Linux).
+    pub fn cpu(&self) -> Option<Duration> {
+        super::cpu::process_cpu(self.child.id()?)
+    }
+
     /// `ws://…/socket/websocket?vsn=2.0.0` of this node.
     pub fn socket_url(&self) -> String {
         format!(

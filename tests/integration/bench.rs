@@ -105,3 +105,28 @@ fn wire_weighs_each_room_and_lag_sees_every_push() {
     assert_eq!(value(&results, "failures"), 0.0);
     assert_eq!(value(&results, "pushes B never made"), 0.0);
 }
+
+#[test]
+fn presence_churn_is_shared_and_cleaned_up() {
+    let results = bench(
+        "presence",
+        &[
+            "--seconds",
+            "1",
+            "--clients",
+            "4",
+            "--rooms",
+            "2",
+            "--churn",
+            "20",
+        ],
+    );
+    assert_eq!(value(&results, "failures"), 0.0);
+    assert_eq!(value(&results, "entries left behind"), 0.0);
+    assert!(value(&results, "joins/s made") > 0.0);
+    assert!(
+        value(&results, "presence_diff pushes seen on the other node") > 0.0,
+        "visitors of one node reach the other's rooms"
+    );
+    assert!(value(&results, "with churn / without") > 0.0);
+}
