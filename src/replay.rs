@@ -67,6 +67,14 @@ pub async fn replay(
     for name in &chosen {
         runner.reset(name)?;
     }
+    // Projections that have applied nothing yet (a new data dir) are rebuilt the same way:
+    // caught up as usual they would be folded a transaction per batch, three times slower.
+    let fresh = runner.fresh();
+    let rebuilt: Vec<&'static str> = names
+        .iter()
+        .copied()
+        .filter(|name| chosen.contains(name) || fresh.contains(name))
+        .collect();
     let total = log.count().await?;
     let bar = if show_progress {
         ProgressBar::new(total)
@@ -78,7 +86,7 @@ pub async fn replay(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let events = runner.rebuild_with(&chosen, |n| bar.inc(n as u64)).await?;
+    let events = runner.rebuild_with(&rebuilt, |n| bar.inc(n as u64)).await?;
     models
         .db
         .flush_async()
@@ -87,7 +95,7 @@ pub async fn replay(
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     Ok(ReplayReport {
-        projections: chosen,
+        projections: rebuilt,
         events,
         elapsed,
     })
