@@ -742,10 +742,11 @@ struct Notice {
 }
 
 /// Lets `tx` commit without waiting for the disk. Presence is soft state, written as often as
-/// visitors come and go: a WAL flush per write (about 1 ms on the development machine's disk,
-/// `pg_test_fsync`) would compete with the flushes that commands wait for, and Postgres holds
-/// its NOTIFY lock (the trigger NOTIFYs) through the flush, delaying every node's NOTIFY of
-/// new events meanwhile. A write lost in a crash of Postgres is written again when the nodes
+/// visitors come and go, and Postgres holds its NOTIFY lock (the trigger NOTIFYs) through a
+/// commit's WAL flush: on the development machine (pgbench, 8 clients) transactions that insert
+/// a row and NOTIFY managed 395 a second waiting for the disk and 3,627 without, against 2,656
+/// plain inserts. Every node's presence writes and every node's NOTIFY of new events share that
+/// lock. A write lost in a crash of Postgres is written again when the nodes
 /// reconnect ([`Presence::write_all_again`]).
 async fn soft_commit(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), sqlx::Error> {
     sqlx::query("SET LOCAL synchronous_commit = off")
