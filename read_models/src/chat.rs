@@ -28,7 +28,7 @@ pub struct Message {
     pub content: String,
     pub sent_at: DateTime<Utc>,
     /// Names @mentioned, lower-cased (absent when none).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub mentions: Vec<String>,
 }
 
@@ -194,9 +194,9 @@ impl Projection for ChatReadModel {
     }
 
     fn version(&self) -> u32 {
-        // 2: the directory by activity. 3: values stored in the compact binary form, no longer
-        // JSON.
-        3
+        // 2: the directory by activity. 3: values stored in a compact binary form, no longer
+        // JSON. 4: in postcard's.
+        4
     }
 
     fn trees(&self) -> Vec<sled::Tree> {

@@ -1,5 +1,7 @@
-//! How read models store values in sled: in the compact binary form of [`crate::compact`], with
-//! failures as projection errors.
+//! How read models store values in sled: postcard's compact binary form (no field names, no
+//! escaping: about 70 % of JSON's bytes, and cheaper to write), with failures as projection
+//! errors. Stored types must not skip fields when serializing (`skip_serializing_if`): a
+//! non-self-describing form reads fields by position.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -7,18 +9,16 @@ use sled::transaction::ConflictableTransactionError;
 
 use crate::{ProjectionError, TxResult};
 
-/// `value` as read models store it: in the [`crate::compact`] form (bump a projection's version
-/// when the form of what it stores changes, so old data is rebuilt rather than misread).
+/// `value` as read models store it (bump a projection's version when the form of what it stores
+/// changes, so old data is rebuilt rather than misread).
 pub(crate) fn encode<T: Serialize>(value: &T) -> TxResult<Vec<u8>> {
     // Most values are a hundred bytes or so.
-    let mut bytes = Vec::with_capacity(128);
-    crate::compact::to_writer(&mut bytes, value)
-        .map_err(|e| abort(ProjectionError::Corrupt(e.to_string())))?;
-    Ok(bytes)
+    let bytes = Vec::with_capacity(128);
+    postcard::to_extend(value, bytes).map_err(|e| abort(ProjectionError::Corrupt(e.to_string())))
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProjectionError> {
-    crate::compact::from_slice(bytes).map_err(|e| ProjectionError::Corrupt(e.to_string()))
+    postcard::from_bytes(bytes).map_err(|e| ProjectionError::Corrupt(e.to_string()))
 }
 
 /// Ends a projection's transaction with `error`.

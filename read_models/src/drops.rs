@@ -210,8 +210,8 @@ impl Projection for DropsReadModel {
     }
 
     fn version(&self) -> u32 {
-        // 2: values stored in the compact binary form, no longer JSON.
-        2
+        // 2: values stored in a compact binary form, no longer JSON. 3: in postcard's.
+        3
     }
 
     fn trees(&self) -> Vec<sled::Tree> {

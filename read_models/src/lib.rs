@@ -5,7 +5,6 @@
 pub mod bookmarks;
 pub mod chat;
 mod codec;
-mod compact;
 pub mod drops;
 mod event;
 mod projection;
