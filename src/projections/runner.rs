@@ -4,8 +4,8 @@
 //! `<name>.meta` tree and writes it in the same sled transaction as the batch's changes: after a
 //! crash it resumes where its data ends, never applying an event twice or skipping one. The log
 //! is read gap-safely (see [`EventLog::read_after`]). Appends wake the tail (Postgres: a NOTIFY
-//! from any node; embedded: the append itself); a poll covers lost notifications and
-//! transactions that were still running.
+//! from any node; embedded: the append itself); a poll covers lost notifications and events
+//! written by anything that sends none.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -103,9 +103,10 @@ impl EventLog {
         }
     }
 
-    /// Up to `limit` events after `after`, in log order, and only events that no transaction
-    /// still running can appear before: a reader that keeps its cursor never misses one.
-    /// (The embedded store also holds back events until they are on disk.)
+    /// Up to `limit` events after `after`, in log order. Both stores commit appends in log
+    /// order, so nothing can later appear before what this returns: a reader that keeps its
+    /// cursor never misses an event. (The embedded store also holds back events until they are
+    /// on disk.)
     pub async fn read_after(
         &self,
         after: Cursor,

@@ -27,11 +27,13 @@ const RAW_COLUMNS: &str = "position, tx_id::text AS tx, aggregate_type, aggregat
                            event_type, event_version, payload::text AS payload, \
                            metadata::text AS metadata, recorded_at";
 
-/// The gap-safe tail of the log after cursor `($1, $2)`, at most `$3` events (see
-/// `migrations/0002_global_log.sql`).
+/// The tail of the log after cursor `($1, $2)`, at most `$3` events. Appends commit in
+/// `(tx_id, position)` order (each takes the log lock before it gets its transaction id and
+/// positions, see `migrations/0007_commit_in_log_order.sql`), so what a snapshot shows is a
+/// prefix of the log: nothing can later appear before a cursor, and no horizon is needed, so
+/// a transaction left open elsewhere (that appends no events) delays no one.
 const AFTER: &str = "FROM events
                      WHERE (tx_id, position) > ($1::text::xid8, $2)
-                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
                      ORDER BY tx_id, position
                      LIMIT $3";
 

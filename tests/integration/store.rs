@@ -1,5 +1,5 @@
-//! The event stores: appends and conflicts on both, a Postgres tail that never skips, and an
-//! embedded store that survives a restart.
+//! The event stores: appends and conflicts on both, a Postgres tail that never skips and never
+//! stalls, and an embedded store that survives a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +8,14 @@ use cinder::projections::ProjectionRunner;
 use cinder::pubsub::PubSub;
 use cinder::store::{EmbeddedEventLog, EventLog, StoreError};
 use cinder_read_models::{Cursor, Projection};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
 
 use crate::projections::{event, Counting};
-use crate::support::{on_both_stores, Backend, TempDir, TestDb, TestStore};
+use crate::support::{http, on_both_stores, Backend, TempDir, TestDb, TestServer, TestStore};
 
-/// Reads the log until `count` events are visible. Other tests' transactions on the same
-/// cluster can hold the visibility horizon back for a moment.
+/// Reads the log until `count` events are visible (the tests' own slow writers commit a
+/// moment after their appends return).
 async fn read_eventually(log: &EventLog, count: usize) -> Vec<cinder_read_models::StoredEvent> {
     for _ in 0..200 {
         let events = log.read_after(Cursor::START, 100).await.unwrap();
@@ -87,17 +89,137 @@ async fn an_event_committed_after_a_later_position_is_not_skipped() {
     .execute(&mut *slow)
     .await
     .unwrap();
-    // ...while a fast one takes position 2 and commits.
-    let fast = log.append(&[event("fast", 1)]).await.unwrap();
-    assert_eq!(fast[0].position, 2);
-
-    // A reader checkpointing "last position seen" would now read 2 and skip 1 forever. Ours
-    // reads nothing until the slow transaction ends.
+    // ...while a fast one appends. A reader checkpointing "last position seen" would read the
+    // fast one's position 2 and skip 1 forever, if 2 could commit first. It cannot: appends
+    // commit in log order, so the fast one waits for the slow one.
+    let fast = tokio::spawn({
+        let log = log.clone();
+        async move { log.append(&[event("fast", 1)]).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!fast.is_finished(), "the later append waits its turn");
     assert!(log.read_after(Cursor::START, 10).await.unwrap().is_empty());
     slow.commit().await.unwrap();
+    let fast = fast.await.unwrap().unwrap();
+    assert_eq!(fast[0].position, 2);
     let events = read_eventually(&log, 2).await;
     let positions: Vec<_> = events.iter().map(|e| e.position).collect();
     assert_eq!(positions, vec![1, 2], "both, in commit order");
+}
+
+/// Posts a message and reads the room at once. The POST waits (up to 5 s) for this node's read
+/// model to hold the message, so a tail that stalls shows as a message missing from the room.
+async fn a_message_is_seen_at_once(server: &TestServer, room: &str) {
+    let client = http();
+    let response = client
+        .post(format!("{}/api/chat/rooms/{room}/messages", server.url()))
+        .json(&json!({"sender": "ada", "content": "while another transaction is open"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = client
+        .get(format!("{}/api/chat/rooms/{room}/messages", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let contents: Vec<&str> = body["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter_map(|m| m["content"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        contents,
+        vec!["while another transaction is open"],
+        "the read model has the message while the other transaction is still open: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_writing_transaction_in_another_database_does_not_stall_the_tail() {
+    let server = TestServer::start().await;
+    // Another application on the same cluster, in the middle of a long migration.
+    let elsewhere = TestDb::new().await;
+    let mut conn = PgConnection::connect(&elsewhere.url).await.unwrap();
+    let mut open = conn.begin().await.unwrap();
+    sqlx::query("CREATE TABLE t (x int)")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    a_message_is_seen_at_once(&server, "elsewhere").await;
+    open.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_writing_transaction_on_another_table_does_not_stall_the_tail() {
+    let server = TestServer::start().await;
+    // A batch job writing to a table of its own in Cinder's database.
+    let mut conn = PgConnection::connect(&server.db.url).await.unwrap();
+    sqlx::query("CREATE TABLE jobs (x int)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut open = conn.begin().await.unwrap();
+    sqlx::query("INSERT INTO jobs VALUES (1)")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    a_message_is_seen_at_once(&server, "jobs").await;
+    open.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_written_after_other_changes_in_one_transaction_are_refused() {
+    let db = TestDb::new().await;
+    let log = db.log().await;
+    let pool = pool(&log);
+    sqlx::query("CREATE TABLE other (x int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Its transaction id predates the log lock, so it could commit behind a reader's cursor.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO other VALUES (1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let refused = sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Test', 'late', 1, 'Happened', '1.0', '{}', '{}')",
+    )
+    .execute(&mut *tx)
+    .await;
+    let error = refused.expect_err("refused").to_string();
+    assert!(
+        error.contains("events must be the first thing a transaction writes"),
+        "{error}"
+    );
+    tx.rollback().await.unwrap();
+    // Events first, then anything else, is fine; so are several statements of events.
+    let mut tx = pool.begin().await.unwrap();
+    for sequence in 1..=2 {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('Test', 'first', $1, 'Happened', '1.0', '{}', '{}')",
+        )
+        .bind(sequence)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    sqlx::query("INSERT INTO other VALUES (2)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(read_eventually(&log, 2).await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
