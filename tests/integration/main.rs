@@ -27,4 +27,5 @@ mod projections;
 mod replay;
 mod socket;
 mod store;
+mod strict_client;
 mod todos;

@@ -124,7 +124,11 @@ async fn messages_sent_on_a_channel_reach_every_member() {
     // The sender's own push comes before its reply.
     let push = alice.next().await;
     assert_eq!(push[3], "message_sent");
-    assert_eq!(push[0], Value::Null);
+    assert_eq!(
+        push[0],
+        alice_ref.as_str(),
+        "a push carries its channel's join_ref"
+    );
     assert_eq!(push[1], Value::Null);
     let message = push[4].clone();
     assert_eq!(message["content"], "hi all");

@@ -77,12 +77,18 @@ pub struct Stalled;
 /// Pushes on one channel's topic, waiting (a bounded time) for room in the client's budget.
 pub struct Pusher {
     pub(super) topic: String,
+    pub(super) join_ref: Option<String>,
     pub(super) outbox: super::outbox::Outbox,
 }
 
 impl Pusher {
     pub async fn push(&self, push: Push) -> Result<(), Stalled> {
-        let frame = super::frame::Frame::push(&self.topic, push.event, push.payload);
+        let frame = super::frame::Frame::push(
+            self.join_ref.as_deref(),
+            &self.topic,
+            push.event,
+            push.payload,
+        );
         match self
             .outbox
             .send_waiting(&frame, super::outbox::PATIENCE)

@@ -547,7 +547,12 @@ async fn run_channel(
     let push = |pushes: Vec<Push>| {
         for push in pushes {
             if outbox
-                .try_send(&Frame::push(&topic, push.event, push.payload))
+                .try_send(&Frame::push(
+                    join_ref.as_deref(),
+                    &topic,
+                    push.event,
+                    push.payload,
+                ))
                 .is_ok()
             {
                 crate::metrics::pushed();
@@ -556,6 +561,7 @@ async fn run_channel(
     };
     let pusher = Pusher {
         topic: topic.clone(),
+        join_ref: join_ref.clone(),
         outbox: outbox.clone(),
     };
     let run = AssertUnwindSafe(async {

@@ -62,10 +62,11 @@ impl Frame {
         .unwrap_or_default()
     }
 
-    /// A server push: no refs.
-    pub fn push(topic: &str, event: &str, payload: Value) -> Frame {
+    /// A server push on a channel: the channel's join ref (as Phoenix's `push/3` sends it, so a
+    /// client can tell pushes of its current join from those of an earlier one) and no ref.
+    pub fn push(join_ref: Option<&str>, topic: &str, event: &str, payload: Value) -> Frame {
         Frame {
-            join_ref: None,
+            join_ref: join_ref.map(str::to_owned),
             msg_ref: None,
             topic: topic.to_owned(),
             event: event.to_owned(),
