@@ -276,8 +276,9 @@ async fn get(server: &TestServer, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
-    use cinder::web::events::MAX_PAGE_BYTES;
-    let server = TestServer::start().await;
+    // A budget below the default, to show the explorer follows the configured one.
+    const BUDGET: usize = 128 * 1024;
+    let server = TestServer::start_with(|config| config.max_reply_bytes = BUDGET).await;
     let last = long_room(&server, "long", LONG_ROOM).await;
     let middle = last - LONG_ROOM / 2;
     for path in [
@@ -294,8 +295,8 @@ async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
         let (status, body) = get(&server, &path).await;
         assert_eq!(status, 200, "{path}: {}", &body[..body.len().min(300)]);
         assert!(
-            body.len() <= MAX_PAGE_BYTES,
-            "{path}: {} bytes, over the budget of {MAX_PAGE_BYTES}",
+            body.len() <= BUDGET,
+            "{path}: {} bytes, over the budget of {BUDGET}",
             body.len()
         );
     }
@@ -314,16 +315,16 @@ async fn no_explorer_answer_passes_the_byte_budget_on_a_20000_event_room() {
     let (_, as_of) = get(&server, &format!("/events/Room/long/at/{middle}")).await;
     assert!(as_of.contains("id=\"message-10000\"") && !as_of.contains("id=\"message-10001\""));
 
-    // The last API page says it is the last.
-    let (_, body) = get(&server, "/api/aggregates/Room/long/events?after=19950").await;
+    // The last API page says it is the last (20 events of some 4 KB each fit the budget).
+    let (_, body) = get(&server, "/api/aggregates/Room/long/events?after=19980").await;
     let page: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(page["events"].as_array().unwrap().len(), 50);
+    assert_eq!(page["events"].as_array().unwrap().len(), 20);
     assert_eq!(page["next"], Value::Null);
 }
 
 #[tokio::test]
 async fn following_next_through_an_aggregate_reads_every_event_once_in_order() {
-    use cinder::web::events::MAX_PAGE_BYTES;
+    use cinder::config::DEFAULT_MAX_REPLY_BYTES;
     let server = TestServer::start().await;
     long_room(&server, "walk", 1500).await;
     let mut after = 0;
@@ -335,7 +336,11 @@ async fn following_next_through_an_aggregate_reads_every_event_once_in_order() {
         )
         .await;
         assert_eq!(status, 200);
-        assert!(body.len() <= MAX_PAGE_BYTES, "{} bytes", body.len());
+        assert!(
+            body.len() <= DEFAULT_MAX_REPLY_BYTES,
+            "{} bytes",
+            body.len()
+        );
         let page: Value = serde_json::from_str(&body).unwrap();
         sequences.extend(
             page["events"]

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use cinder_read_models::{Cursor, StoredEvent};
 use serde_json::{json, Value};
 
-use super::{event_json, is_aggregate_id, is_aggregate_type, Viewer, HISTORY_PAGE, MAX_PAGE_BYTES};
+use super::{event_json, is_aggregate_id, is_aggregate_type, Viewer, HISTORY_PAGE};
 use crate::web::errors::json_error;
 use crate::web::session::Session;
 use crate::web::{params, AppState};
@@ -18,12 +18,12 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 /// Most events one page of `/api/aggregates/...` holds.
 const MAX_HISTORY_LIMIT: usize = 500;
-/// Room left in [`MAX_PAGE_BYTES`] for what surrounds the events (`{"events": [...]}`, `next`).
+/// Room left in `CINDER_MAX_REPLY_BYTES` for what surrounds the events (`{"events": [...]}`, `next`).
 const ENVELOPE_BYTES: usize = 256;
 
 /// `GET /api/events?after=<position>&limit=`: events after the one at `after`, in log order.
 /// Pass the last position you received as `after` to continue without gaps or repeats. A page
-/// is cut short (never empty) where its body would pass [`MAX_PAGE_BYTES`].
+/// is cut short (never empty) where its body would pass `CINDER_MAX_REPLY_BYTES`.
 pub async fn events(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -105,7 +105,7 @@ fn within_budget(app: &AppState, viewer: &Viewer, events: &[StoredEvent]) -> (Ve
         let json = event_json(app, viewer, event);
         // A comma between events; serializing a `Value` cannot fail.
         let size = serde_json::to_vec(&json).map_or(0, |v| v.len()) + 1;
-        if !shown.is_empty() && bytes + size > MAX_PAGE_BYTES {
+        if !shown.is_empty() && bytes + size > app.max_reply_bytes {
             break;
         }
         bytes += size;

@@ -5,7 +5,8 @@
 //! Histories grow without bound (a busy room has tens of thousands of events), so nothing here
 //! reads or answers a whole one: histories are paged, "as of" folds its events a page at a
 //! time into a throwaway read model and shows a bounded part of it, every answer stays within
-//! [`MAX_PAGE_BYTES`], and the heavy endpoints run a few at a time ([`heavy`]).
+//! `CINDER_MAX_REPLY_BYTES` (pages within [`list_budget`]), and the heavy endpoints run a few
+//! at a time ([`heavy`]).
 
 mod api;
 mod channel;
@@ -24,11 +25,10 @@ pub use channel::LogChannels;
 pub use viewer::Viewer;
 
 use super::live::LiveView;
+#[cfg(doc)]
+use super::paging::list_budget;
 use super::session::Session;
 use super::AppState;
-
-/// The most bytes one explorer answer (a page or a JSON body) carries.
-pub const MAX_PAGE_BYTES: usize = 512 * 1024;
 
 /// Events of one aggregate a history page or API page holds at most.
 pub const HISTORY_PAGE: usize = 200;

@@ -12,16 +12,14 @@ use serde::Deserialize;
 
 use super::{
     as_of_view, is_aggregate_id, is_aggregate_type, supports_as_of, AsOf, Viewer, HISTORY_PAGE,
-    MAX_PAGE_BYTES,
 };
 use crate::web::errors::not_found_page;
 use crate::web::layout;
 use crate::web::live::page;
+use crate::web::paging::list_budget;
 use crate::web::session::Session;
 use crate::web::AppState;
 
-/// Room left in [`MAX_PAGE_BYTES`] for the page around the events (layout, headings, links).
-const PAGE_CHROME: usize = 16 * 1024;
 /// Characters of one payload a history page shows before cutting it (no event of ours comes
 /// near; this keeps one odd event from taking the page).
 const PAYLOAD_SHOWN: usize = 64 * 1024;
@@ -111,7 +109,7 @@ pub async fn history(
             }
         }
         .into_string();
-        if shown > 0 && items.len() + item.len() > MAX_PAGE_BYTES - PAGE_CHROME {
+        if shown > 0 && items.len() + item.len() > list_budget(&app) {
             break;
         }
         items.push_str(&item);
@@ -208,9 +206,8 @@ pub async fn as_of(
         Err(error) => return unavailable(error),
     };
     let model = rebuilt.clone();
-    let view = match tokio::task::spawn_blocking(move || model.render(MAX_PAGE_BYTES - PAGE_CHROME))
-        .await
-    {
+    let budget = list_budget(&app);
+    let view = match tokio::task::spawn_blocking(move || model.render(budget)).await {
         Ok(Ok(view)) => view,
         Ok(Err(error)) => return crate::web::errors::internal_page(error),
         Err(error) => return crate::web::errors::internal_page(error),
