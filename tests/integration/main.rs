@@ -25,6 +25,7 @@ mod privacy;
 mod processes;
 mod projections;
 mod replay;
+mod serializer_v1;
 mod socket;
 mod store;
 mod strict_client;

@@ -550,7 +550,13 @@ async fn a_failing_channel_sends_phx_error_and_the_connection_lives_on() {
             let factories = factories.clone();
             async move {
                 upgrade.on_upgrade(move |socket| {
-                    cinder::web::socket::serve(socket, factories, info, Default::default())
+                    cinder::web::socket::serve(
+                        socket,
+                        cinder::web::socket::Serializer::V2,
+                        factories,
+                        info,
+                        Default::default(),
+                    )
                 })
             }
         }),

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
-use super::frame::Frame;
+use super::frame::{Frame, Serializer};
 use super::outbox::{Outbox, PATIENCE};
 use crate::shutdown::{Entered, InFlight, GRACE};
 
@@ -174,9 +174,10 @@ impl Bucket {
     }
 }
 
-/// Serves one upgraded websocket until it closes.
+/// Serves one upgraded websocket, whose client speaks `serializer`, until it closes.
 pub async fn serve(
     socket: WebSocket,
+    serializer: Serializer,
     factories: Arc<Vec<Arc<dyn ChannelFactory>>>,
     info: SocketInfo,
     settings: SocketSettings,
@@ -186,7 +187,7 @@ pub async fn serve(
     let draining = info.app.draining.clone();
     let (mut sink, mut stream) = socket.split();
     let budget = settings.outbox_bytes.max(info.app.max_reply_bytes);
-    let (outbox, mut outgoing) = Outbox::new(budget, info.app.max_reply_bytes);
+    let (outbox, mut outgoing) = Outbox::new(budget, info.app.max_reply_bytes, serializer);
     // Frames already queued together go out in one write (a reply and the push it caused,
     // say), not one system call each. A frame's bytes count against the budget until the
     // flush has handed them to the kernel, so what the websocket layer buffers counts too.
@@ -213,6 +214,7 @@ pub async fn serve(
     let mut connection = Connection {
         factories,
         info,
+        serializer,
         joins: Bucket::new(settings.joins_per_second, settings.join_burst),
         events: Bucket::new(settings.events_per_second, settings.event_burst),
         channels: HashMap::new(),
@@ -256,6 +258,8 @@ pub async fn serve(
 struct Connection {
     factories: Arc<Vec<Arc<dyn ChannelFactory>>>,
     info: SocketInfo,
+    /// How the client writes its frames (and reads ours).
+    serializer: Serializer,
     settings: SocketSettings,
     joins: Bucket,
     events: Bucket,
@@ -327,7 +331,7 @@ impl Connection {
                         tracing::warn!(bytes = text.len(), "socket: frame too large, closing");
                         return Some((TOO_BIG, "frame too large"));
                     }
-                    match Frame::decode(text.as_str()) {
+                    match self.serializer.decode(text.as_str()) {
                         Ok(frame) => self.handle(frame, text.len()).await,
                         Err(error) => {
                             tracing::warn!(%error, "socket: malformed frame, closing");

@@ -1,4 +1,5 @@
-//! The socket endpoint: `/socket/websocket?vsn=2.0.0`, Phoenix Channels V2.
+//! The socket endpoint: `/socket/websocket`, Phoenix Channels with serializer 2.0.0 or 1.0.0
+//! (`?vsn=`, as Phoenix chooses: 1.0.0 when the client names none).
 
 pub mod channel;
 mod connection;
@@ -16,6 +17,7 @@ use axum::Extension;
 
 pub use channel::{Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
 pub use connection::{reason, serve, SocketSettings, DEFAULT_OUTBOX_BYTES};
+pub use frame::Serializer;
 
 use super::AppState;
 
@@ -87,9 +89,15 @@ pub async fn upgrade(
         .iter()
         .find(|(k, _)| k == "vsn")
         .map(|(_, v)| v.as_str());
-    if vsn.is_some_and(|v| v != "2.0.0") {
-        return (StatusCode::BAD_REQUEST, "only vsn=2.0.0 is supported").into_response();
-    }
+    // Phoenix refuses a version it does not serve as it refuses a connect: 403.
+    let Some(serializer) = Serializer::for_vsn(vsn) else {
+        tracing::warn!(?vsn, "socket: serializer version not served, refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "vsn must be 2.0.0 or 1.0.0 (serializer version not served)",
+        )
+            .into_response();
+    };
     if !origin_allowed(&headers, &state.allowed_hosts) {
         tracing::warn!(origin = ?headers.get(header::ORIGIN), "socket: foreign origin refused");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
@@ -124,7 +132,7 @@ pub async fn upgrade(
         .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
-            connection::serve(socket, factories, info, settings).await;
+            connection::serve(socket, serializer, factories, info, settings).await;
             drop(slot);
         })
 }

@@ -17,7 +17,7 @@ use axum::extract::ws::Message;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::frame::Frame;
+use super::frame::{Frame, Serializer};
 
 /// How long a reply (or streamed history) waits for the client to make room in its budget
 /// before the client counts as stalled and is dropped.
@@ -37,6 +37,8 @@ pub struct Outbox {
     /// Notified when a frame did not fit: the connection drops the client.
     overflow: Arc<Notify>,
     max_frame: usize,
+    /// How frames are written for this client.
+    serializer: Serializer,
 }
 
 /// A frame did not fit in the budget (or the connection is closing).
@@ -44,11 +46,12 @@ pub struct Outbox {
 pub struct Full;
 
 impl Outbox {
-    /// An outbox of `budget` bytes whose frames are each at most `max_frame` bytes, and the
-    /// receiving end for the writer.
+    /// An outbox of `budget` bytes whose frames are each at most `max_frame` bytes, written
+    /// with `serializer`, and the receiving end for the writer.
     pub(super) fn new(
         budget: usize,
         max_frame: usize,
+        serializer: Serializer,
     ) -> (Outbox, mpsc::UnboundedReceiver<Queued>) {
         let (queue, queued) = mpsc::unbounded_channel();
         let outbox = Outbox {
@@ -56,6 +59,7 @@ impl Outbox {
             budget: Arc::new(Semaphore::new(budget.min(Semaphore::MAX_PERMITS))),
             overflow: Arc::new(Notify::new()),
             max_frame,
+            serializer,
         };
         (outbox, queued)
     }
@@ -122,7 +126,7 @@ impl Outbox {
     /// `frame` as text, or what to send instead if it is over the largest frame allowed: an
     /// error reply to a reply, nothing for a push.
     fn encode(&self, frame: &Frame) -> Option<String> {
-        let text = frame.encode();
+        let text = self.serializer.encode(frame);
         if text.len() <= self.max_frame {
             return Some(text);
         }
@@ -144,6 +148,6 @@ impl Outbox {
             event: frame.event.clone(),
             payload: json!({"status": "error", "response": {"reason": "reply too large"}}),
         };
-        Some(refused.encode())
+        Some(self.serializer.encode(&refused))
     }
 }
