@@ -141,6 +141,7 @@ impl Server {
             max_body_bytes: config.max_body_bytes,
             max_reply_bytes: config.max_reply_bytes,
             socket_slots: crate::web::socket::IpSlots::new(config.max_sockets_per_ip),
+            longpoll: Default::default(),
         });
         tasks.push(until(
             stopping.clone(),

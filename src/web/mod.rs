@@ -67,6 +67,8 @@ pub struct App {
     pub max_reply_bytes: usize,
     /// Open socket connections per client IP, within `CINDER_MAX_SOCKETS_PER_IP`.
     pub socket_slots: socket::IpSlots,
+    /// The long poll sessions open on this node (`/socket/longpoll`).
+    pub longpoll: socket::LongPollSessions,
 }
 
 impl AppState {
@@ -98,6 +100,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/chat") }))
         .route("/socket/websocket", get(socket::upgrade))
+        .route(
+            "/socket/longpoll",
+            get(socket::longpoll::poll)
+                .post(socket::longpoll::publish)
+                .options(socket::longpoll::preflight),
+        )
         .route("/assets/cinder.js", get(assets::script))
         .route("/assets/cinder.css", get(assets::style))
         .route("/healthz", get(|| async { "ok" }))

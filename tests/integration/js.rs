@@ -46,6 +46,15 @@ async fn the_official_phoenix_presence_helper_lists_a_chat_room() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_phoenix_client_over_long_poll_chats_with_presence_and_live_views() {
+    // A short idle timeout: the long poller that goes away drops out of presence in seconds.
+    run_node_with("phoenix_longpoll.mjs", |config| {
+        config.socket.idle_timeout = Duration::from_secs(2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_chat_live_in_headless_chromium() {
     run_node("browser_chat.mjs").await;
 }

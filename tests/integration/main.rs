@@ -16,6 +16,7 @@ mod history;
 mod http_limits;
 mod js;
 mod limits;
+mod longpoll;
 mod nodes;
 mod operations;
 mod outage;

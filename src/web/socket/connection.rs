@@ -1,5 +1,6 @@
-//! One websocket connection: decodes frames, routes them to channels, and writes replies and
-//! pushes through an outbox bounded in bytes (see `outbox.rs`).
+//! One client connection, whatever carries it (a websocket, or a long poll session): decodes
+//! frames, routes them to channels, and queues replies and pushes in an outbox bounded in
+//! bytes (see `outbox.rs`) for the transport to write.
 //!
 //! Every joined topic runs as its own task, so a slow channel never blocks the others, and a
 //! channel that fails is removed with `phx_error` while the connection lives on. Malformed input
@@ -14,11 +15,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::Utf8Bytes;
 use cinder_read_models::Change;
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
 use super::frame::{Frame, Serializer};
@@ -97,38 +98,27 @@ impl Default for SocketSettings {
 /// Default of `CINDER_SOCKET_OUTBOX_BYTES`: 1 MiB.
 pub const DEFAULT_OUTBOX_BYTES: usize = 1024 * 1024;
 
-/// Queued frames written with one flush, at most.
-const WRITE_BATCH: usize = 64;
-
 /// Close codes (RFC 6455 §7.4.1).
-const NORMAL: u16 = 1000;
-const GOING_AWAY: u16 = 1001;
-const PROTOCOL_ERROR: u16 = 1002;
-const UNSUPPORTED: u16 = 1003;
-const INVALID_DATA: u16 = 1007;
-const TOO_BIG: u16 = 1009;
+pub(super) const NORMAL: u16 = 1000;
+pub(super) const GOING_AWAY: u16 = 1001;
+pub(super) const PROTOCOL_ERROR: u16 = 1002;
+pub(super) const UNSUPPORTED: u16 = 1003;
+pub(super) const INVALID_DATA: u16 = 1007;
+pub(super) const TOO_BIG: u16 = 1009;
 
-/// The close code and reason for a frame the websocket layer could not read, or `None` when
-/// the peer just went away (nothing to say to it).
-fn refused_frame(error: axum::Error) -> Option<(u16, &'static str)> {
-    use tokio_tungstenite::tungstenite::Error;
-    let Ok(error) = error.into_inner().downcast::<Error>() else {
-        return Some((PROTOCOL_ERROR, "frame refused"));
-    };
-    match *error {
-        Error::Utf8(_) => Some((INVALID_DATA, "text frames must be UTF-8")),
-        Error::Capacity(_) => Some((TOO_BIG, "frame too large")),
-        Error::Protocol(
-            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-        ) => None,
-        Error::Protocol(_) => Some((PROTOCOL_ERROR, "protocol error")),
-        Error::ConnectionClosed | Error::AlreadyClosed | Error::Io(_) => None,
-        _ => Some((PROTOCOL_ERROR, "frame refused")),
-    }
+/// What a transport hands the connection.
+pub(super) enum Incoming {
+    /// A text frame.
+    Text(Utf8Bytes),
+    /// Input the transport refused: close with this code and reason.
+    Refused(u16, &'static str),
+    /// The client went away: hang up.
+    Gone,
+    /// The client is there, with nothing to say (a websocket ping, a long poll request).
+    Alive,
+    /// Answered once everything before it has been handled (a long poll batch).
+    Handled(oneshot::Sender<()>),
 }
-
-/// How long a closing connection waits for its queued frames to be written.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 struct Joined {
     join_ref: Option<String>,
@@ -174,42 +164,20 @@ impl Bucket {
     }
 }
 
-/// Serves one upgraded websocket, whose client speaks `serializer`, until it closes.
-pub async fn serve(
-    socket: WebSocket,
+/// Runs one connection on `incoming` until it should close; its frames go to `outbox`.
+/// Returns the close code and reason to send, or `None` to hang up without one.
+pub(super) async fn run(
+    incoming: &mut (impl Stream<Item = Incoming> + Unpin),
+    outbox: Outbox,
     serializer: Serializer,
     factories: Arc<Vec<Arc<dyn ChannelFactory>>>,
     info: SocketInfo,
     settings: SocketSettings,
-) {
+) -> Option<(u16, &'static str)> {
     let _open = crate::metrics::socket_opened();
     let _counted = info.app.sockets.enter();
     let draining = info.app.draining.clone();
-    let (mut sink, mut stream) = socket.split();
-    let budget = settings.outbox_bytes.max(info.app.max_reply_bytes);
-    let (outbox, mut outgoing) = Outbox::new(budget, info.app.max_reply_bytes, serializer);
-    // Frames already queued together go out in one write (a reply and the push it caused,
-    // say), not one system call each. A frame's bytes count against the budget until the
-    // flush has handed them to the kernel, so what the websocket layer buffers counts too.
-    let writer = tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
-        let mut written = Vec::with_capacity(WRITE_BATCH);
-        'writing: while outgoing.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-            for queued in batch.drain(..) {
-                let closing = matches!(queued.message, Message::Close(_));
-                written.push(queued.permit);
-                if sink.feed(queued.message).await.is_err() || closing {
-                    break 'writing;
-                }
-            }
-            if sink.flush().await.is_err() {
-                break;
-            }
-            written.clear();
-        }
-        let _ = sink.close().await;
-    });
-
+    let budget = outbox_budget(&settings, &info);
     let (exits, exited) = mpsc::unbounded_channel();
     let mut connection = Connection {
         factories,
@@ -219,14 +187,14 @@ pub async fn serve(
         events: Bucket::new(settings.events_per_second, settings.event_burst),
         channels: HashMap::new(),
         inbound: Arc::new(Semaphore::new(budget.min(Semaphore::MAX_PERMITS))),
-        outbox: outbox.clone(),
+        outbox,
         exits,
         exited,
         settings,
         draining,
         busy: InFlight::default(),
     };
-    let close = connection.read(&mut stream).await;
+    let close = connection.read(incoming).await;
     if matches!(close, Some((GOING_AWAY, _))) {
         // The node is stopping: commands the client sent finish and are answered first.
         connection.busy.idle(GRACE).await;
@@ -234,25 +202,12 @@ pub async fn serve(
     for (_, joined) in connection.channels.drain() {
         joined.task.abort();
     }
-    match close {
-        Some((code, reason)) => {
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            // If even the close frame does not fit, the client is not reading: just hang up.
-            if outbox.close(Message::Close(Some(frame))).is_err() {
-                writer.abort();
-            }
-        }
-        None => writer.abort(),
-    }
-    drop(outbox);
-    drop(connection);
-    let mut writer = writer;
-    if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
-        writer.abort();
-    }
+    close
+}
+
+/// The bytes queued for one client before it counts as too slow: at least a reply's.
+pub(super) fn outbox_budget(settings: &SocketSettings, info: &SocketInfo) -> usize {
+    settings.outbox_bytes.max(info.app.max_reply_bytes)
 }
 
 struct Connection {
@@ -284,7 +239,7 @@ impl Connection {
     /// send, or `None` to hang up without one.
     async fn read(
         &mut self,
-        stream: &mut futures_util::stream::SplitStream<WebSocket>,
+        incoming: &mut (impl Stream<Item = Incoming> + Unpin),
     ) -> Option<(u16, &'static str)> {
         let outbox = self.outbox.clone();
         loop {
@@ -305,46 +260,38 @@ impl Connection {
                 _ = drained(&mut self.draining) => {
                     return Some((GOING_AWAY, "server shutting down"));
                 }
-                next = tokio::time::timeout(self.settings.idle_timeout, stream.next()) => next,
+                next = tokio::time::timeout(self.settings.idle_timeout, incoming.next()) => next,
             };
-            let message = match next {
+            let text = match next {
                 Err(_) => {
                     tracing::info!("socket: no frame within the idle timeout, closing");
                     return Some((NORMAL, "heartbeat timeout"));
                 }
-                Ok(None) => return None,
-                Ok(Some(Err(error))) => {
-                    let close = refused_frame(error);
-                    match close {
-                        Some((code, reason)) => {
-                            tracing::warn!(code, reason, "socket: frame refused, closing");
-                        }
-                        None => tracing::debug!("socket: the client went away"),
-                    }
-                    return close;
+                Ok(None | Some(Incoming::Gone)) => {
+                    tracing::debug!("socket: the client went away");
+                    return None;
                 }
-                Ok(Some(Ok(message))) => message,
+                Ok(Some(Incoming::Refused(code, reason))) => {
+                    tracing::warn!(code, reason, "socket: frame refused, closing");
+                    return Some((code, reason));
+                }
+                Ok(Some(Incoming::Alive)) => continue,
+                Ok(Some(Incoming::Handled(done))) => {
+                    let _ = done.send(());
+                    continue;
+                }
+                Ok(Some(Incoming::Text(text))) => text,
             };
-            match message {
-                Message::Text(text) => {
-                    if text.len() > self.settings.max_frame {
-                        tracing::warn!(bytes = text.len(), "socket: frame too large, closing");
-                        return Some((TOO_BIG, "frame too large"));
-                    }
-                    match self.serializer.decode(text.as_str()) {
-                        Ok(frame) => self.handle(frame, text.len()).await,
-                        Err(error) => {
-                            tracing::warn!(%error, "socket: malformed frame, closing");
-                            return Some((INVALID_DATA, "malformed frame"));
-                        }
-                    }
+            if text.len() > self.settings.max_frame {
+                tracing::warn!(bytes = text.len(), "socket: frame too large, closing");
+                return Some((TOO_BIG, "frame too large"));
+            }
+            match self.serializer.decode(text.as_str()) {
+                Ok(frame) => self.handle(frame, text.len()).await,
+                Err(error) => {
+                    tracing::warn!(%error, "socket: malformed frame, closing");
+                    return Some((INVALID_DATA, "malformed frame"));
                 }
-                Message::Binary(_) => {
-                    tracing::warn!("socket: binary frame, closing");
-                    return Some((UNSUPPORTED, "binary frames are not supported"));
-                }
-                Message::Close(_) => return None,
-                Message::Ping(_) | Message::Pong(_) => {}
             }
         }
     }

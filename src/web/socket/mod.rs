@@ -1,23 +1,28 @@
-//! The socket endpoint: `/socket/websocket`, Phoenix Channels with serializer 2.0.0 or 1.0.0
-//! (`?vsn=`, as Phoenix chooses: 1.0.0 when the client names none).
+//! The socket: Phoenix Channels over a websocket (`/socket/websocket`, see `websocket.rs`) or
+//! long polling (`/socket/longpoll`, see `longpoll.rs`), with serializer 2.0.0 or 1.0.0 chosen
+//! by `?vsn=` as Phoenix chooses (1.0.0 when the client names none). Both transports run the
+//! same connection (`connection.rs`): the same channels, limits, errors and budgets.
 
 pub mod channel;
 mod connection;
 pub mod frame;
+pub mod longpoll;
 mod outbox;
+mod websocket;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 pub use channel::{Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
-pub use connection::{reason, serve, SocketSettings, DEFAULT_OUTBOX_BYTES};
+pub use connection::{reason, SocketSettings, DEFAULT_OUTBOX_BYTES};
 pub use frame::Serializer;
+pub use longpoll::LongPollSessions;
+pub use websocket::{serve, upgrade};
 
 use super::AppState;
 
@@ -76,15 +81,31 @@ impl Drop for IpSlot {
     }
 }
 
-/// Upgrades to a websocket after checking the serializer version, the page's origin, the
-/// connect token (if one is given) and the number of sockets the client's IP has open.
-pub async fn upgrade(
-    State(state): State<AppState>,
+/// Why a client may not connect, and the HTTP status that says so.
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub reason: String,
+}
+
+/// A connection allowed in: the serializer its client speaks, and its place among its IP's.
+pub(crate) struct Admitted {
+    pub serializer: Serializer,
+    pub slot: Option<IpSlot>,
+}
+
+/// What every transport checks before a connection starts: the serializer version, the page's
+/// origin, the connect token (if one is given) and the number of connections the client's IP
+/// has open.
+pub(crate) fn admit(
+    state: &AppState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    Query(params): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Admitted, Refusal> {
+    let refuse = |status, reason: &str| Refusal {
+        status,
+        reason: reason.to_owned(),
+    };
     let vsn = params
         .iter()
         .find(|(k, _)| k == "vsn")
@@ -92,19 +113,18 @@ pub async fn upgrade(
     // Phoenix refuses a version it does not serve as it refuses a connect: 403.
     let Some(serializer) = Serializer::for_vsn(vsn) else {
         tracing::warn!(?vsn, "socket: serializer version not served, refused");
-        return (
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             "vsn must be 2.0.0 or 1.0.0 (serializer version not served)",
-        )
-            .into_response();
+        ));
     };
-    if !origin_allowed(&headers, &state.allowed_hosts) {
+    if !origin_allowed(headers, &state.allowed_hosts) {
         tracing::warn!(origin = ?headers.get(header::ORIGIN), "socket: foreign origin refused");
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+        return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
     }
-    if let Err(error) = super::live::check_connect_token(&state, &params) {
+    if let Err(error) = super::live::check_connect_token(state, params) {
         tracing::warn!(%error, "socket: connect token refused");
-        return (StatusCode::FORBIDDEN, error.to_string()).into_response();
+        return Err(refuse(StatusCode::FORBIDDEN, &error.to_string()));
     }
     // Served without connect info (a router in a unit test), there is no peer to count.
     let slot = match peer {
@@ -112,29 +132,15 @@ pub async fn upgrade(
             Some(slot) => Some(slot),
             None => {
                 tracing::warn!(ip = %peer.ip(), limit = state.socket_slots.limit, "socket: too many connections from one IP, refused");
-                return (
+                return Err(refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many open sockets from this address",
-                )
-                    .into_response();
+                ));
             }
         },
         None => None,
     };
-    let settings = state.socket.clone();
-    let factories = state.channels.clone();
-    let info = SocketInfo { params, app: state };
-    // The read buffer is allocated for every socket up front, so it is small: frames are
-    // mostly a few hundred bytes, and a larger one only makes the buffer grow for a moment.
-    upgrade
-        .max_message_size(1 << 20)
-        .max_frame_size(1 << 20)
-        .read_buffer_size(2 * 1024)
-        .write_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| async move {
-            connection::serve(socket, serializer, factories, info, settings).await;
-            drop(slot);
-        })
+    Ok(Admitted { serializer, slot })
 }
 
 /// A browser always sends `Origin` with a websocket upgrade (and with a cross-origin `POST`); it

@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::Message;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -25,8 +24,15 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A frame waiting for the writer, with the part of the budget it holds.
 pub(super) struct Queued {
-    pub message: Message,
+    pub message: Outgoing,
     pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What the transport sends: a frame's text, or the end of the connection (a websocket close
+/// frame; a long poll session ends).
+pub(super) enum Outgoing {
+    Text(String),
+    Close(u16, &'static str),
 }
 
 /// The write side of a connection, shared by its channels. Cheap to clone.
@@ -81,7 +87,7 @@ impl Outbox {
             self.overflow.notify_one();
             return Err(Full);
         };
-        self.queue(Message::Text(text.into()), Some(permit))
+        self.queue(Outgoing::Text(text), Some(permit))
     }
 
     /// Queues `frame`, waiting up to `patience` for room in the budget (for history streamed as
@@ -93,7 +99,7 @@ impl Outbox {
         let bytes = u32::try_from(text.len()).map_err(|_| Full)?;
         let acquire = self.budget.clone().acquire_many_owned(bytes);
         match tokio::time::timeout(patience, acquire).await {
-            Ok(Ok(permit)) => self.queue(Message::Text(text.into()), Some(permit)),
+            Ok(Ok(permit)) => self.queue(Outgoing::Text(text), Some(permit)),
             _ => {
                 self.overflow.notify_one();
                 Err(Full)
@@ -101,15 +107,15 @@ impl Outbox {
         }
     }
 
-    /// Queues a close frame if its few bytes fit: a client that has filled its budget is not
-    /// reading, and is hung up on instead.
-    pub(super) fn close(&self, message: Message) -> Result<(), Full> {
+    /// Queues the end of the connection with `code` and `reason` if its few bytes fit: a
+    /// client that has filled its budget is not reading, and is hung up on instead.
+    pub(super) fn close(&self, code: u16, reason: &'static str) -> Result<(), Full> {
         let permit = self
             .budget
             .clone()
             .try_acquire_many_owned(128)
             .map_err(|_| Full)?;
-        self.queue(message, Some(permit))
+        self.queue(Outgoing::Close(code, reason), Some(permit))
     }
 
     /// Resolves when a frame did not fit.
@@ -117,7 +123,7 @@ impl Outbox {
         self.overflow.notified().await
     }
 
-    fn queue(&self, message: Message, permit: Option<OwnedSemaphorePermit>) -> Result<(), Full> {
+    fn queue(&self, message: Outgoing, permit: Option<OwnedSemaphorePermit>) -> Result<(), Full> {
         self.queue
             .send(Queued { message, permit })
             .map_err(|_| Full)
