@@ -69,13 +69,23 @@ pub fn random_bookmark(rng: &mut impl Rng) -> AddBookmark {
         owner: OWNER.into(),
         url: format!("https://{domain}/{slug}"),
         description: format!(
-            "A {} {} for {topic} developers",
+            "{} {} {} for {topic} developers",
+            article(adjective),
             adjective.to_lowercase(),
             noun.to_lowercase()
         ),
         title,
         public: Some(true),
         tags: TagsInput::List(vec![topic.to_lowercase(), noun.to_lowercase()]),
+    }
+}
+
+/// "An" before a vowel sound ("An amazing", "An elegant"), "A" otherwise: every adjective of
+/// the vocabulary starts with a letter that sounds as written.
+fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "An",
+        _ => "A",
     }
 }
 
@@ -122,7 +132,12 @@ mod tests {
             assert_eq!(
                 add.description,
                 format!(
-                    "A {} {} for {} developers",
+                    "{} {} {} for {} developers",
+                    if "AEIOU".contains(&words[0][..1]) {
+                        "An"
+                    } else {
+                        "A"
+                    },
                     words[0].to_lowercase(),
                     words[2].to_lowercase(),
                     words[1]
@@ -138,5 +153,14 @@ mod tests {
             );
             assert!(cinder_domain::bookmarks::check_url(&add.url).is_ok());
         }
+    }
+
+    #[test]
+    fn descriptions_use_an_before_a_vowel() {
+        assert_eq!(article("Amazing"), "An");
+        assert_eq!(article("Elegant"), "An");
+        assert_eq!(article("Innovative"), "An");
+        assert_eq!(article("Brilliant"), "A");
+        assert_eq!(article("Joyful"), "A");
     }
 }

@@ -61,7 +61,20 @@ pub fn json_error(status: StatusCode, message: &str) -> Response {
 }
 
 pub fn not_found_page(app: &AppState, session: &Session) -> Response {
-    let body = maud::html! { h1 { "Not found" } p { "There is nothing here." } };
+    let body = maud::html! {
+        section.not-found {
+            p.code { "404" }
+            h1 { "Nothing here" }
+            p.lead { "The page you asked for does not exist, or is not yours to see." }
+            ul.app-links {
+                li { a href="/chat" { strong { "Chat" } span { "Rooms, live" } } }
+                li { a href="/bookmarks" { strong { "Bookmarks" } span { "Links worth reading" } } }
+                li { a href="/drops" { strong { "Drops" } span { "Limited sneakers" } } }
+                li { a href="/todos" { strong { "Todos" } span { "Your list" } } }
+                li { a href="/events" { strong { "Events" } span { "The log behind it all" } } }
+            }
+        }
+    };
     (
         StatusCode::NOT_FOUND,
         Html(layout::page("Not found", app, session, None, body).into_string()),

@@ -28,7 +28,13 @@ pub fn page(
             body {
                 header.site {
                     a.brand href="/" { "Cinder" }
-                    nav { a href="/chat" { "Chat" } a href="/drops" { "Drops" } a href="/todos" { "Todos" } a href="/events" { "Events" } }
+                    nav aria-label="Apps" {
+                        a href="/chat" { "Chat" }
+                        a href="/bookmarks" { "Bookmarks" }
+                        a href="/drops" { "Drops" }
+                        a href="/todos" { "Todos" }
+                        a href="/events" { "Events" }
+                    }
                 }
                 @match live {
                     Some((path, token)) => {

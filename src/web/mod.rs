@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bookmarks::routes())
         .merge(todos::routes())
         .merge(drops::routes())
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             with_session,
@@ -225,6 +226,19 @@ async fn same_origin_api_writes(
         return errors::json_error(axum::http::StatusCode::FORBIDDEN, "origin not allowed");
     }
     next.run(request).await
+}
+
+/// Any other path: a JSON 404 under `/api/`, else the site's "not found" page (with the nav, so
+/// a mistyped address is one click from every app).
+async fn not_found(
+    State(app): State<AppState>,
+    axum::Extension(session): axum::Extension<Session>,
+    request: Request,
+) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        return errors::json_error(axum::http::StatusCode::NOT_FOUND, "no such endpoint");
+    }
+    errors::not_found_page(&app, &session)
 }
 
 /// How old the oldest event the projections have not applied may be on a ready node.

@@ -127,3 +127,10 @@ async fn escaping_hostile_text_in_every_field_never_runs_in_chromium() {
     let envs = [("CINDER_ADMIN_PASSWORD", "test-admin".to_owned())];
     run_node_on(&server, "browser_escaping.mjs", &envs).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_phone_and_looks_finished_in_chromium() {
+    let server = TestServer::start_with(|c| c.admin_password = Some("test-admin".into())).await;
+    let envs = [("CINDER_ADMIN_PASSWORD", "test-admin".to_owned())];
+    run_node_on(&server, "browser_design.mjs", &envs).await;
+}

@@ -186,7 +186,7 @@ await runTest("browser_drops", async (onCleanup) => {
     }, { productId, itemIds });
   }
   const labels = await one.page.evaluate(
-    (ids) => ids.map((id) => document.querySelector(`[id="item-${id}"]`)?.textContent.trim()),
+    (ids) => ids.map((id) => document.querySelector(`[id="item-${id}"] .size-name`)?.textContent.trim()),
     itemIds,
   );
   assert(show(labels) === show(sizes.map(([s]) => s)), `the size buttons read ${show(labels)}`);

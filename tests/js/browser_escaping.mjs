@@ -276,7 +276,7 @@ async function bookmarks(browser, onCleanup) {
   for (const [i, content] of FULL.entries()) {
     const form = one.locator("#comment-form");
     await form.locator('input[name="author"]').fill(SHORT[i]);
-    await form.locator('input[name="content"]').fill(content);
+    await form.locator('[name="content"]').fill(content);
     await form.locator('button[type="submit"], button:not([type])').first().click();
     // The form keeps its fields (data-cinder-keep): wait for the comment to be listed.
     await waitTexts(one, "commenter one", "main", [content, SHORT[i]]);

@@ -99,7 +99,8 @@ function simulatedProblems(b) {
   const m = TITLE_RE.exec(b.title);
   if (!m) return [`title ${show(b.title)} is not "<Adjective> <Topic> <Noun>"`];
   const [, adjective, topic, noun] = m;
-  const description = `A ${adjective.toLowerCase()} ${noun.toLowerCase()} for ${topic} developers`;
+  const article = /^[AEIOU]/.test(adjective) ? "An" : "A";
+  const description = `${article} ${adjective.toLowerCase()} ${noun.toLowerCase()} for ${topic} developers`;
   if (b.description !== description) {
     problems.push(`description ${show(b.description)} is not ${show(description)}`);
   }

@@ -227,9 +227,10 @@
       var atStart = op.op === "prepend";
       var fresh = document.createDocumentFragment();
       Array.prototype.slice.call(parse(op.html).children).forEach(function (el) {
-        // An element we already show (a message both in a reply and in a broadcast, or re-sent
-        // after a rejoin) is updated in place rather than shown twice.
-        var old = el.id ? document.getElementById(el.id) : null;
+        // An element this list already shows (a message both in a reply and in a broadcast, or
+        // re-sent after a rejoin) is updated in place rather than shown twice. Only this list's
+        // own children count: the same item may rightly show in another list of the page.
+        var old = el.id ? childWithId(parent, el.id) : null;
         if (old) old.replaceWith(el);
         else fresh.appendChild(el);
       });
@@ -240,6 +241,13 @@
           (atStart ? parent.lastElementChild : parent.firstElementChild).remove();
         }
       }
+    }
+
+    function childWithId(parent, id) {
+      for (var c = parent.firstElementChild; c; c = c.nextElementSibling) {
+        if (c.id === id) return c;
+      }
+      return null;
     }
 
     // Replacing a region must not take the caret away from someone typing in it: like LiveView,

@@ -21,6 +21,18 @@ pub const FEED: usize = 50;
 /// Comments a discussion shows per page, at most (fewer if they would not fit).
 pub const COMMENTS_PAGE: usize = 50;
 
+/// The id prefix of the items of the list `#list`: the visitor's own list ("Yours") shows
+/// bookmarks that are also in "Latest", and an id names one element per page.
+fn item_prefix(list: &str) -> &'static str {
+    match list {
+        MINE => "mine",
+        _ => "bookmark",
+    }
+}
+
+/// The id of the visitor's own list on the firehose.
+const MINE: &str = "my-bookmarks";
+
 /// A page of `bookmarks` (newest first) within `bytes`: the list `#id`, and `#id-more` with a
 /// link to the next page (`more_href` of the last bookmark shown) if there is one.
 fn bookmark_page(
@@ -29,7 +41,8 @@ fn bookmark_page(
     id: &str,
     more_href: impl Fn(&str) -> String,
 ) -> Result<(Markup, Markup), ViewError> {
-    let page = paging::rendered(bookmarks, FEED, bytes, bookmark_item)?;
+    let prefix = item_prefix(id);
+    let page = paging::rendered(bookmarks, FEED, bytes, |b| bookmark_item_as(b, prefix))?;
     let next = page
         .more
         .then(|| {
@@ -43,7 +56,7 @@ fn bookmark_page(
     };
     let more = html! {
         div id={ (id) "-more" } {
-            @if let Some(href) = next { p { a href=(href) { "Older bookmarks" } } }
+            @if let Some(href) = next { p.more { a href=(href) { "Older bookmarks" } } }
         }
     };
     Ok((list, more))
@@ -144,7 +157,7 @@ impl FirehoseView {
                 .bookmarks
                 .owned_before(&self.session.id, self.mine_before.as_deref())?,
             bytes,
-            "my-bookmarks",
+            MINE,
             |id| match &before {
                 Some(public) => format!("/bookmarks?before={public}&mine_before={id}"),
                 None => format!("/bookmarks?mine_before={id}"),
@@ -163,15 +176,27 @@ impl LiveView for FirehoseView {
     async fn render(&self) -> Result<Markup, ViewError> {
         let [(public, public_more), (mine, mine_more)] = self.lists()?;
         Ok(html! {
-            h1 { "Bookmarks" }
-            p { a href="/bookmarks/random" { "Discover a random bookmark" } }
-            (add_form(&self.app, &self.session, "", "/bookmarks"))
-            h2 { "Latest" }
-            (public)
-            (public_more)
-            h2 { "Yours" }
-            (mine)
-            (mine_more)
+            div.page-head {
+                h1 { "Bookmarks" }
+                p.lead { "Links worth reading, shared as they are added. "
+                    a href="/bookmarks/random" { "Discover a random one" } }
+            }
+            div.bookmarks-page {
+                section.add-bookmark.card aria-labelledby="add-heading" {
+                    h2 #add-heading { "Add a bookmark" }
+                    (add_form(&self.app, &self.session, "", "/bookmarks"))
+                }
+                section.latest aria-labelledby="latest-heading" {
+                    h2 #latest-heading { "Latest" }
+                    (public)
+                    (public_more)
+                }
+                section.yours aria-labelledby="yours-heading" {
+                    h2 #yours-heading { "Yours" }
+                    (mine)
+                    (mine_more)
+                }
+            }
         })
     }
 
@@ -180,8 +205,8 @@ impl LiveView for FirehoseView {
         Ok(vec![
             Patch::replace("bookmarks", public),
             Patch::replace("bookmarks-more", public_more),
-            Patch::replace("my-bookmarks", mine),
-            Patch::replace("my-bookmarks-more", mine_more),
+            Patch::replace(MINE, mine),
+            Patch::replace(format!("{MINE}-more"), mine_more),
         ])
     }
 
@@ -211,8 +236,8 @@ impl LiveView for FirehoseView {
                 if *topic == owner_topic(&self.session.id) =>
             {
                 vec![Patch::prepend(
-                    "my-bookmarks",
-                    bookmark_item(bookmark),
+                    MINE,
+                    bookmark_item_as(bookmark, item_prefix(MINE)),
                     Some(FEED),
                 )]
             }
@@ -268,11 +293,20 @@ impl LiveView for TagView {
     async fn render(&self) -> Result<Markup, ViewError> {
         let (list, more) = self.list()?;
         Ok(html! {
-            h1 { "Tagged " span.tag { (self.tag) } }
-            p { a href="/bookmarks" { "All bookmarks" } }
-            (add_form(&self.app, &self.session, &self.tag, &format!("/bookmarks/tags/{}", self.tag)))
-            (list)
-            (more)
+            div.page-head {
+                h1 { "Tagged " span.tag { (self.tag) } }
+                p.lead { a href="/bookmarks" { "All bookmarks" } }
+            }
+            div.bookmarks-page {
+                section.add-bookmark.card aria-labelledby="add-heading" {
+                    h2 #add-heading { "Add a bookmark" }
+                    (add_form(&self.app, &self.session, &self.tag, &format!("/bookmarks/tags/{}", self.tag)))
+                }
+                section.latest {
+                    (list)
+                    (more)
+                }
+            }
         })
     }
 
@@ -342,10 +376,16 @@ impl LiveView for RandomView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         Ok(html! {
-            h1 { "Discover" }
-            (self.pick()?)
-            form method="get" action="/bookmarks/random" {
-                button type="submit" data-cinder-click="another" { "Another" }
+            div.page-head {
+                h1 { "Discover" }
+                p.lead { "One public bookmark, picked at random. " a href="/bookmarks" { "All bookmarks" } }
+            }
+            div.narrow {
+                (self.pick()?)
+                form.actions method="get" action="/bookmarks/random" {
+                    button type="submit" data-cinder-click="another" { "Another" }
+                }
+                p data-cinder-flash role="alert" {}
             }
         })
     }
@@ -462,19 +502,31 @@ impl LiveView for BookmarkView {
         let (comments, oldest) = self.page_before(self.before)?;
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {
-            ol.bookmarks { (bookmark_item(&bookmark)) }
-            h2 { "Discussion" }
-            (self.older_control(oldest))
-            (comment_list(&comments))
-            form #comment-form method="post" action={ "/bookmarks/" (self.id) "/comments" }
-                data-cinder-submit="comment" data-cinder-keep {
-                input type="hidden" name="_csrf" value=(csrf);
-                input type="text" name="author" maxlength="32" required placeholder="Your name"
-                    aria-label="Your name" value=(self.session.name.as_deref().unwrap_or_default());
-                input type="text" name="content" maxlength="2000" required autocomplete="off"
-                    placeholder="Say something" aria-label="Comment";
-                button type="submit" { "Comment" }
-                p.error data-cinder-error role="alert" {}
+            p.crumbs { a href="/bookmarks" { "Bookmarks" } }
+            div.narrow {
+                ol.bookmarks { (bookmark_item(&bookmark)) }
+                h2 { "Discussion" }
+                (self.older_control(oldest))
+                (comment_list(&comments))
+                form #comment-form.card.stacked method="post" action={ "/bookmarks/" (self.id) "/comments" }
+                    data-cinder-submit="comment" data-cinder-keep {
+                    input type="hidden" name="_csrf" value=(csrf);
+                    div.field {
+                        label for="comment-author" { "Your name" }
+                        input #comment-author type="text" name="author" maxlength="32" required
+                            autocomplete="nickname"
+                            value=(self.session.name.as_deref().unwrap_or_default());
+                    }
+                    div.field {
+                        label for="comment-content" { "Comment" }
+                        textarea #comment-content name="content" maxlength="2000" required rows="3"
+                            placeholder="Say something" {}
+                    }
+                    div.actions {
+                        button type="submit" { "Comment" }
+                    }
+                    p.error data-cinder-error role="alert" {}
+                }
             }
         })
     }
@@ -566,28 +618,53 @@ impl LiveView for BookmarkView {
 /// The add form; `tags` prefills the tags field, `back` is where a plain post returns.
 fn add_form(app: &AppState, session: &Session, tags: &str, back: &str) -> Markup {
     html! {
-        form #bookmark-form method="post" action="/bookmarks" data-cinder-submit="add_bookmark" {
+        form #bookmark-form.stacked method="post" action="/bookmarks" data-cinder-submit="add_bookmark" {
             input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
             input type="hidden" name="back" value=(back);
-            input type="text" name="title" maxlength="200" placeholder="Title" aria-label="Title";
-            input type="url" name="url" placeholder="https://…" aria-label="URL";
-            textarea name="description" maxlength="2000" placeholder="Why it's worth reading" aria-label="Description" {}
-            input type="text" name="tags" value=(tags) placeholder="tags, comma, separated" aria-label="Tags";
-            label { input type="checkbox" name="public" value="true" checked; " public" }
-            button type="submit" { "Add bookmark" }
+            div.field {
+                label for="bookmark-title" { "Title" }
+                input #bookmark-title type="text" name="title" maxlength="200" autocomplete="off";
+            }
+            div.field {
+                label for="bookmark-url" { "URL" }
+                input #bookmark-url type="url" name="url" placeholder="https://…" autocomplete="off";
+            }
+            div.field {
+                label for="bookmark-description" { "Why it's worth reading " span.optional { "(optional)" } }
+                textarea #bookmark-description name="description" maxlength="2000" rows="3" {}
+            }
+            div.field {
+                label for="bookmark-tags" { "Tags " span.optional { "(comma separated)" } }
+                input #bookmark-tags type="text" name="tags" value=(tags) placeholder="rust, cli" autocomplete="off";
+            }
+            label.check { input type="checkbox" name="public" value="true" checked; " Public: anyone can see it" }
+            div.actions {
+                button type="submit" { "Add bookmark" }
+            }
             p.error data-cinder-error role="alert" {}
         }
     }
 }
 
-/// One bookmark. Its url passed the domain's http(s) check, so it is safe as a link.
+/// One bookmark, as "Latest", a tag feed and its own page show it.
 pub fn bookmark_item(bookmark: &Bookmark) -> Markup {
+    bookmark_item_as(bookmark, "bookmark")
+}
+
+/// One bookmark with the element id `<prefix>-<id>`. Its url passed the domain's http(s)
+/// check, so it is safe as a link.
+fn bookmark_item_as(bookmark: &Bookmark, prefix: &str) -> Markup {
     html! {
-        li.bookmark id={ "bookmark-" (bookmark.id) } {
-            a.title href=(bookmark.url) rel="nofollow noopener noreferrer" { (bookmark.title) }
-            @if !bookmark.public { " " span.private { "private" } }
-            p.description { (bookmark.description) }
-            ul.tags {
+        li.bookmark.card id={ (prefix) "-" (bookmark.id) } {
+            div.bookmark-head {
+                a.title href=(bookmark.url) rel="nofollow noopener noreferrer" { (bookmark.title) }
+                @if !bookmark.public { " " span.badge.private { "private" } }
+            }
+            p.host { (host_of(&bookmark.url)) }
+            @if !bookmark.description.is_empty() {
+                p.description { (bookmark.description) }
+            }
+            ul.tags aria-label="Tags" {
                 @for tag in &bookmark.tags {
                     li.tag { a href={ "/bookmarks/tags/" (tag) } { (tag) } }
                 }
@@ -599,6 +676,13 @@ pub fn bookmark_item(bookmark: &Bookmark) -> Markup {
             }
         }
     }
+}
+
+/// The host part of an http(s) url ("https://example.com/a" → "example.com"), for the card.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    host.rsplit_once('@').map_or(host, |(_, host)| host)
 }
 
 /// The comment list of comments already rendered, oldest first.
@@ -613,9 +697,11 @@ fn comment_list(items: &[Markup]) -> Markup {
 fn comment_item(comment: &Comment) -> Markup {
     html! {
         li.comment id={ "comment-" (comment.id) } {
-            span.author { (comment.author) }
-            span.content { (comment.content) }
-            time datetime=(comment.inserted_at.to_rfc3339()) { (comment.inserted_at.format("%H:%M")) }
+            div.comment-head {
+                span.author { (comment.author) }
+                time datetime=(comment.inserted_at.to_rfc3339()) { (comment.inserted_at.format("%H:%M")) }
+            }
+            p.content { (comment.content) }
         }
     }
 }

@@ -45,14 +45,19 @@ pub struct Go {
     room: String,
 }
 
-/// The lobby's "open room" form.
-pub async fn go(Query(go): Query<Go>) -> Response {
+/// The lobby's "open room" form: to the room, or back to the lobby saying why the name cannot
+/// be one (422), with what was typed still in the field.
+pub async fn go(
+    State(app): State<AppState>,
+    Extension(session): Extension<Session>,
+    Query(go): Query<Go>,
+) -> Response {
     let room = go.room.trim().to_lowercase();
     if is_valid_room_name(&room) {
-        Redirect::to(&format!("/chat/{room}")).into_response()
-    } else {
-        Redirect::to("/chat").into_response()
+        return Redirect::to(&format!("/chat/{room}")).into_response();
     }
+    let view = LobbyView::new(app.clone()).refusing(&go.room);
+    refused(page(&app, &session, "/chat", &view).await)
 }
 
 #[derive(Deserialize)]

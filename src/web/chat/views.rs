@@ -163,13 +163,15 @@ impl LiveView for RoomView {
         let messages = view.recent()?;
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {
-            h1 { "#" (self.room) }
-            div.here { span.muted { "Here now: " } (here_list(&self.names())) }
+            div.page-head.room-head {
+                h1 { "#" (self.room) }
+                div.here { span.muted { "Here now" } (here_list(&self.names())) }
+            }
             (view.older_control())
             (rendered_list(&messages))
             @match &self.session.name {
                 Some(name) => {
-                    form #send-form method="post" action={ "/chat/" (self.room) "/messages" }
+                    form #send-form.composer method="post" action={ "/chat/" (self.room) "/messages" }
                         data-cinder-submit="send_message" {
                         input type="hidden" name="_csrf" value=(csrf);
                         input type="text" name="content" maxlength="2000" autocomplete="off"
@@ -180,7 +182,7 @@ impl LiveView for RoomView {
                     p.muted { "Posting as " strong { (name) } }
                 }
                 None => {
-                    form #name-form method="post" action={ "/chat/" (self.room) "/name" } {
+                    form #name-form.composer method="post" action={ "/chat/" (self.room) "/name" } {
                         input type="hidden" name="_csrf" value=(csrf);
                         input type="text" name="name" maxlength="32" required
                             placeholder="Pick a display name" aria-label="Display name";
@@ -292,11 +294,23 @@ pub struct LobbyView {
     app: AppState,
     /// Show the rooms after this one instead of the first page (paging without JavaScript).
     after: Option<RoomCursor>,
+    /// A room name the "open room" form refused, shown back with the reason.
+    refused: Option<String>,
 }
 
 impl LobbyView {
     pub fn new(app: AppState) -> Self {
-        Self { app, after: None }
+        Self {
+            app,
+            after: None,
+            refused: None,
+        }
+    }
+
+    /// The lobby showing why `typed` cannot name a room (and the name it could be).
+    pub fn refusing(mut self, typed: &str) -> Self {
+        self.refused = Some(typed.to_owned());
+        self
     }
 
     /// The page of rooms after `cursor`, for "older rooms" without JavaScript.
@@ -339,12 +353,31 @@ impl LiveView for LobbyView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         let (list, more) = self.rooms()?;
+        let suggestion = self.refused.as_deref().and_then(room_suggestion);
         Ok(html! {
-            h1 { "Chat rooms" }
-            form method="get" action="/chat/go" {
-                input type="text" name="room" required pattern="[a-z0-9-]{1,64}"
-                    placeholder="room-name" aria-label="Room name";
+            div.page-head {
+                h1 { "Chat rooms" }
+                p.lead { "Pick a room or open a new one: everyone in it sees each message as it is sent." }
+            }
+            form #open-room.card.inline-form method="get" action="/chat/go" {
+                label for="room-name" { "Room" }
+                // `\-`: a dash in a class must be escaped under the `v` flag Chrome compiles
+                // patterns with (an unescaped one makes the whole pattern invalid).
+                input #room-name type="text" name="room" required maxlength="64"
+                    pattern="[A-Za-z0-9\\-]{1,64}" title=(ROOM_RULE)
+                    value=(self.refused.as_deref().unwrap_or_default())
+                    aria-invalid=[self.refused.as_ref().map(|_| "true")]
+                    aria-describedby="room-name-error"
+                    placeholder="room-name" autocomplete="off";
                 button type="submit" { "Open room" }
+                p #room-name-error.error role="alert" {
+                    @if self.refused.is_some() {
+                        (ROOM_RULE) "."
+                        @if let Some(name) = &suggestion {
+                            " " a href={ "/chat/" (name) } { "Open #" (name) } "?"
+                        }
+                    }
+                }
             }
             (list)
             (more)
@@ -384,6 +417,24 @@ fn field(value: &Value, name: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// What a room name may be, as the lobby's form says it.
+const ROOM_RULE: &str = "Room names are 1–64 lowercase letters, digits and dashes, like my-room";
+
+/// The room name `typed` probably meant ("My Room!" → "my-room"), if it makes one.
+fn room_suggestion(typed: &str) -> Option<String> {
+    let mut name = String::new();
+    for c in typed.trim().chars() {
+        match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => name.push(c),
+            _ if !name.ends_with('-') && !name.is_empty() => name.push('-'),
+            _ => {}
+        }
+    }
+    let name: String = name.trim_end_matches('-').chars().take(64).collect();
+    let name = name.trim_end_matches('-').to_owned();
+    cinder_domain::chat::is_valid_room_name(&name).then_some(name)
 }
 
 /// "Who's here": the names present in the room (the first hundred, and how many more), live.
@@ -427,10 +478,10 @@ fn room_id(name: &str) -> String {
 
 fn room_item(room: &RoomSummary) -> Markup {
     html! {
-        li id=(room_id(&room.name)) {
+        li.room id=(room_id(&room.name)) {
             a href={ "/chat/" (room.name) } { "#" (room.name) }
             " "
-            span.muted {
+            span.muted.room-meta {
                 (room.message_count) @if room.message_count == 1 { " message" } @else { " messages" }
                 ", last at "
                 time datetime=(room.last_activity.to_rfc3339()) {

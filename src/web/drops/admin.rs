@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use cinder_domain::drops::{product_of, ProductCommand};
+use cinder_domain::drops::{product_of, Level, ProductCommand};
 use cinder_read_models::drops::{DropsChange, ProductView, CATALOG_TOPIC, COUNTS_TOPIC};
 use cinder_read_models::Change;
 use maud::{html, Markup};
@@ -76,12 +76,19 @@ impl AdminView {
                 .insert(entry.key.as_str());
         }
         html! {
-            section #shoppers {
-                p { "Unique shoppers: " strong #unique-shoppers { (unique.len()) } }
-                ul.per-page {
-                    @for (page, visitors) in &per_page {
-                        li { code { (page) } ": " span.count data-page=(page) { (visitors.len()) } }
+            section #shoppers.stats aria-label="Shoppers" {
+                div.stat.stat-main {
+                    span.stat-label { "Shoppers now" }
+                    span.stat-value { strong #unique-shoppers { (unique.len()) } }
+                }
+                @for (page, visitors) in &per_page {
+                    div.stat {
+                        span.stat-label { "on " code { (page) } }
+                        span.stat-value { span.count data-page=(page) { (visitors.len()) } }
                     }
+                }
+                @if per_page.is_empty() {
+                    div.stat.stat-empty { span.stat-label { "Nobody is shopping right now." } }
                 }
             }
         }
@@ -98,33 +105,42 @@ impl AdminView {
 
     fn product(&self, product: &ProductView) -> Markup {
         html! {
-            article.admin-product id={ "admin-product-" (product.id) } {
-                h2 { (product.name) " " span.muted { (product.sku) } }
-                @if product.released {
-                    p { "Released" }
-                } @else {
-                    form method="post" action="/admin/release" {
-                        input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
-                        input type="hidden" name="product_id" value=(product.id);
-                        button type="submit" data-cinder-click="release" value=(product.id) { "Release " (product.name) }
+            article.admin-product.card id={ "admin-product-" (product.id) } {
+                div.admin-product-head {
+                    h2 { (product.name) " " span.muted.sku { (product.sku) } }
+                    @if product.released {
+                        span.badge.released { "Released" }
+                    } @else {
+                        form method="post" action="/admin/release" {
+                            input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
+                            input type="hidden" name="product_id" value=(product.id);
+                            button type="submit" data-cinder-click="release" value=(product.id) { "Release " (product.name) }
+                        }
                     }
                 }
-                table {
-                    thead { tr { th { "size" } th { "available" } th { "level" } th { "in carts" } th { "restock" } } }
-                    tbody {
-                        @for item in &product.items {
-                            tr {
-                                td { (item.size) }
-                                td { span id={ "count-" (item.id) } { (item.available) } }
-                                td { span id={ "level-" (item.id) } { (item.level.as_str()) } }
-                                td { span id={ "incart-" (item.id) } { (self.app.drops.carts_holding(&item.id).unwrap_or(0)) } }
-                                td {
-                                    form.inline method="post" action="/admin/restock" data-cinder-submit="restock" data-cinder-keep {
-                                        input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
-                                        input type="hidden" name="item_id" value=(item.id);
-                                        input type="number" name="quantity" value="100" min="1" max="100000" aria-label={ "units of size " (item.size) };
-                                        button type="submit" { "Restock" }
-                                        span.error data-cinder-error {}
+                div.table-wrap {
+                    table.sizes-table {
+                        thead { tr { th scope="col" { "Size" } th scope="col" { "Available" } th scope="col" { "Level" } th scope="col" { "In carts" } th scope="col" { "Restock" } } }
+                        tbody {
+                            @for item in &product.items {
+                                tr {
+                                    th scope="row" { (item.size) }
+                                    td.available {
+                                        div.bar {
+                                            (stock_bar(&item.id, item.available))
+                                            span.number id={ "count-" (item.id) } { (item.available) }
+                                        }
+                                    }
+                                    td { (level_badge(&item.id, item.level)) }
+                                    td.number { span id={ "incart-" (item.id) } { (self.app.drops.carts_holding(&item.id).unwrap_or(0)) } }
+                                    td {
+                                        form.inline.restock method="post" action="/admin/restock" data-cinder-submit="restock" data-cinder-keep {
+                                            input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
+                                            input type="hidden" name="item_id" value=(item.id);
+                                            input type="number" name="quantity" value="100" min="1" max="100000" aria-label={ "units of size " (item.size) };
+                                            button type="submit" { "Restock" }
+                                            span.error data-cinder-error {}
+                                        }
                                     }
                                 }
                             }
@@ -144,10 +160,13 @@ impl LiveView for AdminView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         Ok(html! {
-            h1 { "Launch control" }
+            div.page-head {
+                h1 { "Launch control" }
+                p.lead { "Shoppers, stock and carts as they change, on every node." }
+            }
+            p.flash data-cinder-flash role="alert" {}
             (self.shoppers())
             (self.products()?)
-            p data-cinder-flash role="alert" {}
         })
     }
 
@@ -219,13 +238,14 @@ impl LiveView for AdminView {
             Change::Drops(DropsChange::Count {
                 item_id, available, ..
             }) => vec![
+                Patch::replace(format!("bar-{item_id}"), stock_bar(item_id, *available)),
                 Patch::replace(
                     format!("count-{item_id}"),
-                    html! { span id={ "count-" (item_id) } { (available) } },
+                    html! { span.number id={ "count-" (item_id) } { (available) } },
                 ),
                 Patch::replace(
                     format!("level-{item_id}"),
-                    html! { span id={ "level-" (item_id) } { (cinder_domain::drops::Level::of(*available).as_str()) } },
+                    level_badge(item_id, Level::of(*available)),
                 ),
             ],
             Change::Drops(DropsChange::InCarts { item_id, carts }) => vec![Patch::replace(
@@ -234,6 +254,28 @@ impl LiveView for AdminView {
             )],
             _ => Vec::new(),
         }
+    }
+}
+
+/// Units a full stock bar stands for: the seed's sizes start with up to 1,200, and the level is
+/// "high" from 500, so a full bar reads "plenty" and a short one "about to sell out".
+const BAR_FULL: u32 = 1000;
+
+/// A size's available units as a bar (a `<meter>`, which browsers colour by the level's
+/// thresholds, and which says its value to screen readers).
+fn stock_bar(item_id: &str, available: u32) -> Markup {
+    html! {
+        meter id={ "bar-" (item_id) } min="0" max=(BAR_FULL) low="150" high="500"
+            optimum=(BAR_FULL) value=(available.min(BAR_FULL)) aria-hidden="true" {
+            (available)
+        }
+    }
+}
+
+/// A size's level, in words and colour.
+fn level_badge(item_id: &str, level: Level) -> Markup {
+    html! {
+        span id={ "level-" (item_id) } class={ "badge level-" (level.as_str()) } { (level.as_str()) }
     }
 }
 

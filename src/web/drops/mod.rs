@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod channel;
+mod image;
 mod pages;
 mod views;
 
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/drops/cart", post(pages::add_to_cart))
         .route("/drops/cart/remove", post(pages::remove_from_cart))
         .route("/drops/purchases/{id}", get(pages::purchase))
+        .route("/drops/products/{id}/image.svg", get(image::image))
         .route("/admin", get(admin::page))
         .route("/admin/release", post(admin::release_form))
         .route("/admin/restock", post(admin::restock_form))

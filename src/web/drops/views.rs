@@ -98,12 +98,15 @@ impl LiveView for ShopView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         Ok(html! {
-            h1 { "Drops" }
+            div.page-head {
+                h1 { "Drops" }
+                p.lead { "Limited sneakers, released live. Stock levels change as others buy." }
+            }
+            p.flash data-cinder-flash role="alert" {}
             div.store {
                 (self.products()?)
                 (cart_panel(&self.app, &self.session, &self.cart))
             }
-            p data-cinder-flash role="alert" {}
         })
     }
 
@@ -212,6 +215,9 @@ pub struct CheckoutView {
     session: Session,
     cart: Vec<String>,
     present: Option<Tracked>,
+    /// The purchase this page just made: its "thank you" stays while the cart is empty (the
+    /// emptied cart arrives as a change after the reply).
+    purchased: Option<String>,
 }
 
 impl CheckoutView {
@@ -222,6 +228,15 @@ impl CheckoutView {
             session,
             cart,
             present: None,
+            purchased: None,
+        }
+    }
+
+    /// "Buy now", or the "thank you" of the purchase just made while the cart stays empty.
+    fn buy_region(&self) -> Markup {
+        match &self.purchased {
+            Some(purchase_id) if self.cart.is_empty() => success(purchase_id),
+            _ => buy_control(&self.app, &self.session, &self.cart),
         }
     }
 }
@@ -234,24 +249,23 @@ impl LiveView for CheckoutView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         Ok(html! {
-            h1 { "Checkout" }
-            (summary(&self.app, &self.cart))
-            div #checkout {
-                form method="post" action="/drops/checkout" {
-                    input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
-                    button type="submit" data-cinder-click="buy" { "Buy now" }
-                }
+            div.page-head {
+                h1 { "Checkout" }
+                p.lead { a href="/drops" { "Back to the store" } }
             }
-            p.error data-cinder-flash role="alert" {}
-            p { a href="/drops" { "Back to the store" } }
+            div.narrow.card.checkout-card {
+                (summary(&self.app, &self.cart))
+                (self.buy_region())
+                p.error data-cinder-flash role="alert" {}
+            }
         })
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        Ok(vec![Patch::replace(
-            "summary",
-            summary(&self.app, &self.cart),
-        )])
+        Ok(vec![
+            Patch::replace("summary", summary(&self.app, &self.cart)),
+            Patch::replace("checkout", self.buy_region()),
+        ])
     }
 
     fn topics(&self) -> Vec<String> {
@@ -263,10 +277,14 @@ impl LiveView for CheckoutView {
             return Err(json!({"reason": format!("unknown event {event:?}")}));
         }
         match checkout(&self.app, &cart_id(&self.session)).await {
-            Ok(purchase_id) => Ok(Outcome {
-                patches: vec![Patch::replace("checkout", success(&purchase_id))],
-                committed: None,
-            }),
+            Ok(purchase_id) => {
+                let patch = Patch::replace("checkout", success(&purchase_id));
+                self.purchased = Some(purchase_id);
+                Ok(Outcome {
+                    patches: vec![patch],
+                    committed: None,
+                })
+            }
             Err(error) => Err(json!({"reason": error.to_string()})),
         }
     }
@@ -275,7 +293,10 @@ impl LiveView for CheckoutView {
         let before = self.cart.clone();
         let mut patches = shop_change(&self.app, &self.session, &mut self.cart, change, false);
         if self.cart != before {
-            patches = vec![Patch::replace("summary", summary(&self.app, &self.cart))];
+            patches = vec![
+                Patch::replace("summary", summary(&self.app, &self.cart)),
+                Patch::replace("checkout", self.buy_region()),
+            ];
         }
         patches
     }
@@ -287,9 +308,21 @@ impl LiveView for CheckoutView {
 
 pub fn success(purchase_id: &str) -> Markup {
     html! {
-        div #checkout.success {
+        div #checkout.success role="status" {
             h2 { "Thank you!" }
             p { "Your order " code { (purchase_id) } " is complete. Enjoy your new pair." }
+        }
+    }
+}
+
+/// "Buy now": disabled while the cart is empty (the summary says so; nothing to buy).
+fn buy_control(app: &AppState, session: &Session, cart: &[String]) -> Markup {
+    html! {
+        div #checkout {
+            form method="post" action="/drops/checkout" {
+                input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
+                button.buy type="submit" data-cinder-click="buy" disabled[cart.is_empty()] { "Buy now" }
+            }
         }
     }
 }
@@ -303,17 +336,18 @@ fn summary(app: &AppState, cart: &[String]) -> Markup {
     html! {
         div #summary {
             @if lines.is_empty() {
-                p.muted { "Your cart is empty." }
+                p.empty { "Your cart is empty. " a href="/drops" { "Pick a size in the store" } "." }
             } @else {
                 ol.cart-lines {
                     @for (product, item) in &lines {
                         li.cart-item.out[item.level == Level::Out] id={ "cart-item-" (item.id) } {
-                            (describe(product, &item.id)) " · $" (product.price_usd)
-                            @if item.level == Level::Out { " " span.badge { "sold out" } }
+                            span.name { (describe(product, &item.id)) }
+                            @if item.level == Level::Out { " " span.badge.sold-out { "sold out" } }
+                            span.price { "$" (product.price_usd) }
                         }
                     }
                 }
-                p.total { "Total: $" (total) }
+                p.total { span { "Total" } strong { "$" (total) } }
             }
         }
     }
@@ -321,16 +355,22 @@ fn summary(app: &AppState, cart: &[String]) -> Markup {
 
 pub fn product_card(product: &ProductView, app: &AppState, session: &Session) -> Markup {
     html! {
-        article.product id={ "product-" (product.id) } {
-            @if product.image_url.starts_with('/') || product.image_url.starts_with("https://") {
-                img src=(product.image_url) alt=(product.name) width="160" height="100";
-            }
-            h2 { (product.name) }
-            p.muted { (product.brand) " · " (product.color) " · $" (product.price_usd) }
-            @if product.released {
-                (sizes(product, app, session))
-            } @else {
-                p.soon { "coming soon..." }
+        article.product.card id={ "product-" (product.id) } {
+            @let image = if product.image_url.starts_with('/') || product.image_url.starts_with("https://") {
+                product.image_url.clone()
+            } else {
+                super::image::path(&product.id)
+            };
+            img.product-image src=(image) alt="" width="320" height="200";
+            div.product-body {
+                h2 { (product.name) }
+                p.product-meta { span.brand { (product.brand) } " · " (product.color) }
+                p.price { "$" (product.price_usd) }
+                @if product.released {
+                    (sizes(product, app, session))
+                } @else {
+                    p.soon { "coming soon..." }
+                }
             }
         }
     }
@@ -339,7 +379,8 @@ pub fn product_card(product: &ProductView, app: &AppState, session: &Session) ->
 /// The size buttons of a released product; without JavaScript each is a form post.
 pub fn sizes(product: &ProductView, app: &AppState, session: &Session) -> Markup {
     html! {
-        form.sizes id={ "sizes-" (product.id) } method="post" action="/drops/cart" {
+        form.sizes id={ "sizes-" (product.id) } method="post" action="/drops/cart"
+            aria-label={ "Sizes of " (product.name) } {
             input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
             @for item in &product.items { (size_button(item, item.level)) }
         }
@@ -351,16 +392,30 @@ pub fn size_button(item: &ItemView, level: Level) -> Markup {
         button type="submit" name="item_id" value=(item.id) id={ "item-" (item.id) }
             class={ "size level-" (level.as_str()) } data-level=(level.as_str())
             data-cinder-click="add_to_cart" disabled[level == Level::Out] {
-            (item.size)
+            span.size-name { (item.size) }
+            span.level-label { (level_label(level)) }
         }
+    }
+}
+
+/// What a size's level says in words, so the colour is never the only sign.
+fn level_label(level: Level) -> &'static str {
+    match level {
+        Level::High => "in stock",
+        Level::Medium => "limited",
+        Level::Low => "few left",
+        Level::Out => "sold out",
     }
 }
 
 fn cart_panel(app: &AppState, session: &Session, cart: &[String]) -> Markup {
     html! {
-        aside #cart.cart {
-            h2 { "Cart (" (cart.len()) ")" }
-            ol #cart-items {
+        aside #cart.cart.card aria-labelledby="cart-heading" {
+            h2 #cart-heading { "Your cart " span.count { (cart.len()) } }
+            @if cart.is_empty() {
+                p.empty { "Nothing yet: pick a size to add it." }
+            }
+            ol #cart-items.cart-lines {
                 @for item_id in cart {
                     @match app.drops.item(item_id).ok().flatten() {
                         Some((product, item)) => {
@@ -370,7 +425,7 @@ fn cart_panel(app: &AppState, session: &Session, cart: &[String]) -> Markup {
                     }
                 }
             }
-            @if !cart.is_empty() { a.checkout href="/drops/checkout" { "Check out" } }
+            @if !cart.is_empty() { a.checkout.button href="/drops/checkout" { "Check out" } }
         }
     }
 }
@@ -386,7 +441,7 @@ fn cart_line(
     html! {
         li.cart-item.out[level == Level::Out] id={ "cart-item-" (item_id) } data-level=(level.as_str()) {
             span.name { (describe(product, item_id)) }
-            @if level == Level::Out { " " span.badge { "sold out" } }
+            @if level == Level::Out { " " span.badge.sold-out { "sold out" } }
             form.inline method="post" action="/drops/cart/remove" {
                 input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
                 button.link type="submit" name="item_id" value=(item_id) data-cinder-click="remove_from_cart" { "remove" }

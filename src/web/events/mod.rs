@@ -55,8 +55,13 @@ pub fn routes() -> Router<AppState> {
         .merge(limited)
 }
 
-/// The explorer's live view at `path` (`/events`, optionally `?type=<aggregate type>`).
+/// The explorer's live view at `path` (`/events`, optionally `?type=<aggregate type>`, or an
+/// aggregate's page at its latest events).
 pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+    if path.starts_with("/events/") {
+        return views::AggregateView::mount(app, Viewer::of(session, false), path)
+            .map(|view| Box::new(view) as _);
+    }
     let (base, query) = path.split_once('?').unwrap_or((path, ""));
     if base != "/events" {
         return None;
@@ -89,6 +94,16 @@ pub fn shown_payload(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Va
     match event.aggregate_type.as_str() {
         "Bookmark" => super::bookmarks::public_payload(app, event),
         _ => viewer::visible_payload(app, viewer, event),
+    }
+}
+
+/// When an event was recorded, for people: the date and time to the second (the exact instant
+/// in `datetime`).
+pub fn recorded_at(event: &StoredEvent) -> Markup {
+    maud::html! {
+        time datetime=(event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) {
+            (event.recorded_at.format("%Y-%m-%d %H:%M:%S")) " UTC"
+        }
     }
 }
 

@@ -10,19 +10,17 @@ use axum::Extension;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
+use super::views::{history_item, AggregateView, TailView};
 use super::{
     as_of_view, is_aggregate_id, is_aggregate_type, supports_as_of, AsOf, Viewer, HISTORY_PAGE,
 };
 use crate::web::errors::not_found_page;
 use crate::web::layout;
-use crate::web::live::page;
+use crate::web::live::{live_markup_page, page, static_page};
 use crate::web::paging::list_budget;
 use crate::web::session::Session;
 use crate::web::AppState;
 
-/// Characters of one payload a history page shows before cutting it (no event of ours comes
-/// near; this keeps one odd event from taking the page).
-const PAYLOAD_SHOWN: usize = 64 * 1024;
 /// Events "as of" reads from the store and folds at a time.
 const FOLD_PAGE: usize = 500;
 
@@ -30,6 +28,8 @@ const FOLD_PAGE: usize = 500;
 pub struct Filter {
     #[serde(rename = "type")]
     aggregate_type: Option<String>,
+    /// Older events: those before this position (a plain page, not followed live).
+    before: Option<i64>,
 }
 
 /// `/events`: the live tail.
@@ -49,6 +49,12 @@ pub async fn tail(
         }
         None => "/events".to_owned(),
     };
+    if let Some(before) = filter.before {
+        let filter = filter.aggregate_type.filter(|t| !t.is_empty());
+        let view =
+            TailView::new(app.clone(), Viewer::of(&session, false), filter).before(Some(before));
+        return static_page(&app, &session, &view).await;
+    }
     match super::mount(&path, &session, &app) {
         Some(view) => page(&app, &session, &path, view.as_ref()).await,
         None => not_found_page(&app, &session),
@@ -95,20 +101,7 @@ pub async fn history(
     let mut items = String::new();
     let mut shown: usize = 0;
     for event in &events {
-        let payload = serde_json::to_string_pretty(&super::shown_payload(&app, &viewer, event))
-            .unwrap_or_default();
-        let cut: String = payload.chars().take(PAYLOAD_SHOWN).collect();
-        let item = html! {
-            li id={ "event-" (event.position) } {
-                strong { (event.sequence) ". " (event.event_type) } " "
-                span.muted { "v" (event.event_version) ", position " (event.position) ", " (event.recorded_at.to_rfc3339()) }
-                @if rebuildable {
-                    " " a.as-of href={ (base) "/at/" (event.position) } { "as of this event" }
-                }
-                pre { code { (cut) @if cut.len() < payload.len() { "…" } } }
-            }
-        }
-        .into_string();
+        let item = history_item(&app, &viewer, event, rebuildable).into_string();
         if shown > 0 && items.len() + item.len() > list_budget(&app) {
             break;
         }
@@ -121,8 +114,10 @@ pub async fn history(
         .and_then(|i| events.get(i))
         .map(|e| e.sequence);
     let latest = (last - HISTORY_PAGE as i64).max(0);
+    let live_since = shown_last.filter(|to| *to == last);
     let body = html! {
-        h1 { (aggregate_type) " " (aggregate_id) }
+        p.crumbs { a href="/events" { "Event log" } " / " a href={ "/events?type=" (aggregate_type) } { (aggregate_type) } }
+        h1.aggregate-title { (aggregate_type) " " span.id { (aggregate_id) } }
         p.muted {
             (last) " events. "
             @match shown_last {
@@ -139,13 +134,19 @@ pub async fn history(
             @if shown_last.is_none_or(|to| to < latest) { a href={ (base) "?after=" (latest) } { "Latest events" } }
         }
         ol.history start=(first) { (PreEscaped(items)) }
+        @if live_since.is_some() {
+            ol #history-live.history start=(last + 1) aria-live="polite" {}
+        }
     };
-    html_page(
-        &app,
-        &session,
-        &format!("{aggregate_type} {aggregate_id}"),
-        body,
-    )
+    let title = format!("{aggregate_type} {aggregate_id}");
+    match live_since {
+        // The page ends at the latest event: what comes next is shown as it happens.
+        Some(since) => {
+            let path = AggregateView::path(&aggregate_type, &aggregate_id, since);
+            live_markup_page(&app, &session, &path, &title, body).await
+        }
+        None => html_page(&app, &session, &title, body),
+    }
 }
 
 /// `/events/<type>/<id>/at/<position>`: the aggregate's view rebuilt from its events up to and
@@ -215,13 +216,14 @@ pub async fn as_of(
     let base = format!("/events/{aggregate_type}/{aggregate_id}");
     let page_of_chosen = (chosen.sequence - 1).max(0) / HISTORY_PAGE as i64 * HISTORY_PAGE as i64;
     let body = html! {
-        h1 { (aggregate_type) " " (aggregate_id) " as of event " (chosen.sequence) }
+        p.crumbs { a href="/events" { "Event log" } " / " a href=(base) { (aggregate_type) " " (aggregate_id) } }
+        h1.aggregate-title { (aggregate_type) " " span.id { (aggregate_id) } " as of event " (chosen.sequence) }
         p.muted {
             "Rebuilt by replaying " (chosen.sequence) " of " (total) " events, up to position " (position)
-            " (" (chosen.recorded_at.to_rfc3339()) "). "
+            " (" (super::recorded_at(&chosen)) "). "
             a href={ (base) "?after=" (page_of_chosen) } { "History" }
         }
-        section #as-of { (view) }
+        section #as-of.card { (view) }
     };
     html_page(
         &app,

@@ -9,6 +9,10 @@ use super::Viewer;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::AppState;
 
+/// Characters of one payload a history page shows before cutting it (no event of ours comes
+/// near; this keeps one odd event from taking the page).
+const PAYLOAD_SHOWN: usize = 64 * 1024;
+
 /// Events the tail shows.
 pub const TAIL: usize = 50;
 /// Characters of a payload shown in the tail before it is cut.
@@ -19,6 +23,8 @@ pub struct TailView {
     app: AppState,
     viewer: Viewer,
     filter: Option<String>,
+    /// Show the events before this position instead of the newest (paging without live).
+    before: Option<i64>,
 }
 
 impl TailView {
@@ -27,21 +33,63 @@ impl TailView {
             app,
             viewer,
             filter,
+            before: None,
         }
     }
 
+    /// The page of events older than position `before`.
+    pub fn before(mut self, before: Option<i64>) -> Self {
+        self.before = before;
+        self
+    }
+
+    /// The table, and below it the link to the page of older events (a region of its own).
     async fn rows(&self) -> Markup {
         match self
             .app
             .log
-            .latest(self.filter.as_deref(), None, TAIL)
+            .latest(self.filter.as_deref(), self.before, TAIL)
             .await
         {
-            Ok(events) => event_table(&self.app, &self.viewer, &events),
-            Err(error) => html! {
-                table #events { tbody #event-rows {} }
-                p.error { "The event store is unavailable: " (error.to_string()) }
+            Ok(events) => html! {
+                (event_table(&self.app, &self.viewer, &events))
+                (self.pager(&events))
             },
+            Err(error) => html! {
+                div #events.table-wrap {
+                    table.events { tbody #event-rows {} }
+                    p.error { "The event store is unavailable: " (error.to_string()) }
+                }
+                nav #events-pager.pager {}
+            },
+        }
+    }
+
+    /// "Older events" (if the page is full, there may be some) and "Newest events".
+    fn pager(&self, events: &[StoredEvent]) -> Markup {
+        let filter = self.filter.as_deref();
+        let query = |before: Option<i64>| {
+            let mut parts = Vec::new();
+            if let Some(t) = filter {
+                parts.push(format!("type={t}"));
+            }
+            if let Some(before) = before {
+                parts.push(format!("before={before}"));
+            }
+            if parts.is_empty() {
+                "/events".to_owned()
+            } else {
+                format!("/events?{}", parts.join("&"))
+            }
+        };
+        let oldest = events.last().map(|e| e.position).filter(|p| *p > 1);
+        html! {
+            nav #events-pager.pager aria-label="Pages of events" {
+                @if self.before.is_some() { a href=(query(None)) { "Newest events" } }
+                @if let Some(oldest) = oldest.filter(|_| events.len() >= TAIL) {
+                    a rel="next" href=(query(Some(oldest))) { "Older events" }
+                }
+            }
         }
     }
 }
@@ -54,18 +102,50 @@ impl LiveView for TailView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         Ok(html! {
-            h1 { "Event log" }
-            form method="get" action="/events" {
-                input type="text" name="type" value=(self.filter.as_deref().unwrap_or_default())
-                    placeholder="Aggregate type, e.g. Room" aria-label="Aggregate type";
+            div.page-head {
+                h1 { "Event log" }
+                p.lead { "Every event every app has recorded, newest first"
+                    @if self.before.is_none() { ", as it happens" } "." }
+            }
+            form.card.inline-form method="get" action="/events" {
+                label for="event-type" { "Aggregate type" }
+                input #event-type type="text" name="type" value=(self.filter.as_deref().unwrap_or_default())
+                    placeholder="e.g. Room" list="aggregate-types" autocomplete="off";
+                datalist #aggregate-types {
+                    @for t in ["Room", "Bookmark", "TodoList", "Product", "Cart", "Purchase"] { option value=(t) {} }
+                }
                 button type="submit" { "Filter" }
+                @if self.filter.is_some() { a.button.secondary href="/events" { "All events" } }
             }
             (self.rows().await)
         })
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        Ok(vec![Patch::replace("events", self.rows().await)])
+        let (table, pager) = match self
+            .app
+            .log
+            .latest(self.filter.as_deref(), self.before, TAIL)
+            .await
+        {
+            Ok(events) => (
+                event_table(&self.app, &self.viewer, &events),
+                self.pager(&events),
+            ),
+            Err(error) => (
+                html! {
+                    div #events.table-wrap {
+                        table.events { tbody #event-rows {} }
+                        p.error { "The event store is unavailable: " (error.to_string()) }
+                    }
+                },
+                html! { nav #events-pager.pager {} },
+            ),
+        };
+        Ok(vec![
+            Patch::replace("events", table),
+            Patch::replace("events-pager", pager),
+        ])
     }
 
     fn topics(&self) -> Vec<String> {
@@ -95,13 +175,20 @@ impl LiveView for TailView {
     }
 }
 
+/// The table of events, in a wrapper of its own width (it scrolls inside, never the page).
 pub fn event_table(app: &AppState, viewer: &Viewer, events: &[StoredEvent]) -> Markup {
     html! {
-        table #events.events {
-            thead { tr { th { "#" } th { "recorded" } th { "aggregate" } th { "seq" } th { "event" } th { "payload" } } }
-            tbody #event-rows {
-                @for event in events { (event_row(app, viewer, event)) }
+        div #events.table-wrap {
+            table.events {
+                thead { tr {
+                    th scope="col" { "Position" } th scope="col" { "Recorded" }
+                    th scope="col" { "Aggregate" } th scope="col" { "Event" } th scope="col" { "Payload" }
+                } }
+                tbody #event-rows {
+                    @for event in events { (event_row(app, viewer, event)) }
+                }
             }
+            @if events.is_empty() { p.empty { "No events yet." } }
         }
     }
 }
@@ -111,12 +198,166 @@ pub fn event_row(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Markup
     let preview: String = payload.chars().take(PREVIEW).collect();
     html! {
         tr id={ "event-" (event.position) } {
-            td { (event.position) }
-            td { time datetime=(event.recorded_at.to_rfc3339()) { (event.recorded_at.format("%H:%M:%S")) } }
-            td { a href={ "/events/" (event.aggregate_type) "/" (event.aggregate_id) } { (event.aggregate_type) " " (event.aggregate_id) } }
-            td { (event.sequence) }
-            td { (event.event_type) " " span.muted { "v" (event.event_version) } }
-            td { code { (preview) @if preview.len() < payload.len() { "…" } } }
+            td.position { (event.position) }
+            td.when { (super::recorded_at(event)) }
+            td.aggregate {
+                a href={ "/events/" (event.aggregate_type) "/" (event.aggregate_id) } {
+                    span.type { (event.aggregate_type) } " " span.id { (event.aggregate_id) }
+                }
+                " " span.muted.seq { "event " (event.sequence) }
+            }
+            td.event { (event.event_type) " " span.muted { "v" (event.event_version) } }
+            td.payload { code { (preview) @if preview.len() < payload.len() { "…" } } }
+        }
+    }
+}
+
+/// One event of an aggregate's history: its number in the aggregate, type, version, position,
+/// time and whole payload (as the viewer may see it), and "as of this event" if `rebuildable`.
+pub fn history_item(
+    app: &AppState,
+    viewer: &Viewer,
+    event: &StoredEvent,
+    rebuildable: bool,
+) -> Markup {
+    let payload =
+        serde_json::to_string_pretty(&super::shown_payload(app, viewer, event)).unwrap_or_default();
+    let cut: String = payload.chars().take(PAYLOAD_SHOWN).collect();
+    html! {
+        li.card id={ "event-" (event.position) } {
+            div.history-head {
+                span.seq { "#" (event.sequence) }
+                strong.event-type { (event.event_type) }
+                span.muted { "v" (event.event_version) " · position " (event.position) " · " (super::recorded_at(event)) }
+                @if rebuildable {
+                    a.as-of href={ "/events/" (event.aggregate_type) "/" (event.aggregate_id) "/at/" (event.position) } {
+                        "as of this event"
+                    }
+                }
+            }
+            pre { code { (cut) @if cut.len() < payload.len() { "…" } } }
+        }
+    }
+}
+
+/// `/events/<type>/<id>` when it shows the latest events: the events recorded after the page's
+/// last one (`since`, a sequence) appear below it as they happen. The page itself is rendered by
+/// the history handler; this view keeps `#history-live`, which a rejoin fills again from the log.
+pub struct AggregateView {
+    app: AppState,
+    viewer: Viewer,
+    aggregate_type: String,
+    aggregate_id: String,
+    since: i64,
+    rebuildable: bool,
+}
+
+impl AggregateView {
+    /// The live path of an aggregate's page whose first paint ended at sequence `since`.
+    pub fn path(aggregate_type: &str, aggregate_id: &str, since: i64) -> String {
+        format!("/events/{aggregate_type}/{aggregate_id}?since={since}")
+    }
+
+    /// The view at a path made by [`AggregateView::path`], if it is one.
+    pub fn mount(app: &AppState, viewer: Viewer, path: &str) -> Option<Self> {
+        let (page, since) = path.strip_prefix("/events/")?.rsplit_once("?since=")?;
+        let (aggregate_type, aggregate_id) = page.split_once('/')?;
+        if !super::is_aggregate_type(aggregate_type) || !super::is_aggregate_id(aggregate_id) {
+            return None;
+        }
+        let rebuildable = super::supports_as_of(aggregate_type)
+            && viewer.may_see_aggregate(app, aggregate_type, aggregate_id);
+        Some(Self {
+            app: app.clone(),
+            viewer,
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            since: since.parse().ok()?,
+            rebuildable,
+        })
+    }
+
+    /// The events after `since`, within the list budget (a long absence shows the first of
+    /// them and links to the rest).
+    async fn live_list(&self) -> Markup {
+        let events = match self
+            .app
+            .log
+            .stream_page(
+                &self.aggregate_type,
+                &self.aggregate_id,
+                self.since,
+                super::HISTORY_PAGE,
+            )
+            .await
+        {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, "explorer: could not read an aggregate's new events");
+                Vec::new()
+            }
+        };
+        let budget = crate::web::paging::list_budget(&self.app);
+        let mut items = String::new();
+        let mut last = None;
+        for event in &events {
+            let item = history_item(&self.app, &self.viewer, event, self.rebuildable).into_string();
+            if last.is_some() && items.len() + item.len() > budget {
+                break;
+            }
+            items.push_str(&item);
+            last = Some(event.sequence);
+        }
+        // Cut by the budget, or a full page (there may be more): link to the rest.
+        let cut = last != events.last().map(|e| e.sequence);
+        let more = last.filter(|_| cut || events.len() >= super::HISTORY_PAGE);
+        html! {
+            ol #history-live.history start=(self.since + 1) aria-live="polite" {
+                (maud::PreEscaped(items))
+            }
+            @if let Some(to) = more {
+                p.more { a href={ "/events/" (self.aggregate_type) "/" (self.aggregate_id) "?after=" (to) } { "Newer events" } }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LiveView for AggregateView {
+    fn title(&self) -> String {
+        format!("{} {}", self.aggregate_type, self.aggregate_id)
+    }
+
+    async fn render(&self) -> Result<Markup, ViewError> {
+        Ok(self.live_list().await)
+    }
+
+    async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
+        Ok(vec![Patch::replace("history-live", self.live_list().await)])
+    }
+
+    fn topics(&self) -> Vec<String> {
+        vec![LOG_TOPIC.to_owned()]
+    }
+
+    async fn handle_event(&mut self, event: &str, _value: Value) -> Result<Outcome, Value> {
+        Err(json!({"reason": format!("unknown event {event:?}")}))
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        match change {
+            Change::Logged(event)
+                if event.aggregate_type == self.aggregate_type
+                    && event.aggregate_id == self.aggregate_id
+                    && event.sequence > self.since =>
+            {
+                vec![Patch::append(
+                    "history-live",
+                    history_item(&self.app, &self.viewer, event, self.rebuildable),
+                    Some(super::HISTORY_PAGE),
+                )]
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -156,6 +156,31 @@ async fn render_page(
         .into_response()
 }
 
+/// A live page whose first paint was rendered by its handler (`body`), joined as the view at
+/// `path`: for pages whose first paint takes more than the view keeps (an aggregate's history).
+pub async fn live_markup_page(
+    app: &AppState,
+    session: &Session,
+    path: &str,
+    title: &str,
+    body: Markup,
+) -> Response {
+    let token = app.signer.sign(
+        "lv",
+        &ViewToken {
+            session: session.clone(),
+            path: path.to_owned(),
+            admin_binding: None,
+        },
+    );
+    let html = layout::page(title, app, session, Some((path, &token)), body);
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(html.into_string()),
+    )
+        .into_response()
+}
+
 /// A live view's page without the live part: rendered once, not joined.
 pub async fn static_page(app: &AppState, session: &Session, view: &dyn LiveView) -> Response {
     match view.render().await {
