@@ -134,3 +134,30 @@ async fn every_page_fits_a_phone_and_looks_finished_in_chromium() {
     let envs = [("CINDER_ADMIN_PASSWORD", "test-admin".to_owned())];
     run_node_on(&server, "browser_design.mjs", &envs).await;
 }
+
+/// Runs `script`, which starts (and kills) `cinder serve` processes of its own.
+async fn run_node_alone(script: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .current_dir(&dir)
+        .env("CINDER_BIN", env!("CARGO_BIN_EXE_cinder"))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the script finishes within 90 s")
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{script} failed\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_shows_a_banner_keeps_the_text_and_sends_it_after_the_restart_in_chromium()
+{
+    run_node_alone("browser_connection.mjs").await;
+}

@@ -3,8 +3,10 @@
 // Served by the binary at /assets/cinder.js; no build step and no dependencies, so running Cinder
 // never needs Node. It follows tests/js/CONTRACT.md: a minimal Phoenix Channels V2 socket, one
 // join of the page's `lv:<path>` topic, patch ops applied by element id, and delegated form and
-// button events. Everything here is an enhancement: without this script (or while it is not
-// joined) every form still works as a plain POST with a redirect.
+// button events. Everything here is an enhancement: without this script (or before its first
+// join) every form still works as a plain POST with a redirect. Once joined, a page never falls
+// back to a POST: while the connection is down a banner says so, forms keep what was typed, a
+// submitted form waits and is sent on reconnecting, and a click is shown as not sent.
 (function () {
   "use strict";
 
@@ -12,6 +14,9 @@
   var HEARTBEAT_MS = 30000;         // the server closes connections that are silent for 60 s
   var BACKOFF_MS = [1000, 2000, 5000]; // then every 5 s: gentle on a restarting server
   var RELOAD_GUARD = "cinder:reloaded:" + location.pathname;
+  var BANNER_DELAY_MS = 400;        // a rejoin quicker than this shows no banner
+  var BACK_ONLINE_MS = 2500;        // how long "Back online" stays
+  var FLASH_MS = 4000;              // how long a success message stays
 
   function start() {
     var root = document.getElementById("cinder-root");
@@ -31,13 +36,19 @@
     var heartbeatRef = null;  // ref of the heartbeat still waiting for its reply
     var pending = {};         // ref -> {done: fn(reply or null), timer}
     var replacing = false;    // true while a patch swaps elements (see replaceKeepingFocus)
+    var everJoined = false;   // after the first join, forms never fall back to a plain POST
+    var queued = [];          // submits made while disconnected: [{form, name, value}]
+    var retryAt = 0;          // when the next connection attempt is due (for the banner)
 
     function nextRef() { refCounter += 1; return String(refCounter); }
 
     // Tests and styles read this attribute; "false" also tells them the script is running.
     function setJoined(value) {
+      var was = joined;
       joined = value;
       document.documentElement.dataset.cinderConnected = value ? "true" : "false";
+      if (value) everJoined = true;
+      if (value !== was || !value) showConnection();
     }
 
     function send(frame) {
@@ -98,7 +109,99 @@
 
     function reconnectLater() {
       clearTimeout(retryTimer);
-      retryTimer = setTimeout(connect, backoff());
+      var ms = backoff();
+      retryAt = Date.now() + ms;
+      retryTimer = setTimeout(connect, ms);
+      showConnection();
+    }
+
+    // ---- the connection banner -------------------------------------------------------------
+    //
+    // One element for the whole page, role=status so screen readers hear it change: shown while
+    // a page that was live is disconnected ("Reconnecting…", with "Retry now"), then "Back
+    // online" for a moment. A rejoin quicker than BANNER_DELAY_MS shows nothing.
+
+    var banner = null, bannerText = null, bannerTimer = null, bannerTick = null;
+
+    function bannerElement() {
+      if (banner) return banner;
+      banner = document.createElement("div");
+      banner.id = "cinder-status";
+      banner.className = "cinder-status";
+      banner.setAttribute("role", "status");
+      banner.hidden = true;
+      bannerText = document.createElement("span");
+      var retry = document.createElement("button");
+      retry.type = "button";
+      retry.className = "secondary";
+      retry.textContent = "Retry now";
+      retry.addEventListener("click", function () {
+        tries = 0;
+        if (!ws) connect(); else if (!joined) join();
+      });
+      banner.appendChild(bannerText);
+      banner.appendChild(retry);
+      document.body.appendChild(banner);
+      return banner;
+    }
+
+    function showConnection() {
+      if (!everJoined) return;
+      clearTimeout(bannerTimer);
+      clearInterval(bannerTick);
+      var el = bannerElement();
+      if (joined) {
+        if (el.hidden) return;
+        el.dataset.state = "online";
+        bannerText.textContent = "Back online.";
+        bannerTimer = setTimeout(function () { el.hidden = true; }, BACK_ONLINE_MS);
+        return;
+      }
+      var update = function () {
+        var secs = Math.ceil((retryAt - Date.now()) / 1000);
+        el.dataset.state = "offline";
+        bannerText.textContent = "Connection lost. " +
+          (ws || secs <= 0 ? "Reconnecting…" : "Reconnecting in " + secs + " s…") +
+          (queued.length ? " What you sent will go out once it is back." : "");
+      };
+      var reveal = function () { update(); el.hidden = false; bannerTick = setInterval(update, 1000); };
+      if (el.hidden) bannerTimer = setTimeout(reveal, BANNER_DELAY_MS);
+      else reveal();
+    }
+
+    // ---- flash: success messages --------------------------------------------------------------
+
+    var toast = null, toastTimer = null;
+
+    // A success: the page's error slot ([data-cinder-flash]) is cleared (an error stays only
+    // until the next success) and the server's message, if it sent one, shows for a moment.
+    function flashSuccess(text) {
+      var slot = pageFlash();
+      if (slot) slot.textContent = "";
+      if (text) showToast(text, false);
+      else if (toast && toast.classList.contains("error")) toast.hidden = true;
+    }
+
+    // The message at the foot of the page: role=status for successes, alert for errors.
+    function showToast(text, isError) {
+      if (!toast) {
+        toast = document.createElement("div");
+        toast.id = "cinder-flash";
+        toast.className = "cinder-flash";
+        document.body.appendChild(toast);
+      }
+      toast.setAttribute("role", isError ? "alert" : "status");
+      toast.classList.toggle("error", isError);
+      toast.textContent = text;
+      toast.hidden = false;
+      clearTimeout(toastTimer);
+      toastTimer = setTimeout(function () { toast.hidden = true; }, FLASH_MS);
+    }
+
+    function pageFlash() {
+      var root = document.getElementById("cinder-root");
+      return root && (root.matches("[data-cinder-flash]") ? root
+        : root.querySelector("[data-cinder-flash]"));
     }
 
     function startHeartbeat() {
@@ -142,6 +245,7 @@
         forgetReload();
         applyOps((reply.response || {}).patches);
         setJoined(true);
+        sendQueued();
         return;
       }
       var reason = reply && reply.response && reply.response.reason;
@@ -300,6 +404,13 @@
       };
     }
 
+    // A click's refusal: in the page's error slot, or (a page without one) as the flash.
+    function clickError(text) {
+      var slot = pageFlash();
+      if (slot) slot.textContent = text;
+      else showToast(text, true);
+    }
+
     // Error replies carry either {errors: {field: [messages]}} or {reason: "..."}.
     function errorText(reply) {
       if (!reply) return "No reply from the server. Please try again.";
@@ -334,28 +445,78 @@
         "input[type=email]:not([disabled]), input[type=url]:not([disabled])");
     }
 
-    document.addEventListener("submit", function (e) {
-      var form = e.target;
-      var name = form && form.getAttribute && form.getAttribute("data-cinder-submit");
-      // Not joined: let the browser POST the form, which works without us.
-      if (!name || !inRoot(form) || !joined || e.defaultPrevented) return;
-      e.preventDefault();
-      if (form.getAttribute("aria-busy") === "true") return;
+    // Submits made while disconnected, sent in order once the page is joined again (each form
+    // once: submitting it again while waiting replaces what it sends).
+    function sendQueued() {
+      var waiting = queued;
+      queued = [];
+      waiting.forEach(function (q) {
+        var form = q.form.isConnected ? q.form : (q.formId && document.getElementById(q.formId));
+        if (!form) return;
+        form.removeAttribute("data-cinder-queued");
+        pushSubmit(form, q.name, q.value);
+      });
+    }
+
+    function queue(form, name, value) {
+      queued = queued.filter(function (q) { return q.form !== form; });
+      queued.push({ form: form, formId: form.getAttribute("id"), name: name, value: value });
+      form.setAttribute("data-cinder-queued", "");
+      var err = formErrorElement(form);
+      err.textContent = "Not sent yet: no connection. It will be sent when the connection is back.";
+      err.classList.add("queued");
+      showConnection();
+    }
+
+    function formValue(form, submitter) {
       // Collect before disabling: disabled controls (and so the submitter) drop out of FormData.
       var data;
-      try { data = new FormData(form, e.submitter); } catch (err) { data = new FormData(form); }
+      try { data = new FormData(form, submitter); } catch (err) { data = new FormData(form); }
       var value = {};
       data.forEach(function (v, k) { if (typeof v === "string") value[k] = v; }); // files skipped
+      return value;
+    }
+
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!form || !form.getAttribute || !inRoot(form) || e.defaultPrevented) return;
+      var name = form.getAttribute("data-cinder-submit");
+      var post = (form.getAttribute("method") || "get").toLowerCase() === "post";
+      // Before the first join: let the browser POST the form, which works without us.
+      if (!joined && !everJoined) return;
+      if (!name) {
+        // A plain form of a live page (a GET, say) goes its way, unless it would post while
+        // the server cannot be reached: then it stays, with what was typed.
+        if (post && !joined) {
+          e.preventDefault();
+          formErrorElement(form).textContent = "Not sent: no connection to the server. " +
+            "Try again once it is back.";
+        }
+        return;
+      }
+      e.preventDefault();
+      if (form.getAttribute("aria-busy") === "true") return;
+      var value = formValue(form, e.submitter);
+      if (!joined) { queue(form, name, value); return; }
+      pushSubmit(form, name, value);
+    });
+
+    function pushSubmit(form, name, value) {
       var formId = form.getAttribute("id"); // not form.id, which a field named "id" shadows
+      var err0 = form.querySelector("[data-cinder-error]");
+      if (err0) err0.classList.remove("queued");
       var done = busy(form, null);
       push("event", { type: "submit", event: name, value: value }, function (reply) {
         done();
         // The reply's patches may replace the form itself; find its successor by id.
         if (!form.isConnected && formId) form = document.getElementById(formId) || form;
         if (reply && reply.status === "ok") {
-          applyOps((reply.response || {}).patches);
+          var response = reply.response || {};
+          applyOps(response.patches);
+          flashSuccess(response.flash);
           if (!form.isConnected && formId) form = document.getElementById(formId) || form;
           if (!form.hasAttribute("data-cinder-keep")) form.reset();
+          else form.querySelectorAll("[data-cinder-clear]").forEach(function (f) { f.value = ""; });
           var err = form.querySelector("[data-cinder-error]");
           if (err) err.textContent = "";
           // Saved: an item edited in place leaves edit mode (see data-cinder-dblclick).
@@ -366,18 +527,29 @@
           var a = document.activeElement;
           var input = firstTextInput(form);
           if (input && (!a || a === document.body || form.contains(a))) input.focus();
+        } else if (!reply && !joined) {
+          // The connection dropped before the reply: whether it was done is unknown, and
+          // sending it again could do it twice. Say so; what was typed is still there.
+          formErrorElement(form).textContent = "The connection dropped before an answer came: " +
+            "check whether it went through, then send it again.";
         } else {
           if (reply) applyOps((reply.response || {}).patches);
           formErrorElement(form).textContent = errorText(reply); // text, never HTML
         }
       });
-    });
+    }
 
     document.addEventListener("click", function (e) {
       var button = e.target && e.target.closest && e.target.closest("[data-cinder-click]");
-      if (!button || !inRoot(button) || !joined || e.defaultPrevented) return;
+      if (!button || !inRoot(button) || e.defaultPrevented) return;
+      if (!joined && !everJoined) return; // before the first join: the plain form post
       e.preventDefault();
       if (button.disabled || button.getAttribute("aria-busy") === "true") return;
+      if (!joined) {
+        // A click is not queued (it may not mean the same later): it is said not to be sent.
+        clickError("Not sent: no connection to the server. Try again once it is back.");
+        return;
+      }
       var value = "value" in button ? button.value : (button.getAttribute("value") || "");
       var done = busy(null, button);
       push("event", {
@@ -385,11 +557,8 @@
       }, function (reply) {
         done();
         if (reply) applyOps((reply.response || {}).patches);
-        if (reply && reply.status === "ok") return;
-        var root = document.getElementById("cinder-root");
-        var flash = root && (root.matches("[data-cinder-flash]") ? root
-          : root.querySelector("[data-cinder-flash]"));
-        if (flash) flash.textContent = errorText(reply);
+        if (reply && reply.status === "ok") { flashSuccess((reply.response || {}).flash); return; }
+        clickError(errorText(reply));
       });
     });
 

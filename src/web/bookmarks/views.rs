@@ -221,6 +221,10 @@ impl LiveView for FirehoseView {
         }
     }
 
+    fn flash(&self, event: &str, _value: &Value) -> Option<String> {
+        (event == "add_bookmark").then(|| "Bookmark added".to_owned())
+    }
+
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         match change {
             Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
@@ -327,6 +331,10 @@ impl LiveView for TagView {
             "add_bookmark" => add_from_page(&self.app, &self.session, &value).await,
             _ => Err(json!({"reason": format!("unknown event {event:?}")})),
         }
+    }
+
+    fn flash(&self, event: &str, _value: &Value) -> Option<String> {
+        (event == "add_bookmark").then(|| "Bookmark added".to_owned())
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
@@ -520,7 +528,7 @@ impl LiveView for BookmarkView {
                     div.field {
                         label for="comment-content" { "Comment" }
                         textarea #comment-content name="content" maxlength="2000" required rows="3"
-                            placeholder="Say something" {}
+                            placeholder="Say something" data-cinder-clear {}
                     }
                     div.actions {
                         button type="submit" { "Comment" }
@@ -597,6 +605,10 @@ impl LiveView for BookmarkView {
             }
             _ => Err(json!({"reason": format!("unknown event {event:?}")})),
         }
+    }
+
+    fn flash(&self, event: &str, _value: &Value) -> Option<String> {
+        (event == "comment").then(|| "Comment posted".to_owned())
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {

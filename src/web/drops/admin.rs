@@ -225,6 +225,27 @@ impl LiveView for AdminView {
         })
     }
 
+    fn flash(&self, event: &str, value: &Value) -> Option<String> {
+        let text = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default();
+        match event {
+            "release" => {
+                let product = self.app.drops.product(text("value")).ok().flatten()?;
+                Some(format!("Released {}", product.name))
+            }
+            "restock" => {
+                let item_id = text("item_id");
+                let (product, item) = self.app.drops.item(item_id).ok().flatten()?;
+                Some(format!(
+                    "Restocked {} size {}: +{}",
+                    product.name,
+                    item.size,
+                    text("quantity").trim()
+                ))
+            }
+            _ => None,
+        }
+    }
+
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         match change {
             Change::Presence { .. } => vec![Patch::replace("shoppers", self.shoppers())],

@@ -143,6 +143,19 @@ impl LiveView for ShopView {
         }
     }
 
+    fn flash(&self, event: &str, value: &Value) -> Option<String> {
+        let item_id = item_value(value);
+        let what = match self.app.drops.item(&item_id) {
+            Ok(Some((product, _))) => describe(&product, &item_id),
+            _ => "The size".to_owned(),
+        };
+        match event {
+            "add_to_cart" => Some(format!("{what} is in your cart")),
+            "remove_from_cart" => Some(format!("{what} is out of your cart")),
+            _ => None,
+        }
+    }
+
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         shop_change(&self.app, &self.session, &mut self.cart, change, true)
     }

@@ -49,6 +49,12 @@ pub trait LiveView: Send + Sync {
     /// error reply, e.g. `{"errors": {"content": ["..."]}}`.
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value>;
 
+    /// What to tell the visitor once `event` (with its `value`) succeeded, if anything:
+    /// "Bookmark added", "Released". Shown for a moment; it also clears an earlier error.
+    fn flash(&self, _event: &str, _value: &Value) -> Option<String> {
+        None
+    }
+
     /// A read model change on one of [`LiveView::topics`].
     fn handle_change(&mut self, change: &Change) -> Vec<Patch>;
 
@@ -285,10 +291,12 @@ impl Channel for LiveChannel {
             return Err(reason(format!("unknown event {event:?}")));
         }
         let page_event = PageEvent::decode(payload).map_err(|_| reason("malformed event"))?;
+        let value = page_event.value.clone();
         let outcome = self
             .view
             .handle_event(&page_event.event, page_event.value)
             .await?;
+        let flash = self.view.flash(&page_event.event, &value);
         if let Some(cursor) = outcome.committed {
             if !self.app.progress.wait_for(cursor, READ_YOUR_WRITES).await {
                 tracing::warn!(
@@ -297,7 +305,11 @@ impl Channel for LiveChannel {
                 );
             }
         }
-        Ok(json!({ "patches": outcome.patches }))
+        let mut reply = json!({ "patches": outcome.patches });
+        if let Some(flash) = flash {
+            reply["flash"] = Value::String(flash);
+        }
+        Ok(reply)
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Push> {
