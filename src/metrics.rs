@@ -16,6 +16,7 @@
 //! | `cinder_http_connections_timed_out_total` | counter | `timeout` (header, idle) |
 //! | `cinder_channel_joins_total` | counter | `outcome` (ok, error) |
 //! | `cinder_pushes_total` | counter | |
+//! | `cinder_push_renders_total` | counter | |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub const HTTP_REFUSED: &str = "cinder_http_connections_refused_total";
 pub const HTTP_TIMED_OUT: &str = "cinder_http_connections_timed_out_total";
 pub const JOINS: &str = "cinder_channel_joins_total";
 pub const PUSHES: &str = "cinder_pushes_total";
+pub const PUSH_RENDERS: &str = "cinder_push_renders_total";
 
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -137,9 +139,15 @@ fn describe() {
     );
     describe_counter!(JOINS, Unit::Count, "Channel joins, by outcome.");
     describe_counter!(PUSHES, Unit::Count, "Pushes sent to socket clients.");
+    describe_counter!(
+        PUSH_RENDERS,
+        Unit::Count,
+        "Pushes rendered and encoded (once for all the channels that send one alike)."
+    );
     // Present from the start, so a scrape of an idle node shows them.
     gauge!(SOCKET_CONNECTIONS).increment(0.0);
     counter!(PUSHES).increment(0);
+    counter!(PUSH_RENDERS).increment(0);
     counter!(SLOW_CLIENTS_DROPPED).increment(0);
     gauge!(HTTP_CONNECTIONS).increment(0.0);
 }
@@ -194,6 +202,11 @@ pub fn join(ok: bool) {
 /// A push went into a client's queue.
 pub fn pushed() {
     counter!(PUSHES).increment(1);
+}
+
+/// A push was rendered and encoded, for one channel or for all that send it alike.
+pub fn push_rendered() {
+    counter!(PUSH_RENDERS).increment(1);
 }
 
 pub fn slow_client_dropped() {

@@ -888,7 +888,7 @@ mod tests {
         assert_eq!(presence.list("room")[0].key, "ada");
         assert_eq!(presence.list("room")[0].phx_ref, guard.phx_ref());
         assert_eq!(
-            *changes.recv().await.unwrap(),
+            changes.recv().await.unwrap().change,
             Change::Presence {
                 topic: "room".into()
             }

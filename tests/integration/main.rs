@@ -25,6 +25,7 @@ mod presence;
 mod privacy;
 mod processes;
 mod projections;
+mod render_once;
 mod replay;
 mod serializer_v1;
 mod socket;

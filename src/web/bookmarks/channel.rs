@@ -8,6 +8,7 @@ use cinder_read_models::Change;
 use serde_json::{json, Value};
 
 use super::is_tag;
+use crate::pubsub::RenderKey;
 use crate::web::socket::{reason, Channel, ChannelFactory, Joined, Push, SocketInfo};
 
 const JOIN_BOOKMARKS: usize = 50;
@@ -68,13 +69,8 @@ struct BookmarkFeed {
     follows: String,
 }
 
-#[async_trait]
-impl Channel for BookmarkFeed {
-    async fn handle_in(&mut self, event: &str, _payload: Value) -> Result<Value, Value> {
-        Err(reason(format!("this feed is read-only (got {event:?})")))
-    }
-
-    fn handle_change(&mut self, change: &Change) -> Vec<Push> {
+impl BookmarkFeed {
+    fn handle(&self, change: &Change) -> Vec<Push> {
         match change {
             Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
                 if *topic == self.follows && bookmark.public =>
@@ -86,5 +82,32 @@ impl Channel for BookmarkFeed {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+#[async_trait]
+impl Channel for BookmarkFeed {
+    async fn handle_in(&mut self, event: &str, _payload: Value) -> Result<Value, Value> {
+        Err(reason(format!("this feed is read-only (got {event:?})")))
+    }
+
+    /// A new public bookmark is the same push for everyone following its feed: rendered once.
+    fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
+        match change {
+            Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
+                if *topic == self.follows && bookmark.public =>
+            {
+                Some(RenderKey::new("bookmarks:bookmark_created", 0))
+            }
+            _ => None,
+        }
+    }
+
+    fn render_shared(&self, change: &Change) -> Vec<Push> {
+        self.handle(change)
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Push> {
+        self.handle(change)
     }
 }

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::presence::{pubsub_topic, Shown, Tracked};
+use crate::pubsub::RenderKey;
 use crate::web::errors::command_reply;
 use crate::web::socket::{
     reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled,
@@ -146,14 +147,28 @@ impl Channel for RoomChannel {
         Ok(json!({ "id": id }))
     }
 
-    fn handle_change(&mut self, change: &Change) -> Vec<Push> {
+    /// A new message is the same push for every member of the room: rendered once.
+    fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
         match change {
             Change::Chat(ChatChange::MessageAdded(message)) if message.room == self.room => {
-                vec![Push {
-                    event: "message_sent",
-                    payload: json!(message),
-                }]
+                Some(RenderKey::new("chat:message_sent", 0))
             }
+            _ => None,
+        }
+    }
+
+    fn render_shared(&self, change: &Change) -> Vec<Push> {
+        match change {
+            Change::Chat(ChatChange::MessageAdded(message)) => vec![Push {
+                event: "message_sent",
+                payload: json!(message),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Push> {
+        match change {
             Change::Presence { topic } if *topic == self.topic => {
                 let entries = self.app.presence.list(&self.topic);
                 match self.shown.diff(&entries) {

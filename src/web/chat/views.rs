@@ -10,6 +10,7 @@ use maud::{html, Markup};
 use serde_json::{json, Value};
 
 use crate::presence::{pubsub_topic, Tracked};
+use crate::pubsub::RenderKey;
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::paging::{self, list_budget};
@@ -268,18 +269,33 @@ impl LiveView for RoomView {
         }
     }
 
-    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+    /// A new message is the same append for everyone on the room's page who shows as many
+    /// messages: rendered once for all of them.
+    fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
         match change {
             Change::Chat(ChatChange::MessageAdded(message)) if message.room == self.room => {
                 if self.oldest.is_none() {
                     self.oldest = Some(message.id);
                 }
-                vec![Patch::append(
-                    "messages",
-                    message_item(message),
-                    Some(self.shown),
-                )]
+                Some(RenderKey::new("lv:chat-room:message", self.shown as u64))
             }
+            _ => None,
+        }
+    }
+
+    fn render_shared(&self, change: &Change) -> Vec<Patch> {
+        match change {
+            Change::Chat(ChatChange::MessageAdded(message)) => vec![Patch::append(
+                "messages",
+                message_item(message),
+                Some(self.shown),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        match change {
             Change::Presence { topic } if *topic == self.presence_topic() => self
                 .here_changed()
                 .map(|list| vec![Patch::replace("present", list)])
@@ -317,6 +333,17 @@ impl LobbyView {
     pub fn after(mut self, cursor: Option<RoomCursor>) -> Self {
         self.after = cursor;
         self
+    }
+
+    /// A room that was active moves to the top of the first page.
+    fn lobby_patches(&self, change: &Change) -> Vec<Patch> {
+        match change {
+            Change::Chat(ChatChange::RoomUpdated(summary)) => vec![
+                Patch::remove(room_id(&summary.name)),
+                Patch::prepend("rooms", room_item(summary), Some(LOBBY_PAGE)),
+            ],
+            _ => Vec::new(),
+        }
     }
 
     /// The page of rooms: the list, and the link to the next page.
@@ -400,14 +427,22 @@ impl LiveView for LobbyView {
         Err(json!({"reason": format!("unknown event {event:?}")}))
     }
 
-    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+    /// A room's new summary is the same for everyone on the lobby: rendered once.
+    fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
         match change {
-            Change::Chat(ChatChange::RoomUpdated(summary)) => vec![
-                Patch::remove(room_id(&summary.name)),
-                Patch::prepend("rooms", room_item(summary), Some(LOBBY_PAGE)),
-            ],
-            _ => Vec::new(),
+            Change::Chat(ChatChange::RoomUpdated(_)) => {
+                Some(RenderKey::new("lv:chat-lobby:room", 0))
+            }
+            _ => None,
         }
+    }
+
+    fn render_shared(&self, change: &Change) -> Vec<Patch> {
+        self.lobby_patches(change)
+    }
+
+    fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        self.lobby_patches(change)
     }
 }
 

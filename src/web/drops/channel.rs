@@ -3,11 +3,12 @@
 //! `stock_change` whenever an item's level changes.
 
 use async_trait::async_trait;
-use cinder_read_models::drops::{DropsChange, CATALOG_TOPIC, LEVELS_TOPIC};
+use cinder_read_models::drops::{DropsChange, ProductView, CATALOG_TOPIC, LEVELS_TOPIC};
 use cinder_read_models::Change;
 use serde_json::{json, Value};
 
 use super::api::product_json;
+use crate::pubsub::RenderKey;
 use crate::web::socket::{reason, Channel, ChannelFactory, Joined, Push, SocketInfo};
 use crate::web::AppState;
 
@@ -62,32 +63,55 @@ impl Channel for ProductChannel {
         )))
     }
 
-    fn handle_change(&mut self, change: &Change) -> Vec<Push> {
+    /// A release and a stock level are the same push for everyone watching the product:
+    /// rendered once (the release with no session, as below).
+    fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
         match change {
             Change::Drops(DropsChange::Product(product))
                 if product.id == self.id && product.released && !self.released =>
             {
                 self.released = true;
-                // The shop's markup of the sizes, with no session (no cart form token).
-                let anonymous = crate::web::session::Session {
-                    id: String::new(),
-                    name: None,
-                };
-                let size_html = super::views::sizes(product, &self.app, &anonymous).into_string();
-                vec![Push {
-                    event: "released",
-                    payload: json!({"product_id": self.id, "size_html": size_html}),
-                }]
+                Some(RenderKey::new("product:released", 0))
             }
+            Change::Drops(DropsChange::Level { product_id, .. }) if *product_id == self.id => {
+                Some(RenderKey::new("product:stock_change", 0))
+            }
+            _ => None,
+        }
+    }
+
+    fn render_shared(&self, change: &Change) -> Vec<Push> {
+        match change {
+            Change::Drops(DropsChange::Product(product)) => vec![self.released_push(product)],
             Change::Drops(DropsChange::Level {
                 product_id,
                 item_id,
                 level,
-            }) if *product_id == self.id => vec![Push {
+            }) => vec![Push {
                 event: "stock_change",
                 payload: json!({"product_id": product_id, "item_id": item_id, "level": level}),
             }],
             _ => Vec::new(),
+        }
+    }
+
+    /// Every push of this channel is shared (see `shared_key`).
+    fn handle_change(&mut self, _change: &Change) -> Vec<Push> {
+        Vec::new()
+    }
+}
+
+impl ProductChannel {
+    /// `released`: the shop's markup of the sizes, with no session (no cart form token).
+    fn released_push(&self, product: &ProductView) -> Push {
+        let anonymous = crate::web::session::Session {
+            id: String::new(),
+            name: None,
+        };
+        let size_html = super::views::sizes(product, &self.app, &anonymous).into_string();
+        Push {
+            event: "released",
+            payload: json!({"product_id": product.id, "size_html": size_html}),
         }
     }
 }

@@ -15,6 +15,7 @@ use cinder_read_models::{Change, Cursor, LOG_TOPIC};
 use serde_json::Value;
 
 use super::{event_json, Viewer};
+use crate::pubsub::RenderKey;
 use crate::web::socket::{
     reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled,
 };
@@ -88,6 +89,31 @@ struct LogChannel {
 impl Channel for LogChannel {
     async fn handle_in(&mut self, event: &str, _payload: Value) -> Result<Value, Value> {
         Err(reason(format!("events:all is read-only (got {event:?})")))
+    }
+
+    /// A new event is the same push for every follower who sees the same of it: anyone (the
+    /// public log) or the admin, rendered once for each; a visitor who sees their own todo
+    /// list and cart gets pushes of their own.
+    fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
+        let variant = self.viewer.shared_view()?;
+        let Change::Logged(event) = change else {
+            return None;
+        };
+        if self.sent.is_some_and(|sent| event.cursor() <= sent) {
+            return None;
+        }
+        self.sent = Some(event.cursor());
+        Some(RenderKey::new("events:all:event", variant))
+    }
+
+    fn render_shared(&self, change: &Change) -> Vec<Push> {
+        match change {
+            Change::Logged(event) => vec![Push {
+                event: "event",
+                payload: event_json(&self.app, &self.viewer, event),
+            }],
+            _ => Vec::new(),
+        }
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Push> {

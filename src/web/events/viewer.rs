@@ -35,6 +35,17 @@ impl Viewer {
         }
     }
 
+    /// Which of the views every viewer of its kind shares this one is: 0 for anyone (no
+    /// visitor's aggregates), 1 for the admin (all of them); `None` for a visitor, who sees
+    /// their own.
+    pub fn shared_view(&self) -> Option<u64> {
+        match (self.admin, self.owns.is_empty()) {
+            (true, _) => Some(1),
+            (false, true) => Some(0),
+            (false, false) => None,
+        }
+    }
+
     /// Whether the viewer may see the per-visitor aggregate `id` (a list or cart id).
     fn may_see(&self, id: &str) -> bool {
         self.admin || self.owns.iter().any(|own| own == id)

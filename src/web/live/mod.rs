@@ -25,6 +25,7 @@ use super::layout;
 use super::session::{Session, TokenError};
 use super::socket::{reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
 use super::AppState;
+use crate::pubsub::RenderKey;
 
 /// How long a page's live view token stays valid.
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -57,6 +58,21 @@ pub trait LiveView: Send + Sync {
 
     /// A read model change on one of [`LiveView::topics`].
     fn handle_change(&mut self, change: &Change) -> Vec<Patch>;
+
+    /// For a change that views of this kind show alike (a new message in a room, for everyone
+    /// on the room's page): the key its patches are rendered and encoded under, once for all of
+    /// them (see [`crate::pubsub::RenderKey`]: the view's kind and what else its patches depend
+    /// on), after noting what this view keeps of it. `None`, the default, has
+    /// [`LiveView::handle_change`] make this view's own patches.
+    fn shared_key(&mut self, _change: &Change) -> Option<RenderKey> {
+        None
+    }
+
+    /// The patches for `change` under the key [`LiveView::shared_key`] gave: the same for every
+    /// view that gives that key, so they depend on nothing else of this one (no session).
+    fn render_shared(&self, _change: &Change) -> Vec<Patch> {
+        Vec::new()
+    }
 
     /// Called once the view is joined over a socket (not for a plain page render): the place to
     /// start counting the visitor as present.
@@ -314,6 +330,14 @@ impl Channel for LiveChannel {
 
     fn handle_change(&mut self, change: &Change) -> Vec<Push> {
         patch_push(self.view.handle_change(change))
+    }
+
+    fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
+        self.view.shared_key(change)
+    }
+
+    fn render_shared(&self, change: &Change) -> Vec<Push> {
+        patch_push(self.view.render_shared(change))
     }
 
     async fn catch_up(&mut self, pusher: &Pusher, missed: bool) -> Result<(), Stalled> {

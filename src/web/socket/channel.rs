@@ -6,8 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cinder_read_models::Change;
 use serde_json::Value;
-use tokio::sync::broadcast;
 
+use super::frame::{EncodedPush, PushFraming};
+use crate::pubsub::{RenderKey, Subscription};
 use crate::web::AppState;
 
 /// What a channel may know of its socket: the connect parameters and the application.
@@ -30,7 +31,7 @@ pub struct Push {
 pub struct Joined {
     pub channel: Box<dyn Channel>,
     pub reply: Value,
-    pub subscriptions: Vec<broadcast::Receiver<Arc<Change>>>,
+    pub subscriptions: Vec<Subscription>,
 }
 
 #[async_trait]
@@ -50,6 +51,20 @@ pub trait Channel: Send {
 
     /// A change on a followed topic; returns what to push to the client.
     fn handle_change(&mut self, change: &Change) -> Vec<Push>;
+
+    /// For a change that channels of this kind push alike (every member of a room gets the same
+    /// `message_sent`): the key its pushes are rendered and encoded under, once for all of them
+    /// (see [`crate::pubsub::RenderKey`]), after noting what this channel keeps of it. `None`,
+    /// the default, has [`Channel::handle_change`] make this channel's own pushes.
+    fn shared_key(&mut self, _change: &Change) -> Option<RenderKey> {
+        None
+    }
+
+    /// The pushes for `change` under the key [`Channel::shared_key`] gave: the same for every
+    /// channel that gives that key, so they depend on nothing else of this one.
+    fn render_shared(&self, _change: &Change) -> Vec<Push> {
+        Vec::new()
+    }
 
     /// Changes were missed (the client fell behind); returns pushes that bring it up to date.
     fn resync(&mut self) -> Vec<Push> {
@@ -76,22 +91,17 @@ pub struct Stalled;
 
 /// Pushes on one channel's topic, waiting (a bounded time) for room in the client's budget.
 pub struct Pusher {
-    pub(super) topic: String,
-    pub(super) join_ref: Option<String>,
+    pub(super) framing: Arc<PushFraming>,
     pub(super) outbox: super::outbox::Outbox,
 }
 
 impl Pusher {
     pub async fn push(&self, push: Push) -> Result<(), Stalled> {
-        let frame = super::frame::Frame::push(
-            self.join_ref.as_deref(),
-            &self.topic,
-            push.event,
-            push.payload,
-        );
+        crate::metrics::push_rendered();
+        let push = EncodedPush::new(push.event, &push.payload);
         match self
             .outbox
-            .send_waiting(&frame, super::outbox::PATIENCE)
+            .push_waiting(&self.framing, &push, super::outbox::PATIENCE)
             .await
         {
             Ok(()) => {

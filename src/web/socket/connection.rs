@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use cinder_read_models::Change;
 use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
-use super::frame::{Frame, Serializer};
+use super::frame::{EncodedPush, Frame, PushFraming, Serializer};
 use super::outbox::{Outbox, PATIENCE};
+use crate::pubsub::{Published, Subscription};
 use crate::shutdown::{Entered, InFlight, GRACE};
 
 /// Limits of one connection, configurable by flag or environment (`CINDER_SOCKET_*`).
@@ -354,10 +354,11 @@ impl Connection {
             return false;
         }
         let (inbox, messages) = mpsc::channel(16);
+        let framing = PushFraming::new(self.serializer, frame.join_ref.as_deref(), &frame.topic);
         let task = tokio::spawn(run_channel(
             joined.channel,
-            frame.topic.clone(),
-            frame.join_ref.clone(),
+            Box::new((frame.topic.clone(), frame.join_ref.clone())),
+            Arc::new(framing),
             messages,
             Subscriptions(joined.subscriptions),
             self.outbox.clone(),
@@ -449,13 +450,13 @@ fn close_frame(topic: &str, join_ref: &Option<String>) -> Frame {
 }
 
 /// The pubsub receivers of one channel, read as one stream.
-struct Subscriptions(Vec<broadcast::Receiver<Arc<Change>>>);
+struct Subscriptions(Vec<Subscription>);
 
 /// Changes were missed.
 struct Lagged;
 
 impl Subscriptions {
-    async fn next(&mut self) -> Result<Arc<Change>, Lagged> {
+    async fn next(&mut self) -> Result<Arc<Published>, Lagged> {
         loop {
             if self.0.is_empty() {
                 return std::future::pending().await;
@@ -473,7 +474,7 @@ impl Subscriptions {
     }
 
     /// A change that is already waiting, without waiting for one.
-    fn ready(&mut self) -> Option<Result<Arc<Change>, Lagged>> {
+    fn ready(&mut self) -> Option<Result<Arc<Published>, Lagged>> {
         for receiver in &mut self.0 {
             match receiver.try_recv() {
                 Ok(change) => return Some(Ok(change)),
@@ -485,34 +486,36 @@ impl Subscriptions {
     }
 }
 
-/// Runs one joined channel until it is left, the connection ends, or it fails.
+/// Runs one joined channel (`id`: its topic and join ref) until it is left, the connection
+/// ends, or it fails.
 async fn run_channel(
     mut channel: Box<dyn Channel>,
-    topic: String,
-    join_ref: Option<String>,
+    id: Exit,
+    framing: Arc<PushFraming>,
     mut messages: mpsc::Receiver<Box<Inbound>>,
     mut subscriptions: Subscriptions,
     outbox: Outbox,
     exits: mpsc::UnboundedSender<Exit>,
 ) {
-    let push = |pushes: Vec<Push>| {
-        for push in pushes {
-            if outbox
-                .try_send(&Frame::push(
-                    join_ref.as_deref(),
-                    &topic,
-                    push.event,
-                    push.payload,
-                ))
-                .is_ok()
-            {
-                crate::metrics::pushed();
+    let send = |push: &EncodedPush| {
+        if outbox.try_push(&framing, push).is_ok() {
+            crate::metrics::pushed();
+        }
+    };
+    // A change's pushes: rendered and encoded once for every channel that shares them, or
+    // by this channel alone; either way only the framing is this channel's.
+    let push = |channel: &mut Box<dyn Channel>, published: &Published| {
+        let change = &published.change;
+        match channel.shared_key(change) {
+            Some(key) => {
+                let pushes = published.rendered(key, || encoded(channel.render_shared(change)));
+                pushes.iter().for_each(send);
             }
+            None => encoded(channel.handle_change(change)).iter().for_each(send),
         }
     };
     let pusher = Pusher {
-        topic: topic.clone(),
-        join_ref: join_ref.clone(),
+        framing: framing.clone(),
         outbox: outbox.clone(),
     };
     let run = AssertUnwindSafe(async {
@@ -530,7 +533,7 @@ async fn run_channel(
                     // before the reply, so the sender sees its change when the reply comes.
                     while let Some(change) = subscriptions.ready() {
                         match change {
-                            Ok(change) => push(channel.handle_change(&change)),
+                            Ok(change) => push(&mut channel, &change),
                             Err(Lagged) => {
                                 if channel.catch_up(&pusher, true).await.is_err() {
                                     return;
@@ -547,7 +550,7 @@ async fn run_channel(
                     }
                 }
                 change = subscriptions.next() => match change {
-                    Ok(change) => push(channel.handle_change(&change)),
+                    Ok(change) => push(&mut channel, &change),
                     Err(Lagged) => {
                         if channel.catch_up(&pusher, true).await.is_err() {
                             return;
@@ -560,12 +563,24 @@ async fn run_channel(
     .catch_unwind()
     .await;
     if run.is_err() {
+        let (topic, join_ref) = &*id;
         tracing::error!(topic, "channel crashed");
-        let mut error = close_frame(&topic, &join_ref);
+        let mut error = close_frame(topic, join_ref);
         error.event = "phx_error".into();
         outbox.send(&error);
-        let _ = exits.send(Box::new((topic.clone(), join_ref.clone())));
+        let _ = exits.send(id);
     }
+}
+
+/// Pushes encoded, ready to be framed for any channel.
+fn encoded(pushes: Vec<Push>) -> Vec<EncodedPush> {
+    pushes
+        .iter()
+        .map(|push| {
+            crate::metrics::push_rendered();
+            EncodedPush::new(push.event, &push.payload)
+        })
+        .collect()
 }
 
 /// Turns an `Err` payload of a join into the usual `{"reason": ...}` shape.

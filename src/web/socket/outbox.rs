@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::frame::{Frame, Serializer};
+use super::frame::{EncodedPush, Frame, PushFraming, Serializer};
 
 /// How long a reply (or streamed history) waits for the client to make room in its budget
 /// before the client counts as stalled and is dropped.
@@ -105,6 +105,57 @@ impl Outbox {
                 Err(Full)
             }
         }
+    }
+
+    /// Queues a channel's `push`, framed for it, or, if the client's budget is spent, has the
+    /// connection dropped. The frame is built only if it will be sent.
+    pub fn try_push(&self, framing: &PushFraming, push: &EncodedPush) -> Result<(), Full> {
+        let Some(bytes) = self.push_bytes(framing, push) else {
+            return Ok(());
+        };
+        let permit = self.budget.clone().try_acquire_many_owned(bytes).ok();
+        let Some(permit) = permit else {
+            self.overflow.notify_one();
+            return Err(Full);
+        };
+        self.queue(Outgoing::Text(framing.frame(push)), Some(permit))
+    }
+
+    /// [`Outbox::try_push`], waiting up to `patience` for room (history streamed as fast as the
+    /// client reads).
+    pub async fn push_waiting(
+        &self,
+        framing: &PushFraming,
+        push: &EncodedPush,
+        patience: Duration,
+    ) -> Result<(), Full> {
+        let Some(bytes) = self.push_bytes(framing, push) else {
+            return Ok(());
+        };
+        let acquire = self.budget.clone().acquire_many_owned(bytes);
+        match tokio::time::timeout(patience, acquire).await {
+            Ok(Ok(permit)) => self.queue(Outgoing::Text(framing.frame(push)), Some(permit)),
+            _ => {
+                self.overflow.notify_one();
+                Err(Full)
+            }
+        }
+    }
+
+    /// The bytes of `push` framed, or `None` if it is over the largest frame allowed (it is
+    /// not sent; pushes that could grow are paged, so this should not happen).
+    fn push_bytes(&self, framing: &PushFraming, push: &EncodedPush) -> Option<u32> {
+        let bytes = framing.len(push);
+        if bytes <= self.max_frame {
+            return u32::try_from(bytes).ok();
+        }
+        tracing::error!(
+            bytes,
+            limit = self.max_frame,
+            "socket: a push over CINDER_MAX_REPLY_BYTES was not sent"
+        );
+        crate::metrics::oversized_frame();
+        None
     }
 
     /// Queues the end of the connection with `code` and `reason` if its few bytes fit: a
