@@ -6,6 +6,7 @@
 //! | `cinder_commands_total` | counter | `aggregate`, `outcome` (ok, rejected, conflict, unavailable, error) |
 //! | `cinder_command_duration_seconds` | histogram | `aggregate` |
 //! | `cinder_events_appended_total` | counter | `aggregate` |
+//! | `cinder_append_batch_commands` | histogram | |
 //! | `cinder_projection_lag_seconds` | gauge | |
 //! | `cinder_projection_errors_total` | counter | |
 //! | `cinder_socket_connections` | gauge | |
@@ -28,6 +29,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const COMMANDS: &str = "cinder_commands_total";
 pub const COMMAND_DURATION: &str = "cinder_command_duration_seconds";
 pub const EVENTS_APPENDED: &str = "cinder_events_appended_total";
+pub const APPEND_BATCH: &str = "cinder_append_batch_commands";
 pub const PROJECTION_LAG: &str = "cinder_projection_lag_seconds";
 pub const PROJECTION_ERRORS: &str = "cinder_projection_errors_total";
 pub const SOCKET_CONNECTIONS: &str = "cinder_socket_connections";
@@ -48,6 +50,9 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Upper bounds of the batch size buckets (commands per group commit; at most 512).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
 /// How often histogram samples are folded into their buckets between scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
 
@@ -60,6 +65,8 @@ pub fn install() -> &'static PrometheusHandle {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(COMMAND_DURATION.into()), LATENCY_BUCKETS)
             .expect("latency buckets are not empty")
+            .set_buckets_for_metric(Matcher::Full(APPEND_BATCH.into()), BATCH_BUCKETS)
+            .expect("batch buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
         if let Err(error) = metrics::set_global_recorder(recorder) {
@@ -100,6 +107,11 @@ fn describe() {
         EVENTS_APPENDED,
         Unit::Count,
         "Events appended to the event store."
+    );
+    describe_histogram!(
+        APPEND_BATCH,
+        Unit::Count,
+        "Commands whose events were appended together, in one transaction (group commit)."
     );
     describe_gauge!(
         PROJECTION_LAG,
@@ -183,6 +195,11 @@ pub fn command(aggregate: &'static str, outcome: Outcome, elapsed: Duration) {
 /// `count` events of aggregate type `aggregate` were appended.
 pub fn events_appended(aggregate: &str, count: usize) {
     counter!(EVENTS_APPENDED, "aggregate" => aggregate.to_owned()).increment(count as u64);
+}
+
+/// `commands` commands' events were appended in one transaction.
+pub fn append_batch(commands: usize) {
+    histogram!(APPEND_BATCH).record(commands as f64);
 }
 
 /// The projections' lag, in seconds.

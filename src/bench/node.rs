@@ -178,6 +178,24 @@ impl Node {
         super::cpu::process_cpu(self.child.id()?)
     }
 
+    /// The node's group commits so far, from `/metrics`: how many, and the commands they held
+    /// (`cinder_append_batch_commands`' count and sum).
+    pub async fn batches(&self) -> Result<(f64, f64), BenchError> {
+        let text = reqwest::get(format!("{}/metrics", self.url))
+            .await?
+            .text()
+            .await?;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok((
+            value("cinder_append_batch_commands_count"),
+            value("cinder_append_batch_commands_sum"),
+        ))
+    }
+
     /// `ws://…/socket/websocket?vsn=2.0.0` of this node.
     pub fn socket_url(&self) -> String {
         format!(

@@ -198,7 +198,7 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
                 metadata: metadata_json.clone(),
             });
         }
-        let cursors = match self.log.append(&rows).await {
+        let cursors = match self.log.append(rows).await {
             Ok(cursors) => cursors,
             Err(error) => {
                 // Another node wrote first (or we cannot tell what happened): load next time.

@@ -694,7 +694,7 @@ mod tests {
                     metadata: json!({}),
                 })
                 .collect();
-            log.append(&events).await.unwrap();
+            log.append(events.as_slice()).await.unwrap();
         }
         log
     }

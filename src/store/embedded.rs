@@ -1,7 +1,8 @@
 //! The embedded event store: the same log in a sled database of its own, for a node that has no
 //! Postgres.
 //!
-//! Three trees, written together in one sled transaction per append:
+//! Three trees, written together in one sled transaction per group commit (a batch of appends,
+//! see `appender.rs`):
 //! - `events`: global position (big-endian) → the event record (JSON);
 //! - `streams`: aggregate type, 0, aggregate id, 0, sequence (big-endian) → position, whose
 //!   existence is the optimistic concurrency check;
@@ -11,8 +12,8 @@
 //!   `types_indexed`), so appends do not pay for it.
 //!
 //! sled runs transactions one at a time, so positions are handed out in commit order and a
-//! plain "position > last seen" tail cannot skip an event. Every event of one append carries the
-//! append's first position as its `tx`, so `(tx, position)` order is position order.
+//! plain "position > last seen" tail cannot skip an event. Every event of one batch carries the
+//! batch's first position as its `tx`, so `(tx, position)` order is position order.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -27,6 +28,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use tokio::sync::Notify;
 
+use super::appender::{Appender, BatchWriter};
 use super::{NewEvent, StoreError};
 
 const NEXT_POSITION: &[u8] = b"next_position";
@@ -70,7 +72,7 @@ impl Record {
 /// A cheap handle: clones share the database, the wake-ups and the counters.
 #[derive(Clone)]
 pub struct EmbeddedEventLog {
-    db: sled::Db,
+    appender: Appender<BatchWrite>,
     events: sled::Tree,
     streams: sled::Tree,
     meta: sled::Tree,
@@ -104,16 +106,26 @@ impl EmbeddedEventLog {
         let meta = db.open_tree("meta")?;
         let types = db.open_tree("types")?;
         // Whatever sled recovered is on disk.
-        let durable = next_position(meta.get(NEXT_POSITION)?.as_deref())? - 1;
+        let durable = Arc::new(AtomicI64::new(
+            next_position(meta.get(NEXT_POSITION)?.as_deref())? - 1,
+        ));
+        let appended = Arc::new(Notify::new());
         Ok(Self {
-            db,
+            appender: Appender::new(BatchWrite {
+                db,
+                events: events.clone(),
+                streams: streams.clone(),
+                meta: meta.clone(),
+                durable: durable.clone(),
+                appended: appended.clone(),
+            }),
             events,
             streams,
             meta,
             types,
             indexing: Arc::default(),
-            durable: Arc::new(AtomicI64::new(durable)),
-            appended: Arc::new(Notify::new()),
+            durable,
+            appended,
             loaded: Arc::default(),
         })
     }
@@ -128,76 +140,18 @@ impl EmbeddedEventLog {
         self.appended.clone()
     }
 
-    pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<Cursor>, StoreError> {
+    /// Appends one aggregate's events atomically, in the next group commit (see
+    /// [`Appender`]).
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Cursor>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let keys = events
-            .iter()
-            .map(|e| stream_key(&e.aggregate_type, &e.aggregate_id, e.sequence))
-            .collect::<Result<Vec<_>, _>>()?;
-        let recorded_at = Utc::now();
-        let result = (&self.events, &self.streams, &self.meta).transaction(
-            |(events_tree, streams, meta)| {
-                let first = next_position(meta.get(NEXT_POSITION)?.as_deref())
-                    .map_err(ConflictableTransactionError::Abort)?;
-                let mut cursors = Vec::with_capacity(events.len());
-                for (offset, (event, key)) in events.iter().zip(&keys).enumerate() {
-                    // Also catches the same sequence twice within this append: the overlay
-                    // sees the transaction's own writes.
-                    if streams.get(key)?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict));
-                    }
-                    let position = first + offset as i64;
-                    let record = Record {
-                        tx: first as u64,
-                        aggregate_type: event.aggregate_type.clone(),
-                        aggregate_id: event.aggregate_id.clone(),
-                        sequence: event.sequence,
-                        event_type: event.event_type.clone(),
-                        event_version: event.event_version.clone(),
-                        payload: event.payload.clone(),
-                        metadata: event.metadata.clone(),
-                        recorded_at,
-                    };
-                    let value = serde_json::to_vec(&record).map_err(|e| {
-                        ConflictableTransactionError::Abort(StoreError::Other(format!(
-                            "cannot encode event: {e}"
-                        )))
-                    })?;
-                    let position_key = position.to_be_bytes();
-                    events_tree.insert(&position_key[..], value)?;
-                    streams.insert(&key[..], &position_key[..])?;
-                    cursors.push(Cursor {
-                        tx: first as u64,
-                        position,
-                    });
-                }
-                let next = first + events.len() as i64;
-                meta.insert(NEXT_POSITION, &next.to_be_bytes()[..])?;
-                Ok(cursors)
-            },
-        );
-        let cursors = match result {
-            Ok(cursors) => cursors,
-            Err(TransactionError::Abort(error)) => return Err(error),
-            Err(TransactionError::Storage(error)) => return Err(error.into()),
-        };
-        // A command is answered only once its events would survive a crash, as with Postgres'
-        // commit. The flush also covers every earlier append, which committed before this one.
-        // Not `flush_async`: concurrent calls of it deadlock in sled 0.34 (sled issue #1308;
-        // its flushes wait for writes queued behind them on sled's own thread pool).
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Other(format!("flush did not finish: {e}")))??;
-        if let Some(last) = cursors.last() {
-            self.durable.fetch_max(last.position, Ordering::AcqRel);
-        }
-        // Wake every tail waiting now, and leave a wake-up for one that is between reads.
-        self.appended.notify_waiters();
-        self.appended.notify_one();
-        Ok(cursors)
+        self.appender.append(events).await
+    }
+
+    /// Group commits written since start (each one sled transaction and one flush).
+    pub fn batches(&self) -> u64 {
+        self.appender.batches()
     }
 
     pub async fn load<A: Aggregate>(
@@ -434,6 +388,104 @@ impl EmbeddedEventLog {
             .get(position.to_be_bytes())?
             .ok_or_else(|| StoreError::Other(format!("event {position} is missing")))?;
         decode(position, &value)
+    }
+}
+
+/// Writes a batch of appends in one sled transaction and one flush.
+struct BatchWrite {
+    db: sled::Db,
+    events: sled::Tree,
+    streams: sled::Tree,
+    meta: sled::Tree,
+    durable: Arc<AtomicI64>,
+    appended: Arc<Notify>,
+}
+
+impl BatchWriter for BatchWrite {
+    async fn write(&self, batch: &[&[NewEvent]]) -> Result<Vec<Option<Vec<Cursor>>>, StoreError> {
+        let keys = batch
+            .iter()
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| stream_key(&e.aggregate_type, &e.aggregate_id, e.sequence))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let recorded_at = Utc::now();
+        let result = (&self.events, &self.streams, &self.meta).transaction(
+            |(events_tree, streams, meta)| {
+                let first = next_position(meta.get(NEXT_POSITION)?.as_deref())
+                    .map_err(ConflictableTransactionError::Abort)?;
+                let mut next = first;
+                let mut results = Vec::with_capacity(batch.len());
+                for (events, keys) in batch.iter().zip(&keys) {
+                    // Checked before anything of the append is written, so a conflict leaves
+                    // nothing of it behind. (The appender keeps two appends of one batch from
+                    // sharing a key; the overlay would see the first one's writes anyway.)
+                    let mut taken = false;
+                    for key in keys {
+                        if streams.get(key)?.is_some() {
+                            taken = true;
+                            break;
+                        }
+                    }
+                    if taken {
+                        results.push(None);
+                        continue;
+                    }
+                    let mut cursors = Vec::with_capacity(events.len());
+                    for (event, key) in events.iter().zip(keys) {
+                        let position = next;
+                        next += 1;
+                        let record = Record {
+                            tx: first as u64,
+                            aggregate_type: event.aggregate_type.clone(),
+                            aggregate_id: event.aggregate_id.clone(),
+                            sequence: event.sequence,
+                            event_type: event.event_type.clone(),
+                            event_version: event.event_version.clone(),
+                            payload: event.payload.clone(),
+                            metadata: event.metadata.clone(),
+                            recorded_at,
+                        };
+                        let value = serde_json::to_vec(&record).map_err(|e| {
+                            ConflictableTransactionError::Abort(StoreError::Other(format!(
+                                "cannot encode event: {e}"
+                            )))
+                        })?;
+                        let position_key = position.to_be_bytes();
+                        events_tree.insert(&position_key[..], value)?;
+                        streams.insert(&key[..], &position_key[..])?;
+                        cursors.push(Cursor {
+                            tx: first as u64,
+                            position,
+                        });
+                    }
+                    results.push(Some(cursors));
+                }
+                meta.insert(NEXT_POSITION, &next.to_be_bytes()[..])?;
+                Ok((results, next - 1))
+            },
+        );
+        let (results, last) = match result {
+            Ok(written) => written,
+            Err(TransactionError::Abort(error)) => return Err(error),
+            Err(TransactionError::Storage(error)) => return Err(error.into()),
+        };
+        // A command is answered only once its events would survive a crash, as with Postgres'
+        // commit: one flush for the whole batch (it also covers every earlier one).
+        // Not `flush_async`: concurrent calls of it deadlock in sled 0.34 (sled issue #1308;
+        // its flushes wait for writes queued behind them on sled's own thread pool).
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Other(format!("flush did not finish: {e}")))??;
+        self.durable.fetch_max(last, Ordering::AcqRel);
+        // Wake every tail waiting now, and leave a wake-up for one that is between reads.
+        self.appended.notify_waiters();
+        self.appended.notify_one();
+        Ok(results)
     }
 }
 

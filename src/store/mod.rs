@@ -5,6 +5,7 @@
 //! ours because they must return the events' global positions, and postgres-es' `persist`
 //! returns nothing), or an embedded sled database for a node with no Postgres.
 
+mod appender;
 mod embedded;
 mod postgres;
 
@@ -78,17 +79,34 @@ pub enum EventLog {
 
 impl EventLog {
     /// Appends one aggregate's new events atomically, returning each event's cursor in the
-    /// global log. [`StoreError::Conflict`] if any of their sequences is taken.
-    pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<Cursor>, StoreError> {
+    /// global log. [`StoreError::Conflict`] if any of their sequences is taken. Appends made
+    /// at the same time share one transaction (group commit, see `appender.rs`); each is
+    /// answered when that has committed.
+    pub async fn append(
+        &self,
+        events: impl Into<Vec<NewEvent>>,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        let events = events.into();
+        // One aggregate's events: they share its type.
+        let appended = events
+            .first()
+            .map(|first| (first.aggregate_type.clone(), events.len()));
         let cursors = match self {
             EventLog::Postgres(log) => log.append(events).await,
             EventLog::Embedded(log) => log.append(events).await,
         }?;
-        // One aggregate's events: they share its type.
-        if let Some(first) = events.first() {
-            crate::metrics::events_appended(&first.aggregate_type, events.len());
+        if let Some((aggregate_type, count)) = appended {
+            crate::metrics::events_appended(&aggregate_type, count);
         }
         Ok(cursors)
+    }
+
+    /// Group commits written since start: each one transaction (embedded: one flush).
+    pub fn batches(&self) -> u64 {
+        match self {
+            EventLog::Postgres(log) => log.batches(),
+            EventLog::Embedded(log) => log.batches(),
+        }
     }
 
     /// The events of one aggregate after sequence `after`, in sequence order.

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 
+use super::appender::{Appender, BatchWriter};
 use super::{NewEvent, StoreError};
 
 /// The channel our trigger notifies when events are inserted.
@@ -54,10 +55,85 @@ pub struct PostgresEventLog {
     pool: PgPool,
     repository: Arc<PostgresEventRepository>,
     appended: Arc<Notify>,
-    /// Wakes this log's announcer, started by the first append (see [`announce`]).
-    announcer: Arc<OnceLock<Arc<Notify>>>,
+    appender: Appender<BatchInsert>,
     /// Events read to rebuild aggregates for commands (the aggregate cache keeps this low).
     loaded: Arc<AtomicU64>,
+}
+
+/// Writes a batch of appends with `cinder_append` (`migrations/0008_group_commit.sql`): one
+/// statement, one round trip, one transaction.
+struct BatchInsert {
+    pool: PgPool,
+    appended: Arc<Notify>,
+    /// Wakes this log's announcer, started by the first append (see [`announce`]).
+    announcer: OnceLock<Arc<Notify>>,
+}
+
+impl BatchWriter for BatchInsert {
+    async fn write(&self, batch: &[&[NewEvent]]) -> Result<Vec<Option<Vec<Cursor>>>, StoreError> {
+        let count = batch.iter().map(|events| events.len()).sum();
+        let mut appends = Vec::with_capacity(count);
+        let mut types = Vec::with_capacity(count);
+        let mut ids = Vec::with_capacity(count);
+        let mut sequences = Vec::with_capacity(count);
+        let mut event_types = Vec::with_capacity(count);
+        let mut versions = Vec::with_capacity(count);
+        let mut payloads = Vec::with_capacity(count);
+        let mut metadata = Vec::with_capacity(count);
+        for (append, events) in batch.iter().enumerate() {
+            for event in events.iter() {
+                appends.push(append as i32);
+                types.push(event.aggregate_type.as_str());
+                ids.push(event.aggregate_id.as_str());
+                sequences.push(event.sequence);
+                event_types.push(event.event_type.as_str());
+                versions.push(event.event_version.as_str());
+                payloads.push(event.payload.to_string());
+                metadata.push(event.metadata.to_string());
+            }
+        }
+        let rows: Vec<(i32, i64, String)> = sqlx::query_as(
+            "SELECT append, position, tx
+               FROM cinder_append($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&appends)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&sequences)
+        .bind(&event_types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&metadata)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut results: Vec<Option<Vec<Cursor>>> = vec![None; batch.len()];
+        for (append, position, tx) in rows {
+            let slot = usize::try_from(append)
+                .ok()
+                .and_then(|append| results.get_mut(append))
+                .ok_or_else(|| StoreError::Other(format!("cinder_append: no append {append}")))?;
+            slot.get_or_insert_with(Vec::new).push(Cursor {
+                tx: parse_tx(tx)?,
+                position,
+            });
+        }
+        for (result, events) in results.iter_mut().zip(batch) {
+            if let Some(cursors) = result {
+                if cursors.len() != events.len() {
+                    return Err(StoreError::Other(
+                        "cinder_append wrote part of an append".into(),
+                    ));
+                }
+                cursors.sort();
+            }
+        }
+        // This node's tail reads it at once; other nodes' hear of it by NOTIFY.
+        self.appended.notify_one();
+        self.announcer
+            .get_or_init(|| announce(self.pool.clone()))
+            .notify_one();
+        Ok(results)
+    }
 }
 
 impl PostgresEventLog {
@@ -73,11 +149,16 @@ impl PostgresEventLog {
     }
 
     pub fn with_pool(pool: PgPool) -> Self {
+        let appended = Arc::new(Notify::new());
         Self {
             repository: Arc::new(PostgresEventRepository::new(pool.clone())),
+            appender: Appender::new(BatchInsert {
+                pool: pool.clone(),
+                appended: appended.clone(),
+                announcer: OnceLock::new(),
+            }),
             pool,
-            appended: Arc::new(Notify::new()),
-            announcer: Arc::default(),
+            appended,
             loaded: Arc::default(),
         }
     }
@@ -116,60 +197,18 @@ impl PostgresEventLog {
         self.appended.clone()
     }
 
-    pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<Cursor>, StoreError> {
+    /// Appends one aggregate's events atomically, in the next group commit (see
+    /// [`Appender`]).
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Cursor>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        // One statement: atomic without an explicit transaction, one round trip.
-        let mut types = Vec::with_capacity(events.len());
-        let mut ids = Vec::with_capacity(events.len());
-        let mut sequences = Vec::with_capacity(events.len());
-        let mut event_types = Vec::with_capacity(events.len());
-        let mut versions = Vec::with_capacity(events.len());
-        let mut payloads = Vec::with_capacity(events.len());
-        let mut metadata = Vec::with_capacity(events.len());
-        for event in events {
-            types.push(event.aggregate_type.as_str());
-            ids.push(event.aggregate_id.as_str());
-            sequences.push(event.sequence);
-            event_types.push(event.event_type.as_str());
-            versions.push(event.event_version.as_str());
-            payloads.push(event.payload.to_string());
-            metadata.push(event.metadata.to_string());
-        }
-        let rows = sqlx::query(
-            "INSERT INTO events
-                 (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             SELECT t, i, s, e, v, p::json, m::json
-               FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-                 AS new(t, i, s, e, v, p, m)
-             RETURNING position, tx_id::text AS tx",
-        )
-        .bind(&types)
-        .bind(&ids)
-        .bind(&sequences)
-        .bind(&event_types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(&metadata)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut cursors = rows
-            .iter()
-            .map(|row| {
-                Ok(Cursor {
-                    tx: parse_tx(row.try_get("tx")?)?,
-                    position: row.try_get("position")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        cursors.sort();
-        // This node's tail reads it at once; other nodes' hear of it by NOTIFY.
-        self.appended.notify_one();
-        self.announcer
-            .get_or_init(|| announce(self.pool.clone()))
-            .notify_one();
-        Ok(cursors)
+        self.appender.append(events).await
+    }
+
+    /// Group commits written since start (each one transaction).
+    pub fn batches(&self) -> u64 {
+        self.appender.batches()
     }
 
     pub async fn load<A: Aggregate>(

@@ -259,7 +259,13 @@ async fn long_room(server: &TestServer, room: &str, count: i64) -> i64 {
                 metadata: json!({}),
             })
             .collect();
-        last = log.append(&batch).await.unwrap().last().unwrap().position;
+        last = log
+            .append(batch.as_slice())
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .position;
     }
     last
 }

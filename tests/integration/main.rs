@@ -12,6 +12,7 @@ mod chat_api;
 mod drops;
 mod edges;
 mod explorer;
+mod group_commit;
 mod history;
 mod http_limits;
 mod js;

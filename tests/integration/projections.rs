@@ -85,7 +85,7 @@ pub async fn append_many(log: &EventLog, aggregate_id: &str, from: i64, count: i
     for chunk_start in (from..from + count).step_by(1000) {
         let end = (chunk_start + 1000).min(from + count);
         let events: Vec<_> = (chunk_start..end).map(|s| event(aggregate_id, s)).collect();
-        log.append(&events).await.unwrap();
+        log.append(events.as_slice()).await.unwrap();
     }
 }
 

@@ -328,7 +328,7 @@ async fn concurrent_appenders_lose_nothing_in_the_tail(backend: Backend) {
                 let events: Vec<_> = (0..1 + round % 3)
                     .map(|n| event(&id, round * 3 + n + 1))
                     .collect();
-                cursors.extend(log.append(&events).await.unwrap());
+                cursors.extend(log.append(events.as_slice()).await.unwrap());
             }
             cursors
         }));
