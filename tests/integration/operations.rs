@@ -283,9 +283,11 @@ async fn stopping_closes_sockets_with_1001_and_finishes_commands_in_flight() {
         )
         .await;
     let deadline = Instant::now() + WAIT;
-    // (Watched from outside the locking transaction: it would see one snapshot of the activity.)
+    // Both commands run, and their batch waits for the table (group commit: one batch may hold
+    // both, or the second waits in the node for the first's). (Watched from outside the locking
+    // transaction: it would see one snapshot of the activity.)
     let mut watch = PgConnection::connect(&db.url).await.expect("connect");
-    while waiting_for_locks(&mut watch).await < 2 {
+    while waiting_for_locks(&mut watch).await < 1 || server.state.bus.in_flight.count() < 2 {
         assert!(Instant::now() < deadline, "both commands reach the append");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
