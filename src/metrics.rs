@@ -156,12 +156,48 @@ fn describe() {
         Unit::Count,
         "Pushes rendered and encoded (once for all the channels that send one alike)."
     );
-    // Present from the start, so a scrape of an idle node shows them.
+    register_zeros();
+}
+
+/// Every series of the table above that has no aggregate label, at zero: present from the
+/// start, so a scrape of an idle node shows them all (an alert on `increase(…)` of a series that
+/// appears only with its first error never fires for that error). The series labelled by
+/// aggregate type appear as each command bus starts ([`aggregate`]).
+fn register_zeros() {
+    gauge!(PROJECTION_LAG).increment(0.0);
+    counter!(PROJECTION_ERRORS).increment(0);
     gauge!(SOCKET_CONNECTIONS).increment(0.0);
+    for outcome in ["ok", "error"] {
+        counter!(JOINS, "outcome" => outcome).increment(0);
+    }
     counter!(PUSHES).increment(0);
     counter!(PUSH_RENDERS).increment(0);
     counter!(SLOW_CLIENTS_DROPPED).increment(0);
+    counter!(OVERSIZED_FRAMES).increment(0);
     gauge!(HTTP_CONNECTIONS).increment(0.0);
+    for reason in ["per_ip", "capacity"] {
+        counter!(HTTP_REFUSED, "reason" => reason).increment(0);
+    }
+    for timeout in ["header", "idle"] {
+        counter!(HTTP_TIMED_OUT, "timeout" => timeout).increment(0);
+    }
+}
+
+/// Registers the series of aggregate type `aggregate` at zero (every outcome of its commands,
+/// their durations, its appended events), so they are scraped before its first command.
+pub fn aggregate(aggregate: &'static str) {
+    for outcome in [
+        Outcome::Ok,
+        Outcome::Rejected,
+        Outcome::Conflict,
+        Outcome::Unavailable,
+        Outcome::Error,
+    ] {
+        counter!(COMMANDS, "aggregate" => aggregate, "outcome" => outcome.as_str()).increment(0);
+    }
+    // Registered without a sample: rendered with empty buckets.
+    let _ = histogram!(COMMAND_DURATION, "aggregate" => aggregate);
+    counter!(EVENTS_APPENDED, "aggregate" => aggregate).increment(0);
 }
 
 /// How a command ended.

@@ -129,6 +129,7 @@ where
         upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
     ) -> Self {
         let store = CachedEventStore::new(log, upcasters);
+        crate::metrics::aggregate(A::TYPE);
         Self {
             cqrs: CqrsFramework::new(store.clone(), Vec::new(), services),
             store,

@@ -178,6 +178,104 @@ async fn metrics_count_commands_events_connections_joins_and_pushes() {
     }
 }
 
+/// A label of a documented metric, and the values the README lists for it (none: an open set).
+type DocumentedLabel = (String, Vec<String>);
+
+/// The README's metrics table: each metric's name, and the label values it lists
+/// (`` `outcome`: ok, error `` → `("outcome", ["ok", "error"])`).
+fn documented_metrics() -> Vec<(String, Vec<DocumentedLabel>)> {
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split_once("| metric | type | labels | what |")
+        .expect("the README has a metrics table")
+        .1;
+    table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`').to_owned();
+            // "`aggregate`, `outcome`: ok, rejected" → aggregate: [], outcome: [ok, rejected]
+            let mut labels = Vec::new();
+            let parts: Vec<&str> = cells[3].split('`').collect();
+            for i in (1..parts.len()).step_by(2) {
+                let label = parts[i].to_owned();
+                let values = parts
+                    .get(i + 1)
+                    .and_then(|rest| rest.trim().strip_prefix(':'))
+                    .map(|values| {
+                        values
+                            .split(',')
+                            .map(|v| v.trim().to_owned())
+                            .filter(|v| !v.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                labels.push((label, values));
+            }
+            (name, labels)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fresh_node_shows_every_documented_series_at_zero() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let node = Node::start(&db.url, &dir.0).await;
+    let scrape = http()
+        .get(format!("{}/metrics", node.url()))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("scrape body");
+    let scrape = Scrape(scrape);
+    let documented = documented_metrics();
+    assert!(documented.len() >= 13, "the table: {documented:?}");
+    for (name, labels) in &documented {
+        let series = if name.ends_with("_seconds") && name.contains("duration") {
+            format!("{name}_count")
+        } else {
+            name.clone()
+        };
+        assert!(
+            scrape.has(&series),
+            "{series} on a fresh node:\n{}",
+            scrape.0
+        );
+        for (label, values) in labels {
+            for value in values {
+                assert!(
+                    scrape.samples(&series, &[(label, value)]).next().is_some(),
+                    "{series}{{{label}=\"{value}\"}} on a fresh node:\n{}",
+                    scrape.0
+                );
+            }
+            if values.is_empty() {
+                // An open set (aggregate types): present for every app's aggregate.
+                for aggregate in [
+                    "Room", "Bookmark", "TodoList", "Product", "Cart", "Purchase",
+                ] {
+                    assert!(
+                        scrape
+                            .samples(&series, &[(label, aggregate)])
+                            .next()
+                            .is_some(),
+                        "{series}{{{label}=\"{aggregate}\"}} on a fresh node"
+                    );
+                }
+            }
+        }
+        // Nothing has happened yet, except on a gauge of what is open.
+        if name != "cinder_http_connections" {
+            assert_eq!(scrape.value(&series, &[]), 0.0, "{series} on a fresh node");
+        }
+    }
+}
+
 #[tokio::test]
 async fn healthz_answers_and_readyz_wants_the_store_and_caught_up_projections() {
     let server = TestServer::start().await;
