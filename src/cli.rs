@@ -7,7 +7,9 @@ use std::time::Duration;
 use cinder_domain::Clock;
 
 use crate::bus::CommandBus;
-use crate::config::Config;
+use crate::config::{Config, StoreConfig};
+use crate::data_dir::DataDirLock;
+use crate::read_models::PROJECTIONS;
 use crate::replay::replay;
 use crate::server::{event_log, Server};
 
@@ -16,15 +18,12 @@ use crate::server::{event_log, Server};
     name = "cinder",
     version,
     about = "A real-time, event-sourced web platform",
-    args_conflicts_with_subcommands = true
+    after_help = "With no command, `cinder` serves: `cinder serve`, configured by the \
+                  environment (see `cinder serve --help`)."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-
-    /// With no command, `cinder` serves, configured by these flags.
-    #[command(flatten)]
-    pub serve: Config,
 }
 
 /// Apps with example data or traffic.
@@ -36,20 +35,25 @@ pub enum SeedApp {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the apps, the socket and the API.
-    Serve(Config),
+    Serve(Box<Config>),
     /// Apply the event store's migrations and exit.
-    Migrate(Config),
+    Migrate {
+        #[command(flatten)]
+        store: StoreConfig,
+    },
     /// Create an app's example data (`cinder seed drops`).
     Seed {
+        /// The app whose example data to create.
         app: SeedApp,
         #[command(flatten)]
-        config: Config,
+        store: StoreConfig,
     },
     /// Play an app's traffic through the command bus (`cinder simulate drops`).
     Simulate {
+        /// The app whose traffic to play.
         app: SeedApp,
         #[command(flatten)]
-        config: Config,
+        store: StoreConfig,
         /// Sales per tick.
         #[arg(long, default_value_t = 200)]
         per_tick: usize,
@@ -62,40 +66,65 @@ pub enum Command {
     /// Rebuild read models from the event store (stop the node using the data dir first).
     Replay {
         #[command(flatten)]
-        config: Config,
-        /// Only this projection (default: all).
-        #[arg(long)]
+        store: StoreConfig,
+        /// Only this projection (default: all of them).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PROJECTIONS))]
         projection: Option<String>,
     },
 }
 
+impl Cli {
+    /// The command to run: the one given, or `serve` configured by the environment.
+    pub fn command(self) -> Command {
+        match self.command {
+            Some(command) => command,
+            None => Cli::parse_from(["cinder", "serve"])
+                .command
+                .unwrap_or_else(|| Command::Serve(Box::new(Config::new(None, "./data".into())))),
+        }
+    }
+}
+
+/// Holds the data dir for a command that opens the embedded store in it (the Postgres store
+/// leaves the data dir alone, so a running node's does not stand in the way).
+fn hold_data_dir(store: &StoreConfig) -> anyhow::Result<Option<DataDirLock>> {
+    Ok(if store.embedded() {
+        Some(DataDirLock::acquire(&store.data_dir)?)
+    } else {
+        None
+    })
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+    match cli.command() {
         Command::Serve(config) => {
-            let server = Server::start(config).await?;
+            let server = Server::start(*config).await?;
             println!("Cinder is running at {}", server.url());
             server.run_until_signal().await;
         }
-        Command::Migrate(config) => {
-            event_log(&config).await?;
+        Command::Migrate { store } => {
+            let _held = hold_data_dir(&store)?;
+            event_log(&store.config()).await?;
             println!("event store ready (migrations applied)");
         }
         Command::Seed {
             app: SeedApp::Drops,
-            config,
+            store,
         } => {
-            let log = event_log(&config).await?;
+            let _held = hold_data_dir(&store)?;
+            let log = event_log(&store.config()).await?;
             let bus = CommandBus::new(log, Clock::system());
             let created = crate::simulators::drops::seed(&bus).await?;
             println!("seeded drops: {created} product(s) created (existing ones left alone)");
         }
         Command::Simulate {
             app: SeedApp::Drops,
-            config,
+            store,
             per_tick,
             tick_ms,
         } => {
-            let log = event_log(&config).await?;
+            let _held = hold_data_dir(&store)?;
+            let log = event_log(&store.config()).await?;
             let bus = CommandBus::new(log.clone(), Clock::system());
             let report = crate::simulators::drops::simulate(
                 &bus,
@@ -122,14 +151,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("the launch did not end cleanly");
             }
         }
-        Command::Replay { config, projection } => {
-            let report = replay(&config, projection.as_deref(), true).await?;
+        Command::Replay { store, projection } => {
+            let report = replay(&store.config(), projection.as_deref(), true).await?;
             println!(
-                "replayed {} events into {} in {:.2} s: {:.0} events/s",
-                report.events,
+                "replayed {} events into {} in {:.2} s: {}",
+                indicatif::HumanCount(report.events as u64),
                 report.projections.join(", "),
                 report.elapsed.as_secs_f64(),
-                report.events_per_second()
+                crate::replay::format_rate(report.events_per_second())
             );
         }
         Command::Bench(args) => {

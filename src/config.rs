@@ -38,7 +38,8 @@ pub struct Config {
     #[arg(long, env = "CINDER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
-    /// Password of `/admin` and the admin API (user `admin`). Generated and printed if unset.
+    /// Password of `/admin` and the admin API (user `admin`). If unset, one is generated once,
+    /// printed, and kept in <data dir>/admin_password.
     #[arg(long, env = "CINDER_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
@@ -68,6 +69,32 @@ pub struct Config {
     /// Heartbeat and timeout of presence shared through Postgres.
     #[arg(skip)]
     pub presence: crate::presence::PresenceSettings,
+}
+
+/// Where the commands other than `serve` find the event store: Postgres, or the embedded store
+/// in the data dir. (Only these two of `serve`'s settings concern them.)
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreConfig {
+    /// Postgres URL of the event store, e.g. postgres://postgres@127.0.0.1:5432/cinder
+    /// (default: the embedded store in <data dir>/events).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Where the node keeps its read models, the embedded event store and generated secrets.
+    #[arg(long, env = "CINDER_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl StoreConfig {
+    /// The node configuration these settings name, everything else at its default.
+    pub fn config(&self) -> Config {
+        Config::new(self.database_url.clone(), self.data_dir.clone())
+    }
+
+    /// Whether the event store is the embedded one, in the data dir.
+    pub fn embedded(&self) -> bool {
+        self.database_url.is_none()
+    }
 }
 
 /// Default of `CINDER_PREVIOUS_KEY_GRACE`: 7 days.

@@ -9,6 +9,10 @@ use cinder_read_models::drops::DropsReadModel;
 use cinder_read_models::todos::TodosReadModel;
 use cinder_read_models::{Projection, ProjectionError};
 
+/// The names of the projections [`ReadModels::projections`] returns, in its order: known
+/// before any data dir is opened, for `cinder replay --help` and its argument's check.
+pub const PROJECTIONS: [&str; 4] = ["chat", "bookmarks", "todos", "drops"];
+
 /// Every read model, opened on one sled database.
 #[derive(Clone)]
 pub struct ReadModels {
@@ -54,5 +58,20 @@ impl ReadModels {
             Arc::new(self.todos.clone()),
             Arc::new(self.drops.clone()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projection_names_are_the_projections() {
+        let dir = std::env::temp_dir().join(format!("cinder-names-{:016x}", rand::random::<u64>()));
+        let models = ReadModels::open(&dir).expect("read models");
+        let names: Vec<&str> = models.projections().iter().map(|p| p.name()).collect();
+        assert_eq!(names, PROJECTIONS);
+        drop(models);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -20,8 +20,19 @@ pub struct ReplayReport {
 
 impl ReplayReport {
     pub fn events_per_second(&self) -> f64 {
-        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        rate(self.events as u64, self.elapsed)
     }
+}
+
+/// Events per second over the whole run so far: what the progress bar shows and the summary
+/// says, so the two agree (indicatif's own `per_sec` is a moving estimate, shown to 4 decimals).
+pub fn rate(events: u64, elapsed: Duration) -> f64 {
+    events as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// `rate` rounded to whole events, with thousands separators: `81,552 events/s`.
+pub fn format_rate(rate: f64) -> String {
+    format!("{} events/s", indicatif::HumanCount(rate.round() as u64))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +57,8 @@ pub async fn replay(
     only: Option<&str>,
     show_progress: bool,
 ) -> Result<ReplayReport, ReplayError> {
+    let _held =
+        crate::data_dir::DataDirLock::acquire(&config.data_dir).map_err(StartError::from)?;
     let log = event_log(config).await?;
     let models = ReadModels::open(&config.data_dir.join("read_models"))?;
     let mut runner = ProjectionRunner::new(
@@ -81,11 +94,17 @@ pub async fn replay(
     } else {
         ProgressBar::hidden()
     };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
     let started = Instant::now();
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} events {rate} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                move |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = out.write_str(&format_rate(rate(state.pos(), started.elapsed())));
+                },
+            ),
+    );
     let events = runner.rebuild_with(&rebuilt, |n| bar.inc(n as u64)).await?;
     models
         .db

@@ -1,7 +1,6 @@
 //! Wires a node together: event store, projections, bus, web; and stops it cleanly.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use cinder_domain::Clock;
@@ -10,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::bus::CommandBus;
 use crate::config::Config;
+use crate::data_dir::DataDirLock;
 use crate::projections::ProjectionRunner;
 use crate::pubsub::PubSub;
 use crate::read_models::ReadModels;
@@ -26,16 +26,31 @@ pub enum StartError {
     ReadModels(#[from] cinder_read_models::ProjectionError),
     #[error("projections could not catch up: {0}")]
     CatchUp(#[from] crate::projections::RunError),
-    #[error("data dir {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("data dir {path}: {reason}")]
+    DataDir { path: String, reason: String },
+    #[error(transparent)]
+    Held(#[from] crate::data_dir::DataDirError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error("{addr} is already in use (another cinder node, or another program, listens there); stop it or pass --addr")]
+    AddrInUse { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("cannot connect to the database at {url} (DATABASE_URL): {reason}")]
+    Database { url: String, reason: String },
+}
+
+impl StartError {
+    fn bind(addr: SocketAddr, error: std::io::Error) -> StartError {
+        if error.kind() == std::io::ErrorKind::AddrInUse {
+            StartError::AddrInUse { addr }
+        } else {
+            StartError::Bind {
+                addr,
+                reason: error.to_string(),
+            }
+        }
+    }
 }
 
 /// The event store named by the configuration, migrated: Postgres at `DATABASE_URL`, or without
@@ -43,9 +58,9 @@ pub enum StartError {
 /// deleted and rebuilt from it).
 pub async fn event_log(config: &Config) -> Result<EventLog, StartError> {
     let Some(url) = config.database_url.as_deref() else {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| StartError::DataDir {
             path: config.data_dir.display().to_string(),
-            source,
+            reason: error.to_string(),
         })?;
         let path = config.data_dir.join("events");
         let log = crate::store::EmbeddedEventLog::open(&path)?;
@@ -55,10 +70,70 @@ pub async fn event_log(config: &Config) -> Result<EventLog, StartError> {
         );
         return Ok(EventLog::Embedded(log));
     };
-    let log = PostgresEventLog::connect(url).await?;
+    let log = match PostgresEventLog::connect(url).await {
+        Ok(log) => log,
+        Err(error) => {
+            return Err(StartError::Database {
+                url: without_password(url),
+                reason: why_not_connected(url, error).await,
+            })
+        }
+    };
     log.migrate().await?;
     Ok(EventLog::Postgres(log))
 }
+
+/// Why connecting to `url` failed, in the database's or the network's words: the pool only
+/// says it timed out, so one plain connection is tried for the reason.
+async fn why_not_connected(url: &str, error: StoreError) -> String {
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect(url).await {
+        Err(sqlx::Error::Database(error)) => error.message().to_owned(),
+        Err(sqlx::Error::Io(error)) => error.to_string(),
+        Err(other) => other.to_string(),
+        Ok(_) => match error {
+            StoreError::Unavailable(reason) | StoreError::Other(reason) => reason,
+            other => other.to_string(),
+        },
+    }
+}
+
+/// `url` with its password, if it has one, replaced by `***` (for messages).
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Takes `addr` without listening yet, so that a taken port is reported before anything else
+/// happens (and nothing connects before the node is ready to serve).
+fn reserve(addr: SocketAddr) -> Result<tokio::net::TcpSocket, StartError> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|error| StartError::bind(addr, error))?;
+    // As `TcpListener::bind` does: a restarted node may take its port back at once.
+    #[cfg(unix)]
+    socket
+        .set_reuseaddr(true)
+        .map_err(|error| StartError::bind(addr, error))?;
+    socket
+        .bind(addr)
+        .map_err(|error| StartError::bind(addr, error))?;
+    Ok(socket)
+}
+
+/// Connections the kernel queues for the accept loop (what `TcpListener::bind` uses).
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// A running node.
 pub struct Server {
@@ -70,18 +145,19 @@ pub struct Server {
     tasks: Vec<JoinHandle<()>>,
     http: JoinHandle<()>,
     db: sled::Db,
+    /// Held until the node has stopped: no other process may open its data dir meanwhile.
+    _data_dir: DataDirLock,
 }
 
 impl Server {
     /// Starts a node: migrates the store, brings every projection up to date, then serves.
     pub async fn start(config: Config) -> Result<Server, StartError> {
         crate::metrics::install();
+        let data_dir = DataDirLock::acquire(&config.data_dir)?;
+        let socket = reserve(config.addr)?;
         let log = event_log(&config).await?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
-        let secret = secret_key_base(&config)?;
+        let secret = crate::secrets::secret_key_base(&config)?;
+        let admin_password = crate::secrets::admin_password(&config)?;
         let models = ReadModels::open(&config.data_dir.join("read_models"))?;
 
         let (shutdown, stopping) = watch::channel(false);
@@ -135,7 +211,7 @@ impl Server {
             bookmarks: models.bookmarks.clone(),
             todos: models.todos.clone(),
             drops: models.drops.clone(),
-            admin_password: admin_password(&config),
+            admin_password,
             draining: draining.clone(),
             sockets: InFlight::default(),
             max_body_bytes: config.max_body_bytes,
@@ -157,16 +233,12 @@ impl Server {
             ));
         }
 
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.addr,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.addr,
-            source,
-        })?;
+        let listener = socket
+            .listen(LISTEN_BACKLOG)
+            .map_err(|error| StartError::bind(config.addr, error))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|error| StartError::bind(config.addr, error))?;
         if config.socket.outbox_bytes < config.max_reply_bytes {
             tracing::warn!(
                 outbox_bytes = config.socket.outbox_bytes,
@@ -191,6 +263,7 @@ impl Server {
             tasks,
             http,
             db: models.db,
+            _data_dir: data_dir,
         })
     }
 
@@ -278,19 +351,6 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
 
-/// `CINDER_ADMIN_PASSWORD`, or a new one, printed so the operator can log in.
-fn admin_password(config: &Config) -> String {
-    if let Some(password) = config.admin_password.clone().filter(|p| !p.is_empty()) {
-        return password;
-    }
-    let password = format!("{:016x}", rand::random::<u64>());
-    println!("CINDER_ADMIN_PASSWORD is not set; the /admin password for this run is: {password}");
-    tracing::warn!(
-        "CINDER_ADMIN_PASSWORD is not set: generated one for this run (printed on stdout)"
-    );
-    password
-}
-
 /// The signer of `secret`, also honouring `SECRET_KEY_BASE_PREVIOUS` for the grace period from
 /// now, if set.
 fn signer(secret: &str, config: &Config) -> Signer {
@@ -309,33 +369,4 @@ fn signer(secret: &str, config: &Config) -> Signer {
         }
         None => signer,
     }
-}
-
-/// `SECRET_KEY_BASE`, or the one generated into the data dir on first start.
-fn secret_key_base(config: &Config) -> Result<String, StartError> {
-    if let Some(secret) = &config.secret_key_base {
-        return Ok(secret.clone());
-    }
-    let path = config.data_dir.join("secret_key_base");
-    let io = |source| StartError::DataDir {
-        path: path.display().to_string(),
-        source,
-    };
-    if Path::new(&path).exists() {
-        return std::fs::read_to_string(&path)
-            .map(|s| s.trim().to_owned())
-            .map_err(io);
-    }
-    let secret = format!(
-        "{:032x}{:032x}",
-        rand::random::<u128>(),
-        rand::random::<u128>()
-    );
-    std::fs::write(&path, &secret).map_err(io)?;
-    tracing::warn!(
-        path = %path.display(),
-        "SECRET_KEY_BASE is not set: generated one and kept it in the data dir; \
-         set SECRET_KEY_BASE to share sessions across nodes"
-    );
-    Ok(secret)
 }

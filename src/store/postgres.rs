@@ -9,7 +9,7 @@ use cinder_read_models::{Cursor, RawEvent, StoredEvent};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 
@@ -140,10 +140,15 @@ impl PostgresEventLog {
     /// Connects a pool to `url`. Acquiring a connection gives up after a few seconds, so that
     /// while Postgres is down commands fail fast instead of hanging.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        // Postgres' NOTICEs (`relation "_sqlx_migrations" already exists, skipping`, at every
+        // start) are noise to an operator: only warnings and errors are sent to us.
+        let options = url
+            .parse::<PgConnectOptions>()?
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(3))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self::with_pool(pool))
     }

@@ -9,6 +9,7 @@ mod bookmarks;
 mod budgets;
 mod bus;
 mod chat_api;
+mod cli;
 mod drops;
 mod edges;
 mod explorer;

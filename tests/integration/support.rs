@@ -12,10 +12,18 @@ use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The server to create test databases on.
+/// The server to create test databases on, without a database name (one given in
+/// `CINDER_TEST_POSTGRES`, as in `postgres://postgres@127.0.0.1:5444/postgres`, is left off).
 pub fn admin_url() -> String {
-    std::env::var("CINDER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    let url = std::env::var("CINDER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let server = rest.split_once('/').map_or(rest, |(server, _)| server);
+            format!("{scheme}://{server}")
+        }
+        None => url,
+    }
 }
 
 /// A database of its own for one test, dropped when the test ends.
