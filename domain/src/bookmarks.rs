@@ -34,7 +34,7 @@ pub enum BookmarkCommand {
 }
 
 /// Tags as people give them: a list, or one comma-separated string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum TagsInput {
     List(Vec<String>),

@@ -24,7 +24,7 @@ pub const MAX_IMAGE_URL_CHARS: usize = 2000;
 pub const MAX_RESTOCK: u32 = 100_000;
 
 /// How much of a size is left, as shoppers see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Out,
@@ -122,7 +122,7 @@ pub enum ProductCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateProduct {
     pub sku: String,
     pub name: String,
@@ -134,7 +134,7 @@ pub struct CreateProduct {
     pub items: Vec<NewItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewItem {
     pub sku: String,
     pub size: String,

@@ -39,16 +39,21 @@ pub struct Bookmark {
 impl Bookmark {
     /// What API clients and channel subscribers see: `{id, title, description, url, public,
     /// tags, inserted_at}`.
+    pub fn public(&self) -> PublicBookmark {
+        PublicBookmark {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            url: self.url.clone(),
+            public: self.public,
+            tags: self.tags.clone(),
+            inserted_at: self.inserted_at,
+        }
+    }
+
+    /// [`Bookmark::public`] as JSON.
     pub fn public_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "title": self.title,
-            "description": self.description,
-            "url": self.url,
-            "public": self.public,
-            "tags": self.tags,
-            "inserted_at": self.inserted_at,
-        })
+        serde_json::to_value(self.public()).unwrap_or_else(|_| json!({}))
     }
 
     /// Whether `viewer` (a session id) may see it.
@@ -57,7 +62,21 @@ impl Bookmark {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A bookmark as everyone may see it: no owner, no counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublicBookmark {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// An absolute `http(s)` URL.
+    pub url: String,
+    pub public: bool,
+    /// Lower-cased, at most 10.
+    pub tags: Vec<String>,
+    pub inserted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Comment {
     pub bookmark_id: String,
     pub id: u64,

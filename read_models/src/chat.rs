@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// A message as readers see it; also the `message_sent` payload of the `chat:<room>` topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: u64,
     pub room: String,
@@ -33,7 +33,7 @@ pub struct Message {
 }
 
 /// A line of the room directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoomSummary {
     pub name: String,
     pub message_count: u64,

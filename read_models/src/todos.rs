@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// A todo as readers see it; also its JSON in the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Todo {
     pub id: u64,
     pub title: String,

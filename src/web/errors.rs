@@ -56,8 +56,28 @@ pub fn command_reply<E: Rejection>(error: CommandError<E>) -> Value {
     }
 }
 
+/// `{"error": "..."}`: a request the API cannot serve, said in one sentence.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+}
+
+/// `{"errors": {field: [message]}}`: every rule a command broke, by field (422).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldErrors {
+    /// Messages by field name.
+    pub errors: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 pub fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    (
+        status,
+        Json(ErrorBody {
+            error: message.to_owned(),
+        }),
+    )
+        .into_response()
 }
 
 pub fn not_found_page(app: &AppState, session: &Session) -> Response {

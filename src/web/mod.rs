@@ -9,6 +9,7 @@ pub mod events;
 pub mod forms;
 mod layout;
 pub mod live;
+pub mod openapi;
 mod paging;
 mod params;
 pub mod session;
@@ -28,6 +29,9 @@ use cinder_read_models::bookmarks::BookmarksReadModel;
 use cinder_read_models::chat::ChatReadModel;
 use cinder_read_models::drops::DropsReadModel;
 use cinder_read_models::todos::TodosReadModel;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::bus::CommandBus;
 use crate::projections::Progress;
@@ -96,8 +100,10 @@ pub fn channel_factories() -> Vec<Arc<dyn ChannelFactory>> {
     ]
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route: the pages, the socket and assets for browsers, and the API, each of whose
+/// endpoints is registered with its OpenAPI description ([`openapi`]).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .route("/", get(|| async { Redirect::to("/chat") }))
         .route("/socket/websocket", get(socket::upgrade))
         .route(
@@ -108,14 +114,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/assets/cinder.js", get(assets::script))
         .route("/assets/cinder.css", get(assets::style))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi::openapi_json))
         .merge(chat::routes())
         .merge(events::routes())
         .merge(bookmarks::routes())
         .merge(todos::routes())
         .merge(drops::routes())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = routes().split_for_parts();
+    routes
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -244,9 +256,31 @@ async fn not_found(
 /// How old the oldest event the projections have not applied may be on a ready node.
 const READY_LAG: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "operations_healthz",
+    responses((status = 200, description = "The process is up", content_type = "text/plain", body = String, example = "ok"))
+)]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// Ready when the node is not stopping, the event store answers, and the projections are caught
 /// up: no event they have not applied is older than [`READY_LAG`]. (A node only starts listening
 /// once its projections have caught up with the log, rebuilding any that need it.)
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    operation_id = "operations_readyz",
+    responses(
+        (status = 200, description = "Ready to serve", content_type = "text/plain", body = String, example = "ready"),
+        (status = 503, description = "Not ready, and why: stopping, the event store does not answer, or the projections are behind", content_type = "text/plain", body = String, example = "not ready: shutting down"),
+    )
+)]
 async fn readyz(State(app): State<AppState>) -> Response {
     use axum::response::IntoResponse;
     let not_ready = |reason: String| {
@@ -280,6 +314,13 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus' text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "operations_metrics",
+    responses((status = 200, description = "Every metric the README lists, in Prometheus' text format", content_type = "text/plain; version=0.0.4", body = String))
+)]
 async fn metrics() -> Response {
     use axum::response::IntoResponse;
     (

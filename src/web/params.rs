@@ -30,7 +30,9 @@ pub fn limit(
     }
 }
 
-/// An optional whole number `name` ≥ 0; `what` says what it is in the error message.
+/// An optional whole number `name` from 0 to `i64::MAX` (what ids, positions and sequences
+/// are stored as; a larger one would wrap when read as one); `what` says what it is in the
+/// error message.
 pub fn number(
     query: &HashMap<String, String>,
     name: &str,
@@ -38,7 +40,32 @@ pub fn number(
 ) -> Result<Option<u64>, BadParam> {
     match query.get(name).map(|v| v.parse::<u64>()) {
         None => Ok(None),
-        Some(Ok(n)) => Ok(Some(n)),
-        Some(Err(_)) => Err(BadParam(format!("{name} must be {what} (a number ≥ 0)"))),
+        Some(Ok(n)) if i64::try_from(n).is_ok() => Ok(Some(n)),
+        Some(_) => Err(BadParam(format!(
+            "{name} must be {what} (a number from 0 to {})",
+            i64::MAX
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_stay_within_what_the_store_holds() {
+        let query = |v: &str| HashMap::from([("after".to_owned(), v.to_owned())]);
+        assert_eq!(
+            number(&query("0"), "after", "a position").ok(),
+            Some(Some(0))
+        );
+        let max = i64::MAX.to_string();
+        assert_eq!(
+            number(&query(&max), "after", "a position").ok(),
+            Some(Some(i64::MAX as u64))
+        );
+        assert!(number(&query("9223372036854775808"), "after", "a position").is_err());
+        assert!(number(&query("-1"), "after", "a position").is_err());
+        assert!(number(&HashMap::new(), "after", "a position").is_ok_and(|n| n.is_none()));
     }
 }

@@ -336,3 +336,39 @@ async fn the_admin_password_is_generated_once_and_kept() {
     assert_eq!(admin_status(&third, &kept).await, 401);
     third.stop().await;
 }
+
+#[test]
+fn the_readme_lists_every_command_flag_and_variable() {
+    let readme = include_str!("../../README.md");
+    let cli = <cinder::cli::Cli as clap::CommandFactory>::command();
+    for command in cli.get_subcommands() {
+        let name = command.get_name();
+        assert!(
+            readme.contains(&format!("`cinder {name}")),
+            "the README's commands name `cinder {name}`"
+        );
+    }
+    let serve = cli.find_subcommand("serve").expect("serve");
+    let table = readme
+        .split_once("## Configuration")
+        .and_then(|(_, rest)| rest.split_once("\n## "))
+        .map(|(table, _)| table)
+        .expect("the README's configuration section");
+    for arg in serve.get_arguments() {
+        if let Some(env) = arg.get_env() {
+            let env = env.to_string_lossy();
+            assert!(
+                table.contains(&format!("`{env}`")),
+                "the configuration lists {env}"
+            );
+        }
+        if let Some(long) = arg.get_long() {
+            if long != "help" {
+                assert!(
+                    readme.contains(&format!("--{long}")),
+                    "the README mentions --{long}"
+                );
+            }
+        }
+    }
+}

@@ -20,6 +20,7 @@ mod js;
 mod limits;
 mod longpoll;
 mod nodes;
+mod openapi;
 mod operations;
 mod outage;
 mod paged_store;

@@ -152,13 +152,23 @@ async fn the_api_answers_every_command_with_the_list() {
         ("POST", "/api/todos", "{{{"),
         ("POST", "/api/todos", r#"{"title": 5}"#),
         ("POST", "/api/todos", r#"{}"#),
-        ("PATCH", "/api/todos/1", r#"{}"#),
         ("PATCH", "/api/todos/1", r#"{"completed": "yes"}"#),
         ("POST", "/api/todos/toggle-all", r#"{"completed": 1}"#),
     ] {
         let (status, _) = api(&server, &me, method, path, Some(body)).await;
         assert_eq!(status, 400, "{method} {path} {body}");
     }
+    // An empty patch changes nothing, as a JSON merge patch `{}` does.
+    let (status, unchanged) = api(&server, &me, "GET", "/api/todos", None).await;
+    assert_eq!(status, 200);
+    let first = unchanged["todos"][0]["id"].clone();
+    let path = format!("/api/todos/{first}");
+    assert_eq!(
+        api(&server, &me, "PATCH", &path, Some("{}")).await,
+        (200, unchanged)
+    );
+    let (status, _) = api(&server, &me, "PATCH", "/api/todos/999", Some("{}")).await;
+    assert_eq!(status, 404, "an empty patch of a todo that is not there");
 
     // Toggle all (TodoMVC's rule, then an explicit state), clear completed, delete.
     let (_, list) = api(&server, &me, "POST", "/api/todos/toggle-all", None).await;

@@ -11,11 +11,14 @@ use axum::{Extension, Json};
 use cinder_domain::bookmarks::{
     AddBookmark, BookmarkCommand, BookmarkError, CommentOnBookmark, TagsInput,
 };
+use cinder_read_models::bookmarks::{Comment, PublicBookmark};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::{is_id, is_tag};
 use crate::bus::CommandError;
-use crate::web::errors::{command_response, json_error};
+use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::{params, AppState};
@@ -23,7 +26,114 @@ use crate::web::{params, AppState};
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
+/// The body of `POST /api/bookmarks`. (The handler reads it field by field, so that a field of
+/// the wrong type is reported with the others, as a 422.)
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct NewBookmarkRequest {
+    pub bookmark: NewBookmark,
+}
+
+/// A bookmark to add: every rule is checked at once, and every problem reported.
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct NewBookmark {
+    /// 1–200 characters.
+    pub title: Option<String>,
+    /// An absolute `http://` or `https://` URL with a host, at most 2048 characters.
+    pub url: Option<String>,
+    /// At most 2000 characters.
+    pub description: Option<String>,
+    /// Listed for everyone (default), or for its owner (the session) only.
+    pub public: Option<bool>,
+    /// A list, or one comma-separated string: at most 10, each 1–32 of `a-z 0-9 + # . -`
+    /// (lower-cased, trimmed, de-duplicated).
+    pub tags: Option<TagsInput>,
+}
+
+/// `POST /api/bookmarks` answered: the bookmark as everyone sees it.
+#[derive(Serialize, ToSchema)]
+pub struct BookmarkCreated {
+    pub bookmark: CreatedBookmark,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedBookmark {
+    pub data: PublicBookmark,
+    /// "Bookmark created successfully"
+    pub message: &'static str,
+}
+
+/// A page of public bookmarks, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct BookmarksPage {
+    pub bookmarks: Vec<PublicBookmark>,
+    /// The last id shown, to pass as `before` for older ones; `null` on the last page.
+    pub next_before: Option<String>,
+}
+
+/// One bookmark.
+#[derive(Serialize, ToSchema)]
+pub struct OneBookmark {
+    pub bookmark: PublicBookmark,
+}
+
+/// A bookmark and a page of its discussion.
+#[derive(Serialize, ToSchema)]
+pub struct BookmarkPage {
+    pub bookmark: Discussion,
+    /// The oldest comment id shown, to pass as `before` for older ones; `null` when there are
+    /// none.
+    pub next_before: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Discussion {
+    #[serde(flatten)]
+    pub bookmark: PublicBookmark,
+    /// Oldest first.
+    pub comments: Vec<Comment>,
+}
+
+/// A comment to add.
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct NewComment {
+    /// 1–32 characters.
+    pub author: String,
+    /// 1–2000 characters after trimming; at most 10 comments a minute per author.
+    pub content: String,
+}
+
+/// A comment added: its id, and where its event is in the log.
+#[derive(Serialize, ToSchema)]
+pub struct AddedComment {
+    pub id: Option<u64>,
+    pub position: Option<i64>,
+}
+
 /// `POST /api/bookmarks` `{"bookmark": {title, url, description, public, tags}}`.
+#[utoipa::path(
+    post,
+    path = "/api/bookmarks",
+    tag = "bookmarks",
+    operation_id = "bookmarks_create",
+    request_body = NewBookmarkRequest,
+    responses(
+        (status = 201, description = "Added; owned by the caller's session", body = BookmarkCreated),
+        (status = 400, description = "No `bookmark` object in the body", body = ErrorBody),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 422, description = "Rules broken, every one by field", body = FieldErrors),
+        (status = 500, description = "Added, but not yet readable", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -93,10 +203,12 @@ pub async fn create(
             match app.bookmarks.get(&id) {
                 Ok(Some(bookmark)) => (
                     StatusCode::CREATED,
-                    Json(json!({"bookmark": {
-                        "data": bookmark.public_json(),
-                        "message": "Bookmark created successfully",
-                    }})),
+                    Json(BookmarkCreated {
+                        bookmark: CreatedBookmark {
+                            data: bookmark.public(),
+                            message: "Bookmark created successfully",
+                        },
+                    }),
                 )
                     .into_response(),
                 _ => json_error(
@@ -111,6 +223,22 @@ pub async fn create(
 
 /// `GET /api/bookmarks?tag=&before=&limit=`: public bookmarks, newest first; at most `limit`,
 /// and what fits in `CINDER_MAX_REPLY_BYTES`; `next_before` continues.
+#[utoipa::path(
+    get,
+    path = "/api/bookmarks",
+    tag = "bookmarks",
+    operation_id = "bookmarks_list",
+    params(
+        ("tag" = Option<String>, Query, pattern = r"^[a-z0-9+#.-]{1,32}$", description = "Only bookmarks with this tag"),
+        ("before" = Option<String>, Query, pattern = r"^[A-Za-z0-9-]{1,64}$", description = "A `next_before` of an earlier page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Bookmarks at most (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "A page of public bookmarks", body = BookmarksPage),
+        (status = 400, description = "A bad `tag`, `before` or `limit`", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -127,14 +255,14 @@ pub async fn list(
         Some(tag) if !is_tag(tag) => return json_error(StatusCode::BAD_REQUEST, "not a tag"),
         Some(tag) => app.bookmarks.tagged_before(tag, before).and_then(|found| {
             paging::serialized(
-                found.map(|b| b.map(|b| b.public_json())),
+                found.map(|b| b.map(|b| b.public())),
                 limit,
                 list_budget(&app),
             )
         }),
         None => app.bookmarks.firehose_before(before).and_then(|found| {
             paging::serialized(
-                found.map(|b| b.map(|b| b.public_json())),
+                found.map(|b| b.map(|b| b.public())),
                 limit,
                 list_budget(&app),
             )
@@ -144,18 +272,36 @@ pub async fn list(
         Ok(page) => {
             let next = page
                 .more
-                .then(|| page.items.last().map(|b| b["id"].clone()))
+                .then(|| page.items.last().map(|b| b.id.clone()))
                 .flatten();
-            Json(json!({"bookmarks": page.items, "next_before": next})).into_response()
+            Json(BookmarksPage {
+                bookmarks: page.items,
+                next_before: next,
+            })
+            .into_response()
         }
         Err(error) => read_failed(error),
     }
 }
 
 /// `GET /api/bookmarks/random`: one public bookmark, uniformly.
+#[utoipa::path(
+    get,
+    path = "/api/bookmarks/random",
+    tag = "bookmarks",
+    operation_id = "bookmarks_random",
+    responses(
+        (status = 200, description = "A public bookmark, picked uniformly", body = OneBookmark),
+        (status = 404, description = "There are no public bookmarks yet", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn random(State(app): State<AppState>) -> Response {
     match app.bookmarks.random(rand::random()) {
-        Ok(Some(bookmark)) => Json(json!({"bookmark": bookmark.public_json()})).into_response(),
+        Ok(Some(bookmark)) => Json(OneBookmark {
+            bookmark: bookmark.public(),
+        })
+        .into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, "no public bookmarks yet"),
         Err(error) => read_failed(error),
     }
@@ -165,6 +311,23 @@ pub async fn random(State(app): State<AppState>) -> Response {
 /// first (the latest, or those before the comment `before`; at most `limit`, and what fits in
 /// `CINDER_MAX_REPLY_BYTES`); `next_before` continues with older ones. A private bookmark only
 /// for its owner.
+#[utoipa::path(
+    get,
+    path = "/api/bookmarks/{id}",
+    tag = "bookmarks",
+    operation_id = "bookmarks_show",
+    params(
+        ("id" = String, Path, description = "A bookmark id"),
+        ("before" = Option<u64>, Query, description = "Only comments older than this id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Comments at most (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The bookmark and the latest comments (before `before`), oldest first", body = BookmarkPage),
+        (status = 400, description = "A bad `before` or `limit`", body = ErrorBody),
+        (status = 404, description = "No such bookmark (or a private one of someone else)", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -184,8 +347,8 @@ pub async fn show(
         Ok(_) => return json_error(StatusCode::NOT_FOUND, "no such bookmark"),
         Err(error) => return read_failed(error),
     };
-    let mut body = bookmark.public_json();
-    let budget = list_budget(&app).saturating_sub(paging::json_size(&body));
+    let public = bookmark.public();
+    let budget = list_budget(&app).saturating_sub(paging::json_size(&public));
     match paging::serialized(app.bookmarks.comments_before(&id, before), limit, budget) {
         Ok(page) => {
             let next = page
@@ -194,14 +357,36 @@ pub async fn show(
                 .flatten();
             let mut comments = page.items;
             comments.reverse();
-            body["comments"] = json!(comments);
-            Json(json!({ "bookmark": body, "next_before": next })).into_response()
+            Json(BookmarkPage {
+                bookmark: Discussion {
+                    bookmark: public,
+                    comments,
+                },
+                next_before: next,
+            })
+            .into_response()
         }
         Err(error) => read_failed(error),
     }
 }
 
 /// `POST /api/bookmarks/<id>/comments` `{author, content}` → 201 `{id, position}`.
+#[utoipa::path(
+    post,
+    path = "/api/bookmarks/{id}/comments",
+    tag = "bookmarks",
+    operation_id = "bookmarks_comment",
+    params(("id" = String, Path, description = "A bookmark id")),
+    request_body = NewComment,
+    responses(
+        (status = 201, description = "Added", body = AddedComment),
+        (status = 400, description = "Not a JSON object", body = ErrorBody),
+        (status = 404, description = "No such bookmark", body = ErrorBody),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 422, description = "A rule broken (length, control characters, rate)", body = FieldErrors),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn comment(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -239,7 +424,10 @@ pub async fn comment(
             });
             (
                 StatusCode::CREATED,
-                Json(json!({"id": comment_id, "position": committed.position()})),
+                Json(AddedComment {
+                    id: comment_id,
+                    position: committed.position(),
+                }),
             )
                 .into_response()
         }

@@ -7,7 +7,8 @@ mod pages;
 mod views;
 
 use axum::routing::{get, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use channel::BookmarkChannels;
 
@@ -15,17 +16,17 @@ use super::live::LiveView;
 use super::session::Session;
 use super::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/bookmarks", get(pages::firehose).post(pages::add))
         .route("/bookmarks/random", get(pages::random))
         .route("/bookmarks/tags/{tag}", get(pages::tag))
         .route("/bookmarks/{id}", get(pages::bookmark))
         .route("/bookmarks/{id}/comments", post(pages::comment))
-        .route("/api/bookmarks", get(api::list).post(api::create))
-        .route("/api/bookmarks/random", get(api::random))
-        .route("/api/bookmarks/{id}", get(api::show))
-        .route("/api/bookmarks/{id}/comments", post(api::comment))
+        .routes(routes!(api::list, api::create))
+        .routes(routes!(api::random))
+        .routes(routes!(api::show))
+        .routes(routes!(api::comment))
 }
 
 /// Whether `tag` could be a tag (so it can name a page or topic).

@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage};
-use cinder_read_models::chat::RoomCursor;
-use serde::Deserialize;
-use serde_json::json;
+use cinder_read_models::chat::{Message, RoomCursor, RoomSummary};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::web::errors::{command_response, json_error};
+use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
 use crate::web::paging::{self, list_budget};
 use crate::web::{params, AppState};
 
@@ -21,8 +21,50 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 const DEFAULT_ROOMS: usize = 100;
 
+/// A page of the room directory.
+#[derive(Serialize, ToSchema)]
+pub struct RoomsPage {
+    /// Most recently active first.
+    rooms: Vec<RoomSummary>,
+    /// Pass as `before` for the next page; `null` on the last.
+    next_before: Option<String>,
+}
+
+/// A page of a room's messages.
+#[derive(Serialize, ToSchema)]
+pub struct MessagesPage {
+    /// Oldest first.
+    messages: Vec<Message>,
+    /// The oldest id shown, to pass as `before` for older ones; `null` when there are none.
+    next_before: Option<u64>,
+}
+
+/// A message sent: its id, and where its event is in the log.
+#[derive(Serialize, ToSchema)]
+pub struct SentMessage {
+    /// The message's id in its room.
+    id: Option<u64>,
+    /// Its event's position in the log (`/api/events?after=` continues from it).
+    position: Option<i64>,
+}
+
 /// `GET /api/chat/rooms?before=&limit=`: most recently active first, a page at a time (at most
 /// `limit`, and what fits in `CINDER_MAX_REPLY_BYTES`); `next_before` continues.
+#[utoipa::path(
+    get,
+    path = "/api/chat/rooms",
+    tag = "chat",
+    operation_id = "chat_rooms",
+    params(
+        ("before" = Option<String>, Query, pattern = r"^[0-9]{1,18}\.[a-z0-9-]{1,64}$", description = "A `next_before` of an earlier page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Rooms at most (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "A page of rooms", body = RoomsPage),
+        (status = 400, description = "A bad `before` or `limit`", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn rooms(
     State(app): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -56,7 +98,11 @@ pub async fn rooms(
                         .map(|room| RoomCursor::of(room).to_string())
                 })
                 .flatten();
-            Json(json!({ "rooms": page.items, "next_before": next })).into_response()
+            Json(RoomsPage {
+                rooms: page.items,
+                next_before: next,
+            })
+            .into_response()
         }
         Err(error) => read_failed(error),
     }
@@ -64,6 +110,23 @@ pub async fn rooms(
 
 /// `GET /api/chat/rooms/<room>/messages?before=&limit=`: oldest first; at most `limit`, and
 /// what fits in `CINDER_MAX_REPLY_BYTES`; `next_before` continues with older ones.
+#[utoipa::path(
+    get,
+    path = "/api/chat/rooms/{room}/messages",
+    tag = "chat",
+    operation_id = "chat_messages",
+    params(
+        ("room" = String, Path, description = "A room name: 1–64 of a-z, 0-9 and -"),
+        ("before" = Option<u64>, Query, description = "Only messages older than this id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Messages at most (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The latest messages (before `before`), oldest first", body = MessagesPage),
+        (status = 400, description = "A bad `before` or `limit`", body = ErrorBody),
+        (status = 404, description = "No such room", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn messages(
     State(app): State<AppState>,
     Path(room): Path<String>,
@@ -98,19 +161,42 @@ pub async fn messages(
                 .flatten();
             let mut messages = page.items;
             messages.reverse();
-            Json(json!({ "messages": messages, "next_before": next })).into_response()
+            Json(MessagesPage {
+                messages,
+                next_before: next,
+            })
+            .into_response()
         }
         Err(error) => read_failed(error),
     }
 }
 
-#[derive(Deserialize)]
+/// A message to send.
+#[derive(Deserialize, ToSchema)]
 pub struct NewMessage {
+    /// 1–32 characters, no control characters.
     sender: String,
+    /// 1–2000 characters after trimming.
     content: String,
 }
 
 /// `POST /api/chat/rooms/<room>/messages` `{sender, content}` → 201 `{id, position}`.
+#[utoipa::path(
+    post,
+    path = "/api/chat/rooms/{room}/messages",
+    tag = "chat",
+    operation_id = "chat_send_message",
+    params(("room" = String, Path, description = "A room name: 1–64 of a-z, 0-9 and - (a new one is created)")),
+    request_body = NewMessage,
+    responses(
+        (status = 201, description = "Sent", body = SentMessage),
+        (status = 400, description = "Not a JSON object `{sender, content}`", body = ErrorBody),
+        (status = 404, description = "Not a room name", body = ErrorBody),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 422, description = "A rule broken (length, control characters, rate, duplicate)", body = FieldErrors),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn send_message(
     State(app): State<AppState>,
     Path(room): Path<String>,
@@ -147,7 +233,10 @@ pub async fn send_message(
             let id = super::message_id(&committed.events);
             (
                 StatusCode::CREATED,
-                Json(json!({ "id": id, "position": committed.position() })),
+                Json(SentMessage {
+                    id,
+                    position: committed.position(),
+                }),
             )
                 .into_response()
         }

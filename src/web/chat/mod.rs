@@ -6,7 +6,8 @@ mod pages;
 mod views;
 
 use axum::routing::{get, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use channel::RoomChannels;
 
@@ -14,18 +15,15 @@ use super::live::LiveView;
 use super::session::Session;
 use super::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/chat", get(pages::lobby))
         .route("/chat/go", get(pages::go))
         .route("/chat/{room}", get(pages::room))
         .route("/chat/{room}/name", post(pages::set_name))
         .route("/chat/{room}/messages", post(pages::send_message))
-        .route("/api/chat/rooms", get(api::rooms))
-        .route(
-            "/api/chat/rooms/{room}/messages",
-            get(api::messages).post(api::send_message),
-        )
+        .routes(routes!(api::rooms))
+        .routes(routes!(api::messages, api::send_message))
 }
 
 /// The id of the message a `SendMessage` committed.

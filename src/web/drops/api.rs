@@ -11,13 +11,94 @@ use cinder_domain::drops::{
     product_of, CartCommand, CartError, CreateProduct, ProductCommand, ProductError,
 };
 use cinder_read_models::drops::ProductView;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::admin::challenge;
 use super::is_admin;
 use crate::bus::CommandError;
 use crate::process::checkout::{checkout as run_checkout, CheckoutError};
-use crate::web::errors::{command_response, json_error};
+use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
+
+/// Every product, in display order.
+#[derive(Serialize, ToSchema)]
+pub struct Products {
+    pub products: Vec<ProductView>,
+}
+
+/// One product, with its items' counts and levels.
+#[derive(Serialize, ToSchema)]
+pub struct OneProduct {
+    pub product: ProductView,
+}
+
+/// A product created: its id (its sku) and its items' ids (`<sku>-<size>`).
+#[derive(Serialize, ToSchema)]
+pub struct CreatedProduct {
+    pub id: String,
+    pub items: Vec<CreatedItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedItem {
+    pub id: String,
+    pub sku: String,
+    pub size: String,
+}
+
+/// Units to add to an item.
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct Restock {
+    pub quantity: u32,
+}
+
+/// An item to put in a cart.
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct CartItem {
+    /// An item's id, `<sku>-<size>`.
+    pub item_id: String,
+}
+
+/// A cart, as it is after the command.
+#[derive(Serialize, ToSchema)]
+pub struct CartBody {
+    pub cart: Cart,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Cart {
+    /// The caller's own cart id.
+    pub id: String,
+    /// The ids of the items in it, at most 10.
+    pub items: Vec<String>,
+}
+
+/// A checkout that completed.
+#[derive(Serialize, ToSchema)]
+pub struct CheckoutComplete {
+    /// "complete"
+    pub status: &'static str,
+    pub purchase_id: String,
+}
+
+/// A checkout refused; nothing was taken.
+#[derive(Serialize, ToSchema)]
+pub struct CheckoutRefused {
+    /// "refused"
+    pub status: &'static str,
+    /// Why, for a person.
+    pub error: String,
+}
+
+/// The admin credentials were missing or wrong: `401` with `WWW-Authenticate: Basic`.
+const ADMIN_ONLY: &str = "The admin password is needed (HTTP Basic, user `admin`)";
 use crate::web::AppState;
 
 /// A product as the API shows it: its items with counts and levels.
@@ -42,25 +123,60 @@ pub fn product_json(product: &ProductView) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/drops/products",
+    tag = "drops",
+    operation_id = "drops_products",
+    responses(
+        (status = 200, description = "Every product, with items, counts and levels", body = Products),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn products(State(app): State<AppState>) -> Response {
     match app.drops.products() {
-        Ok(products) => {
-            Json(json!({"products": products.iter().map(product_json).collect::<Vec<_>>()}))
-                .into_response()
-        }
+        Ok(products) => Json(Products { products }).into_response(),
         Err(error) => read_failed(error),
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/drops/products/{id}",
+    tag = "drops",
+    operation_id = "drops_product",
+    params(("id" = String, Path, description = "A product's id: its sku")),
+    responses(
+        (status = 200, description = "The product", body = OneProduct),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn product(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     match app.drops.product(&id) {
-        Ok(Some(product)) => Json(json!({"product": product_json(&product)})).into_response(),
+        Ok(Some(product)) => Json(OneProduct { product }).into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, "no such product"),
         Err(error) => read_failed(error),
     }
 }
 
 /// `POST /api/drops/products` → 201 `{id, items: [{id, sku, size}]}`.
+#[utoipa::path(
+    post,
+    path = "/api/drops/products",
+    tag = "drops",
+    operation_id = "drops_create_product",
+    security(("admin" = [])),
+    request_body = CreateProduct,
+    responses(
+        (status = 201, description = "Created, unreleased", body = CreatedProduct),
+        (status = 400, description = "Not a product object", body = ErrorBody),
+        (status = 401, description = ADMIN_ONLY, content_type = "text/plain", body = String),
+        (status = 409, description = "A product with this sku exists, or conflicting writers", body = ErrorBody),
+        (status = 422, description = "Rules broken, by field", body = FieldErrors),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn create_product(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -69,7 +185,10 @@ pub async fn create_product(
     if !is_admin(&headers, &app) {
         return challenge();
     }
-    let create: CreateProduct = match serde_json::from_slice(&body) {
+    let create = serde_json::from_slice::<Value>(&body)
+        .map(whole_numbers)
+        .and_then(serde_json::from_value::<CreateProduct>);
+    let create: CreateProduct = match create {
         Ok(create) => create,
         Err(error) => {
             return json_error(
@@ -94,7 +213,7 @@ pub async fn create_product(
     {
         Ok(committed) => {
             wait(&app, committed.last()).await;
-            let items: Vec<Value> = committed
+            let items: Vec<CreatedItem> = committed
                 .events
                 .iter()
                 .flat_map(|event| match event {
@@ -103,9 +222,13 @@ pub async fn create_product(
                     }
                     _ => Vec::new(),
                 })
-                .map(|item| json!({"id": item.id, "sku": item.sku, "size": item.size}))
+                .map(|item| CreatedItem {
+                    id: item.id,
+                    sku: item.sku,
+                    size: item.size,
+                })
                 .collect();
-            (StatusCode::CREATED, Json(json!({"id": id, "items": items}))).into_response()
+            (StatusCode::CREATED, Json(CreatedProduct { id, items })).into_response()
         }
         Err(CommandError::Rejected(ProductError::AlreadyExists)) => json_error(
             StatusCode::CONFLICT,
@@ -115,6 +238,23 @@ pub async fn create_product(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/drops/products/{id}/release",
+    tag = "drops",
+    operation_id = "drops_release",
+    security(("admin" = [])),
+    params(("id" = String, Path, description = "A product's id: its sku")),
+    responses(
+        (status = 200, description = "Released; the product", body = OneProduct),
+        (status = 401, description = ADMIN_ONLY, content_type = "text/plain", body = String),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 422, description = "Already released", body = FieldErrors),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 500, description = "Done, but not yet readable", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn release(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -126,6 +266,25 @@ pub async fn release(
     product_command(&app, &id, ProductCommand::ReleaseProduct).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/drops/items/{item_id}/restock",
+    tag = "drops",
+    operation_id = "drops_restock",
+    security(("admin" = [])),
+    params(("item_id" = String, Path, description = "An item's id: `<sku>-<size>`")),
+    request_body = Restock,
+    responses(
+        (status = 200, description = "Restocked; the product", body = OneProduct),
+        (status = 400, description = "Not `{\"quantity\": a whole number}`", body = ErrorBody),
+        (status = 401, description = ADMIN_ONLY, content_type = "text/plain", body = String),
+        (status = 404, description = "No such item", body = ErrorBody),
+        (status = 422, description = "A rule broken", body = FieldErrors),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 500, description = "Done, but not yet readable", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn restock(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -137,6 +296,7 @@ pub async fn restock(
     }
     let quantity = serde_json::from_slice::<Value>(&body)
         .ok()
+        .map(whole_numbers)
         .and_then(|b| b.get("quantity").and_then(Value::as_u64));
     let Some(quantity) = quantity.and_then(|q| u32::try_from(q).ok()) else {
         return json_error(
@@ -166,9 +326,7 @@ async fn product_command(app: &AppState, product_id: &str, command: ProductComma
         Ok(committed) => {
             wait(app, committed.last()).await;
             match app.drops.product(product_id) {
-                Ok(Some(product)) => {
-                    Json(json!({"product": product_json(&product)})).into_response()
-                }
+                Ok(Some(product)) => Json(OneProduct { product }).into_response(),
                 _ => json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "done, but not yet readable",
@@ -182,6 +340,23 @@ async fn product_command(app: &AppState, product_id: &str, command: ProductComma
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/drops/carts/{cart_id}/items",
+    tag = "drops",
+    operation_id = "drops_add_to_cart",
+    params(("cart_id" = String, Path, description = "The caller's own cart id, a secret: 1–64 of letters, digits, - and _")),
+    request_body = CartItem,
+    responses(
+        (status = 200, description = "Added; the cart", body = CartBody),
+        (status = 400, description = "Not `{\"item_id\": \"...\"}`", body = ErrorBody),
+        (status = 404, description = "No such item, or not a cart id", body = ErrorBody),
+        (status = 409, description = "A checkout of this cart is under way, or conflicting writers", body = ErrorBody),
+        (status = 422, description = "A rule broken (already in the cart, an 11th item)", body = FieldErrors),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn add_to_cart(
     State(app): State<AppState>,
     Path(cart_id): Path<String>,
@@ -201,6 +376,24 @@ pub async fn add_to_cart(
     cart_command(&app, &cart_id, CartCommand::AddItem { item_id }).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/drops/carts/{cart_id}/items/{item_id}",
+    tag = "drops",
+    operation_id = "drops_remove_from_cart",
+    params(
+        ("cart_id" = String, Path, description = "The caller's own cart id, a secret: 1–64 of letters, digits, - and _"),
+        ("item_id" = String, Path, description = "An item's id: `<sku>-<size>`"),
+    ),
+    responses(
+        (status = 200, description = "Removed; the cart", body = CartBody),
+        (status = 404, description = "Not in this cart, or not a cart id", body = ErrorBody),
+        (status = 409, description = "A checkout of this cart is under way, or conflicting writers", body = ErrorBody),
+        (status = 422, description = "A rule broken (already in the cart, an 11th item)", body = FieldErrors),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn remove_from_cart(
     State(app): State<AppState>,
     Path((cart_id, item_id)): Path<(String, String)>,
@@ -231,20 +424,42 @@ async fn cart_command(app: &AppState, cart_id: &str, command: CartCommand) -> Re
 
 fn cart_response(app: &AppState, cart_id: &str) -> Response {
     match app.drops.cart(&stored_cart(cart_id)) {
-        Ok(items) => Json(json!({"cart": {"id": cart_id, "items": items}})).into_response(),
+        Ok(items) => Json(CartBody {
+            cart: Cart {
+                id: cart_id.to_owned(),
+                items,
+            },
+        })
+        .into_response(),
         Err(error) => read_failed(error),
     }
 }
 
 /// `POST /api/drops/carts/<cart_id>/checkout` → 200 `{"status": "complete"}` or 409/422.
+#[utoipa::path(
+    post,
+    path = "/api/drops/carts/{cart_id}/checkout",
+    tag = "drops",
+    operation_id = "drops_checkout",
+    params(("cart_id" = String, Path, description = "The caller's own cart id, a secret: 1–64 of letters, digits, - and _")),
+    responses(
+        (status = 200, description = "Bought; the cart is empty", body = CheckoutComplete),
+        (status = 404, description = "Not a cart id", body = ErrorBody),
+        (status = 409, description = "Refused: sold out, a checkout of this cart under way, the cart changed meanwhile, or the purchase failed", body = CheckoutRefused),
+        (status = 422, description = "Refused: an empty cart, or an item not released yet", body = CheckoutRefused),
+        (status = 503, description = "Refused: the event store is unavailable", body = CheckoutRefused),
+    )
+)]
 pub async fn checkout(State(app): State<AppState>, Path(cart_id): Path<String>) -> Response {
     if !valid_cart_id(&cart_id) {
         return json_error(StatusCode::NOT_FOUND, "no such cart");
     }
     match run_checkout(&app, &stored_cart(&cart_id)).await {
-        Ok(purchase_id) => {
-            Json(json!({"status": "complete", "purchase_id": purchase_id})).into_response()
-        }
+        Ok(purchase_id) => Json(CheckoutComplete {
+            status: "complete",
+            purchase_id,
+        })
+        .into_response(),
         Err(error) => {
             let status = match error {
                 CheckoutError::EmptyCart | CheckoutError::NotReleased(_) => {
@@ -258,10 +473,32 @@ pub async fn checkout(State(app): State<AppState>, Path(cart_id): Path<String>) 
             };
             (
                 status,
-                Json(json!({"status": "refused", "error": error.to_string()})),
+                Json(CheckoutRefused {
+                    status: "refused",
+                    error: error.to_string(),
+                }),
             )
                 .into_response()
         }
+    }
+}
+
+/// `value` with every number that is whole written as an integer: JSON Schema, and so the
+/// document, counts `3.0` as the integer 3, so the API takes it as one too.
+fn whole_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, whole_numbers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -293,4 +530,18 @@ fn read_failed(error: impl std::fmt::Display) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         "could not read the store",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_floats_become_integers_and_others_stay() {
+        let body = json!({"quantity": 3.0, "items": [{"available": 2.0}, 1.5, -4.0], "sku": "x"});
+        assert_eq!(
+            whole_numbers(body),
+            json!({"quantity": 3, "items": [{"available": 2}, 1.5, -4], "sku": "x"})
+        );
+    }
 }

@@ -9,10 +9,11 @@ mod pages;
 mod views;
 
 use axum::http::{header, HeaderMap};
-use axum::routing::{delete, get, post};
-use axum::Router;
+use axum::routing::{get, post};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use channel::ProductChannels;
 
@@ -20,8 +21,8 @@ use super::live::LiveView;
 use super::session::Session;
 use super::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/drops", get(pages::shop))
         .route("/drops/checkout", get(pages::checkout).post(pages::buy))
         .route("/drops/cart", post(pages::add_to_cart))
@@ -31,19 +32,13 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(admin::page))
         .route("/admin/release", post(admin::release_form))
         .route("/admin/restock", post(admin::restock_form))
-        .route(
-            "/api/drops/products",
-            get(api::products).post(api::create_product),
-        )
-        .route("/api/drops/products/{id}", get(api::product))
-        .route("/api/drops/products/{id}/release", post(api::release))
-        .route("/api/drops/items/{item_id}/restock", post(api::restock))
-        .route("/api/drops/carts/{cart_id}/items", post(api::add_to_cart))
-        .route(
-            "/api/drops/carts/{cart_id}/items/{item_id}",
-            delete(api::remove_from_cart),
-        )
-        .route("/api/drops/carts/{cart_id}/checkout", post(api::checkout))
+        .routes(routes!(api::products, api::create_product))
+        .routes(routes!(api::product))
+        .routes(routes!(api::release))
+        .routes(routes!(api::restock))
+        .routes(routes!(api::add_to_cart))
+        .routes(routes!(api::remove_from_cart))
+        .routes(routes!(api::checkout))
 }
 
 /// The Drops live view at `path`, if it is one of Drops'.

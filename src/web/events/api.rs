@@ -7,10 +7,26 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cinder_read_models::{Cursor, StoredEvent};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{event_json, is_aggregate_id, is_aggregate_type, Viewer, HISTORY_PAGE};
-use crate::web::errors::json_error;
+use super::LoggedEvent;
+use super::{is_aggregate_id, is_aggregate_type, logged_event, Viewer, HISTORY_PAGE};
+use crate::web::errors::{json_error, ErrorBody};
+
+/// A page of the log, in log order; never empty unless nothing follows `after`.
+#[derive(Serialize, ToSchema)]
+pub struct EventsPage {
+    pub events: Vec<LoggedEvent>,
+}
+
+/// A page of one aggregate's history, in sequence order.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryPage {
+    pub events: Vec<LoggedEvent>,
+    /// The last sequence shown, to pass as `after` for the next page; `null` on the last.
+    pub next: Option<i64>,
+}
 use crate::web::session::Session;
 use crate::web::{params, AppState};
 
@@ -24,6 +40,23 @@ const ENVELOPE_BYTES: usize = 256;
 /// `GET /api/events?after=<position>&limit=`: events after the one at `after`, in log order.
 /// Pass the last position you received as `after` to continue without gaps or repeats. A page
 /// is cut short (never empty) where its body would pass `CINDER_MAX_REPLY_BYTES`.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "events",
+    operation_id = "events_log",
+    params(
+        ("after" = Option<u64>, Query, description = "A position: events after it in log order (default 0: from the start)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Events at most (default 100); fewer when the page would pass CINDER_MAX_REPLY_BYTES"),
+    ),
+    responses(
+        (status = 200, description = "The events after `after`", body = EventsPage),
+        (status = 400, description = "A bad `after` or `limit`", body = ErrorBody),
+        (status = 404, description = "No event at position `after`", body = ErrorBody),
+        (status = 500, description = "The log could not be read", body = ErrorBody),
+        (status = 503, description = "The explorer is busy (`Retry-After: 1`), or the event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn events(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -47,7 +80,7 @@ pub async fn events(
     match app.log.read_after(cursor, limit).await {
         Ok(events) => {
             let (shown, _) = within_budget(&app, &viewer, &events);
-            Json(json!({ "events": shown })).into_response()
+            Json(EventsPage { events: shown }).into_response()
         }
         Err(error) => store_error(error),
     }
@@ -56,6 +89,25 @@ pub async fn events(
 /// `GET /api/aggregates/<type>/<id>/events?after=<sequence>&limit=`: one page of an aggregate's
 /// history, in sequence order: `{"events": [...], "next": <sequence> | null}`; pass `next` as
 /// `after` for the following page (`null`: this was the last).
+#[utoipa::path(
+    get,
+    path = "/api/aggregates/{aggregate_type}/{aggregate_id}/events",
+    tag = "events",
+    operation_id = "events_history",
+    params(
+        ("aggregate_type" = String, Path, description = "An aggregate type, as `Room` or `Bookmark`"),
+        ("aggregate_id" = String, Path, description = "An aggregate's id"),
+        ("after" = Option<u64>, Query, description = "A sequence: events after it (default 0: from the first)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Events at most (default 200); fewer when the page would pass CINDER_MAX_REPLY_BYTES"),
+    ),
+    responses(
+        (status = 200, description = "A page of the aggregate's history", body = HistoryPage),
+        (status = 400, description = "A bad `after` or `limit`", body = ErrorBody),
+        (status = 404, description = "No such aggregate", body = ErrorBody),
+        (status = 500, description = "The log could not be read", body = ErrorBody),
+        (status = 503, description = "The explorer is busy (`Retry-After: 1`), or the event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn aggregate_events(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -93,18 +145,26 @@ pub async fn aggregate_events(
         .checked_sub(1)
         .map(|i| page[i].sequence)
         .filter(|shown_last| *shown_last < last);
-    Json(json!({ "events": shown, "next": next })).into_response()
+    Json(HistoryPage {
+        events: shown,
+        next,
+    })
+    .into_response()
 }
 
 /// The events of `events`, in order, that fit in one answer (at least one): as JSON, and how
 /// many they are.
-fn within_budget(app: &AppState, viewer: &Viewer, events: &[StoredEvent]) -> (Vec<Value>, usize) {
+fn within_budget(
+    app: &AppState,
+    viewer: &Viewer,
+    events: &[StoredEvent],
+) -> (Vec<LoggedEvent>, usize) {
     let mut shown = Vec::new();
     let mut bytes = ENVELOPE_BYTES;
     for event in events {
-        let json = event_json(app, viewer, event);
-        // A comma between events; serializing a `Value` cannot fail.
-        let size = serde_json::to_vec(&json).map_or(0, |v| v.len()) + 1;
+        let json = logged_event(app, viewer, event);
+        // A comma between events.
+        let size = crate::web::paging::json_size(&json) + 1;
         if !shown.is_empty() && bytes + size > app.max_reply_bytes {
             break;
         }

@@ -16,10 +16,11 @@ mod viewer;
 mod views;
 
 use axum::routing::get;
-use axum::Router;
 use cinder_read_models::{ProjectionError, StoredEvent};
 use maud::Markup;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use channel::LogChannels;
 pub use viewer::Viewer;
@@ -33,9 +34,9 @@ use super::AppState;
 /// Events of one aggregate a history page or API page holds at most.
 pub const HISTORY_PAGE: usize = 200;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> OpenApiRouter<AppState> {
     let heavy = heavy::HeavyReads::new(heavy::HEAVY_READS, heavy::HEAVY_WAITING);
-    let limited = Router::new()
+    let limited = OpenApiRouter::new()
         .route(
             "/events/{aggregate_type}/{aggregate_id}",
             get(pages::history),
@@ -44,13 +45,10 @@ pub fn routes() -> Router<AppState> {
             "/events/{aggregate_type}/{aggregate_id}/at/{position}",
             get(pages::as_of),
         )
-        .route("/api/events", get(api::events))
-        .route(
-            "/api/aggregates/{aggregate_type}/{aggregate_id}/events",
-            get(api::aggregate_events),
-        )
+        .routes(routes!(api::events))
+        .routes(routes!(api::aggregate_events))
         .route_layer(axum::middleware::from_fn_with_state(heavy, heavy::limit));
-    Router::new()
+    OpenApiRouter::new()
         .route("/events", get(pages::tail))
         .merge(limited)
 }
@@ -107,18 +105,41 @@ pub fn recorded_at(event: &StoredEvent) -> Markup {
     }
 }
 
-/// An event as the API and the `events:all` feed show it to `viewer`.
+/// An event of the log as the API and the `events:all` feed show it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LoggedEvent {
+    /// Its place in the log (pass the last one you got as `after` to continue).
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// Its number in its aggregate's history, from 1.
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// The event's data; another visitor's private data is shown as
+    /// `{"<EventType>": {"redacted": "..."}}`.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `event` as `viewer` may see it.
+pub fn logged_event(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> LoggedEvent {
+    LoggedEvent {
+        position: event.position,
+        aggregate_type: event.aggregate_type.clone(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence: event.sequence,
+        event_type: event.event_type.clone(),
+        event_version: event.event_version.clone(),
+        payload: shown_payload(app, viewer, event),
+        recorded_at: event.recorded_at,
+    }
+}
+
+/// [`logged_event`] as JSON.
 pub fn event_json(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Value {
-    json!({
-        "position": event.position,
-        "aggregate_type": event.aggregate_type,
-        "aggregate_id": event.aggregate_id,
-        "sequence": event.sequence,
-        "event_type": event.event_type,
-        "event_version": event.event_version,
-        "payload": shown_payload(app, viewer, event),
-        "recorded_at": event.recorded_at,
-    })
+    serde_json::to_value(logged_event(app, viewer, event)).unwrap_or_else(|_| json!({}))
 }
 
 /// An aggregate's view rebuilt on the side for "as of": fed its events a page at a time, in

@@ -12,21 +12,89 @@ use axum::{Extension, Json};
 use cinder_domain::todos::{
     AddTodo, DeleteTodo, EditTodo, TodoCommand, TodoError, ToggleAll, ToggleTodo,
 };
-use serde_json::{json, Map, Value};
+use cinder_read_models::todos::Todo;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::list_id;
 use super::views::counts_of;
 use crate::bus::CommandError;
-use crate::web::errors::{command_response, json_error};
+use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
+
+/// The caller's list, as it is after the command.
+#[derive(Serialize, ToSchema)]
+pub struct TodoList {
+    /// In the order they were added.
+    pub todos: Vec<Todo>,
+    /// Todos not done ("N items left").
+    pub active: u64,
+    /// Todos done.
+    pub completed: u64,
+}
+
+/// A todo to add.
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct NewTodo {
+    /// 1–500 characters after trimming.
+    pub title: String,
+}
+
+/// What to change of a todo: its title (empty deletes it), whether it is done, or both.
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct TodoUpdate {
+    pub title: Option<String>,
+    pub completed: Option<bool>,
+}
+
+/// Toggle all: to `completed`, or (without it) TodoMVC's rule: all done unless all are.
+// Described for the document; the handler reads the body field by field, so that each
+// wrong field gets its own message.
+#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+pub struct ToggleAllTodos {
+    pub completed: Option<bool>,
+}
 use crate::web::session::Session;
 use crate::web::AppState;
 
 /// `GET /api/todos` → `{"todos": [{id, title, completed}], "active": n, "completed": n}`.
+#[utoipa::path(
+    get,
+    path = "/api/todos",
+    tag = "todos",
+    operation_id = "todos_list",
+    responses(
+        (status = 200, description = "The caller's list (a new session's is empty)", body = TodoList),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+    )
+)]
 pub async fn list(State(app): State<AppState>, Extension(session): Extension<Session>) -> Response {
     list_response(&app, &session)
 }
 
 /// `POST /api/todos` `{"title"}`.
+#[utoipa::path(
+    post,
+    path = "/api/todos",
+    tag = "todos",
+    operation_id = "todos_add",
+    request_body = NewTodo,
+    responses(
+        (status = 200, description = "Added; the list", body = TodoList),
+        (status = 400, description = "Not a JSON object with a string `title`", body = ErrorBody),
+        (status = 422, description = "A rule broken (length, control characters)", body = FieldErrors),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn add(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -44,7 +112,25 @@ pub async fn add(
     run(&app, &session, vec![command]).await
 }
 
-/// `PATCH /api/todos/<id>` `{"title"?, "completed"?}`: rename (empty deletes) and/or set done.
+/// `PATCH /api/todos/<id>` `{"title"?, "completed"?}`: rename (empty deletes) and/or set done;
+/// `{}` changes nothing.
+#[utoipa::path(
+    patch,
+    path = "/api/todos/{id}",
+    tag = "todos",
+    operation_id = "todos_update",
+    params(("id" = u64, Path, description = "A todo's id in the caller's list")),
+    request_body = TodoUpdate,
+    responses(
+        (status = 200, description = "Changed; the list", body = TodoList),
+        (status = 400, description = "Not a JSON object, or a `title` that is not a string or a `completed` that is not a boolean", body = ErrorBody),
+        (status = 404, description = "No such todo in the caller's list", body = ErrorBody),
+        (status = 422, description = "A rule broken (length, control characters)", body = FieldErrors),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -59,7 +145,7 @@ pub async fn update(
     };
     let mut commands = Vec::new();
     match body.get("title") {
-        None => {}
+        None | Some(Value::Null) => {}
         Some(Value::String(title)) => commands.push(TodoCommand::EditTodo(EditTodo {
             id,
             title: title.clone(),
@@ -67,7 +153,7 @@ pub async fn update(
         Some(_) => return json_error(StatusCode::BAD_REQUEST, "title must be a string"),
     }
     match body.get("completed") {
-        None => {}
+        None | Some(Value::Null) => {}
         Some(Value::Bool(completed)) => commands.push(TodoCommand::ToggleTodo(ToggleTodo {
             id,
             completed: Some(*completed),
@@ -75,15 +161,34 @@ pub async fn update(
         Some(_) => return json_error(StatusCode::BAD_REQUEST, "completed must be true or false"),
     }
     if commands.is_empty() {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "expected a JSON object with \"title\" and/or \"completed\"",
-        );
+        // Nothing to change (as a JSON merge patch `{}` is): the list, if the todo is there.
+        return match app.todos.list(&list_id(&session)) {
+            Ok(todos) if todos.iter().any(|todo| todo.id == id) => list_response(&app, &session),
+            Ok(_) => not_found(),
+            Err(error) => {
+                tracing::error!(%error, "todos read model query failed");
+                json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not read the list")
+            }
+        };
     }
     run(&app, &session, commands).await
 }
 
 /// `DELETE /api/todos/<id>`.
+#[utoipa::path(
+    delete,
+    path = "/api/todos/{id}",
+    tag = "todos",
+    operation_id = "todos_delete",
+    params(("id" = u64, Path, description = "A todo's id in the caller's list")),
+    responses(
+        (status = 200, description = "Deleted; the list", body = TodoList),
+        (status = 404, description = "No such todo in the caller's list", body = ErrorBody),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -97,12 +202,29 @@ pub async fn delete(
 }
 
 /// `POST /api/todos/toggle-all`, optionally `{"completed": bool}` (default: TodoMVC's rule).
+#[utoipa::path(
+    post,
+    path = "/api/todos/toggle-all",
+    tag = "todos",
+    operation_id = "todos_toggle_all",
+    request_body(content = Option<ToggleAllTodos>, description = "Optional: without a body, all are done unless all are"),
+    responses(
+        (status = 200, description = "Toggled; the list", body = TodoList),
+        (status = 400, description = "A body that is not a JSON object with a boolean `completed`", body = ErrorBody),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn toggle_all(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
     body: Bytes,
 ) -> Response {
-    let completed = if body.iter().all(u8::is_ascii_whitespace) {
+    // No body, or `null`, is no choice: TodoMVC's rule.
+    let completed = if body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.is_null())
+    {
         None
     } else {
         let Some(body) = object(&body) else {
@@ -121,6 +243,18 @@ pub async fn toggle_all(
 }
 
 /// `POST /api/todos/clear-completed`.
+#[utoipa::path(
+    post,
+    path = "/api/todos/clear-completed",
+    tag = "todos",
+    operation_id = "todos_clear_completed",
+    responses(
+        (status = 200, description = "Done todos deleted; the list", body = TodoList),
+        (status = 409, description = "Conflicting writers that retries could not settle", body = ErrorBody),
+        (status = 500, description = "The read model could not be read", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn clear_completed(
     State(app): State<AppState>,
     Extension(session): Extension<Session>,
@@ -149,11 +283,11 @@ fn list_response(app: &AppState, session: &Session) -> Response {
     match app.todos.list(&list_id(session)) {
         Ok(todos) => {
             let counts = counts_of(&todos);
-            Json(json!({
-                "todos": todos,
-                "active": counts.active(),
-                "completed": counts.completed,
-            }))
+            Json(TodoList {
+                todos,
+                active: counts.active(),
+                completed: counts.completed,
+            })
             .into_response()
         }
         Err(error) => {

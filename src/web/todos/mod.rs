@@ -9,15 +9,16 @@ mod api;
 mod pages;
 mod views;
 
-use axum::routing::{get, patch, post};
-use axum::Router;
+use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::live::LiveView;
 use super::session::Session;
 use super::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/todos", get(pages::all).post(pages::add))
         .route("/todos/active", get(pages::active))
         .route("/todos/completed", get(pages::completed))
@@ -26,10 +27,10 @@ pub fn routes() -> Router<AppState> {
         .route("/todos/{id}/toggle", post(pages::toggle))
         .route("/todos/{id}/edit", post(pages::edit))
         .route("/todos/{id}/delete", post(pages::delete))
-        .route("/api/todos", get(api::list).post(api::add))
-        .route("/api/todos/toggle-all", post(api::toggle_all))
-        .route("/api/todos/clear-completed", post(api::clear_completed))
-        .route("/api/todos/{id}", patch(api::update).delete(api::delete))
+        .routes(routes!(api::list, api::add))
+        .routes(routes!(api::toggle_all))
+        .routes(routes!(api::clear_completed))
+        .routes(routes!(api::update, api::delete))
 }
 
 /// Which todos a page shows; it comes from the URL, as in TodoMVC.
