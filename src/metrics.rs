@@ -164,6 +164,8 @@ fn describe() {
 /// appears only with its first error never fires for that error). The series labelled by
 /// aggregate type appear as each command bus starts ([`aggregate`]).
 fn register_zeros() {
+    // Registered without a sample: rendered with empty buckets.
+    let _ = histogram!(APPEND_BATCH);
     gauge!(PROJECTION_LAG).increment(0.0);
     counter!(PROJECTION_ERRORS).increment(0);
     gauge!(SOCKET_CONNECTIONS).increment(0.0);
