@@ -21,9 +21,8 @@ pub fn page(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Cinder" }
                 link rel="stylesheet" href="/assets/cinder.css";
-                @if live.is_some() {
-                    script src="/assets/cinder.js" defer {}
-                }
+                // Every page: it shows times in the visitor's zone; live pages also join.
+                script src="/assets/cinder.js" defer {}
             }
             body {
                 header.site {

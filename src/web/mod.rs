@@ -9,6 +9,7 @@ pub mod events;
 pub mod forms;
 mod layout;
 pub mod live;
+pub mod local_time;
 pub mod openapi;
 mod paging;
 mod params;

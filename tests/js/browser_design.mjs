@@ -23,6 +23,10 @@ const WIDTHS = [
   { name: "phone", width: 390, height: 844 },
 ];
 const APPS = ["Chat", "Bookmarks", "Drops", "Todos", "Events"];
+const ZONE = "America/New_York";
+// What the visitor's browser shows for an instant: its own zone and language.
+const inZone = (iso, options) =>
+  new Intl.DateTimeFormat("en-US", { timeZone: ZONE, ...options }).format(new Date(iso));
 const show = (v) => JSON.stringify(v);
 const shots = process.env.CINDER_SCREENSHOTS || "";
 if (shots) mkdirSync(shots, { recursive: true });
@@ -45,7 +49,8 @@ async function json(method, path, body, headers = {}) {
 }
 
 async function newPage(browser, onCleanup, viewport, options = {}) {
-  const context = await browser.newContext({ viewport, ...options });
+  // A visitor in New York: times must show in the browser's zone, not the server's (UTC).
+  const context = await browser.newContext({ viewport, timezoneId: ZONE, locale: "en-US", ...options });
   onCleanup(() => context.close());
   context.setDefaultTimeout(WAIT_MS);
   const page = await context.newPage();
@@ -196,6 +201,14 @@ await runTest("browser_design", async (onCleanup) => {
 
   const page = await newPage(browser, onCleanup, WIDTHS[1]);
 
+  // Times are the visitor's: a chat message sent now shows New York's time of day.
+  await open(page, `/chat/${room}`);
+  const times = await page.evaluate(() => [...document.querySelectorAll("#messages time")]
+    .map((t) => ({ text: t.textContent, at: t.dateTime, title: t.title })));
+  assert(times.length === 3 && times.every((t) =>
+    t.text === inZone(t.at, { hour: "2-digit", minute: "2-digit" }) && /Eastern|E[SD]T|GMT-/.test(t.title)),
+  `chat times show in the browser's zone (${ZONE}): ${show(times)}`);
+
   // "My Room" is refused in words: by the field in the browser, and by the server without it.
   await open(page, "/chat");
   const field = page.locator("#room-name");
@@ -287,13 +300,15 @@ await runTest("browser_design", async (onCleanup) => {
   // The explorer: readable times, each event numbered once.
   await open(page, `/events/Room/${room}`);
   const history = await page.evaluate(() => ({
-    times: [...document.querySelectorAll("ol.history time")].map((t) => t.textContent.trim()),
+    times: [...document.querySelectorAll("ol.history time")].map((t) => ({ text: t.textContent.trim(), at: t.dateTime })),
     items: [...document.querySelectorAll("ol.history > li")].map((li) => li.innerText),
     seqs: [...document.querySelectorAll("ol.history > li .seq")].map((s) => s.textContent.trim()),
     marker: getComputedStyle(document.querySelector("ol.history > li")).listStyleType,
   }));
-  assert(history.items.length === 3 && history.times.every((t) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(t)),
-    `readable times on the history page: ${show(history)}`);
+  const second = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  assert(history.items.length === 3 &&
+    history.times.every((t) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(t.at) && t.text === inZone(t.at, second)),
+    `readable times in the visitor's zone on the history page: ${show(history.times)}`);
   assert(history.marker === "none" && history.seqs.every((t, i) => t === `#${i + 1}`) &&
     history.items.every((t) => !/^\s*\d+\.\s/.test(t)),
     `each event's number shows once (no list marker before the "#n"): ${show(history)}`);
@@ -308,4 +323,4 @@ await runTest("browser_design", async (onCleanup) => {
     throw new Error("the aggregate's page did not show its new event #4 live");
   }
   assert(await page.evaluate(() => window.__marker) === 2, "shown without a reload");
-});
+}, { limitMs: shots ? 300_000 : 85_000 });

@@ -18,7 +18,49 @@
   var BACK_ONLINE_MS = 2500;        // how long "Back online" stays
   var FLASH_MS = 4000;              // how long a success message stays
 
+  // ---- local time ---------------------------------------------------------------------------
+  //
+  // The server writes <time datetime="…Z" data-cinder-time="time|minute|second"> with the UTC
+  // time as its text ("14:41 UTC"); here it becomes the time in the browser's zone and language,
+  // with the full date, time and zone as its title. "time" adds the date when it is not today.
+
+  var TIME_FORMATS = {
+    time: { hour: "2-digit", minute: "2-digit" },
+    day: { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" },
+    minute: { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" },
+    second: { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit" }
+  };
+  var formatters = {};
+
+  function format(style, date) {
+    if (!formatters[style]) formatters[style] = new Intl.DateTimeFormat(undefined, TIME_FORMATS[style]);
+    return formatters[style].format(date);
+  }
+
+  function localizeTimes(root) {
+    if (typeof Intl === "undefined" || !root || !root.querySelectorAll) return;
+    var today = new Date().toDateString();
+    root.querySelectorAll("time[data-cinder-time]").forEach(function (t) {
+      var at = t.getAttribute("datetime");
+      if (t.getAttribute("data-cinder-local") === at) return; // done already
+      var date = new Date(at);
+      var style = t.getAttribute("data-cinder-time");
+      if (isNaN(date.getTime()) || !TIME_FORMATS[style]) return;
+      if (style === "time" && date.toDateString() !== today) style = "day";
+      try {
+        t.textContent = format(style, date);
+        if (!formatters.full) {
+          formatters.full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+        }
+        t.title = formatters.full.format(date);
+      } catch (e) { return; } // an old browser: the UTC text stays, which says so
+      t.setAttribute("data-cinder-local", at);
+    });
+  }
+
   function start() {
+    localizeTimes(document);
     var root = document.getElementById("cinder-root");
     if (!root || !root.dataset.cinderTopic || !("WebSocket" in window)) return;
     var topic = root.dataset.cinderTopic;
@@ -321,6 +363,7 @@
         else if (op.op === "append" || op.op === "prepend") insert(target, op);
         else if (op.op === "remove") target.remove();
       });
+      localizeTimes(document.getElementById("cinder-root"));
       sticky.forEach(function (idOrEl) {
         var el = typeof idOrEl === "string" ? document.getElementById(idOrEl) : idOrEl;
         if (el && el.isConnected) el.scrollTop = el.scrollHeight;

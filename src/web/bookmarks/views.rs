@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -682,7 +683,7 @@ fn bookmark_item_as(bookmark: &Bookmark, prefix: &str) -> Markup {
                 }
             }
             p.meta.muted {
-                time datetime=(bookmark.inserted_at.to_rfc3339()) { (bookmark.inserted_at.format("%Y-%m-%d %H:%M")) }
+                (time(&bookmark.inserted_at, Shown::Minute))
                 " · "
                 a href={ "/bookmarks/" (bookmark.id) } { "discussion" }
             }
@@ -711,7 +712,7 @@ fn comment_item(comment: &Comment) -> Markup {
         li.comment id={ "comment-" (comment.id) } {
             div.comment-head {
                 span.author { (comment.author) }
-                time datetime=(comment.inserted_at.to_rfc3339()) { (comment.inserted_at.format("%H:%M")) }
+                (time(&comment.inserted_at, Shown::Time))
             }
             p.content { (comment.content) }
         }

@@ -13,6 +13,7 @@ use crate::presence::{pubsub_topic, Tracked};
 use crate::pubsub::RenderKey;
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -502,7 +503,7 @@ pub fn message_item(message: &Message) -> Markup {
         li.message id={ "message-" (message.id) } {
             span.sender { (message.sender) }
             span.content { (message.content) }
-            time datetime=(message.sent_at.to_rfc3339()) { (message.sent_at.format("%H:%M")) }
+            (time(&message.sent_at, Shown::Time))
         }
     }
 }
@@ -519,9 +520,7 @@ fn room_item(room: &RoomSummary) -> Markup {
             span.muted.room-meta {
                 (room.message_count) @if room.message_count == 1 { " message" } @else { " messages" }
                 ", last at "
-                time datetime=(room.last_activity.to_rfc3339()) {
-                    (room.last_activity.format("%Y-%m-%d %H:%M"))
-                }
+                (time(&room.last_activity, Shown::Minute))
             }
         }
     }

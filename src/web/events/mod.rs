@@ -98,11 +98,7 @@ pub fn shown_payload(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Va
 /// When an event was recorded, for people: the date and time to the second (the exact instant
 /// in `datetime`).
 pub fn recorded_at(event: &StoredEvent) -> Markup {
-    maud::html! {
-        time datetime=(event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) {
-            (event.recorded_at.format("%Y-%m-%d %H:%M:%S")) " UTC"
-        }
-    }
+    super::local_time::time(&event.recorded_at, super::local_time::Shown::Second)
 }
 
 /// An event of the log as the API and the `events:all` feed show it.
