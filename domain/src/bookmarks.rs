@@ -224,29 +224,42 @@ impl Aggregate for Bookmark {
     }
 }
 
+/// Every rule of a comment that needs no bookmark to check, one refusal per field (author,
+/// content): what the comment form shows as it is filled in. A comment command is refused with
+/// the first.
+pub fn comment_problems(author: &str, content: &str) -> Vec<BookmarkError> {
+    let mut problems = Vec::new();
+    let author = author.trim();
+    if author.is_empty() || author.chars().count() > MAX_AUTHOR_CHARS {
+        problems.push(BookmarkError::InvalidAuthor);
+    } else if crate::has_control(author, false) {
+        problems.push(BookmarkError::ControlInAuthor);
+    }
+    let content = content.trim();
+    if crate::has_control(content, true) {
+        problems.push(BookmarkError::ControlInComment);
+    } else if content.is_empty() {
+        problems.push(BookmarkError::EmptyComment);
+    } else if content.chars().count() > MAX_COMMENT_CHARS {
+        problems.push(BookmarkError::CommentTooLong);
+    }
+    problems
+}
+
 impl Bookmark {
     fn check_comment(
         &self,
         comment: CommentOnBookmark,
         now: DateTime<Utc>,
     ) -> Result<CommentAdded, BookmarkError> {
+        if let Some(problem) = comment_problems(&comment.author, &comment.content)
+            .into_iter()
+            .next()
+        {
+            return Err(problem);
+        }
         let author = comment.author.trim();
-        if author.is_empty() || author.chars().count() > MAX_AUTHOR_CHARS {
-            return Err(BookmarkError::InvalidAuthor);
-        }
-        if crate::has_control(author, false) {
-            return Err(BookmarkError::ControlInAuthor);
-        }
         let content = comment.content.trim();
-        if crate::has_control(content, true) {
-            return Err(BookmarkError::ControlInComment);
-        }
-        if content.is_empty() {
-            return Err(BookmarkError::EmptyComment);
-        }
-        if content.chars().count() > MAX_COMMENT_CHARS {
-            return Err(BookmarkError::CommentTooLong);
-        }
         let who = crate::fingerprint(author);
         let theirs = self
             .recent
@@ -267,7 +280,9 @@ impl Bookmark {
 }
 
 /// Checks every field of a new bookmark, collecting every problem.
-fn check_new(add: AddBookmark, now: DateTime<Utc>) -> Result<BookmarkAdded, BookmarkError> {
+/// The bookmark an `AddBookmark` adds, or every rule it breaks (title, url, description, tags):
+/// what the add form shows as it is filled in, and what the command is refused with.
+pub fn check_new(add: AddBookmark, now: DateTime<Utc>) -> Result<BookmarkAdded, BookmarkError> {
     let mut errors = Vec::new();
     let title = add.title.trim();
     if title.is_empty() {

@@ -51,6 +51,39 @@ pub fn check_sender(name: &str) -> Result<&str, ChatError> {
     Ok(name)
 }
 
+/// A message's content as the room keeps it (trimmed), or why it cannot be one: 1–2000
+/// characters, no control characters but line breaks and tabs.
+pub fn check_content(content: &str) -> Result<&str, ChatError> {
+    let content = content.trim();
+    if crate::has_control(content, true) {
+        return Err(ChatError::ControlInContent);
+    }
+    if content.is_empty() {
+        return Err(ChatError::EmptyContent);
+    }
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        return Err(ChatError::ContentTooLong);
+    }
+    Ok(content)
+}
+
+/// Every rule of a message that needs no room to check, one refusal per field (room, sender,
+/// content): what a form shows as it is filled in, and a command broken in several fields is
+/// refused with all of them ([`ChatError::Several`]).
+pub fn message_problems(command: &SendMessage) -> Vec<ChatError> {
+    let mut problems = Vec::new();
+    if !is_valid_room_name(&command.room) {
+        problems.push(ChatError::InvalidRoom);
+    }
+    if let Err(problem) = check_sender(&command.sender) {
+        problems.push(problem);
+    }
+    if let Err(problem) = check_content(&command.content) {
+        problems.push(problem);
+    }
+    problems
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomCommand {
     SendMessage(SendMessage),
@@ -163,6 +196,9 @@ pub enum ChatError {
     RateLimited,
     #[error("you just sent that message")]
     Duplicate,
+    /// More than one field broken at once: each of them.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<ChatError>),
 }
 
 impl Rejection for ChatError {
@@ -175,6 +211,14 @@ impl Rejection for ChatError {
             | ChatError::ContentTooLong
             | ChatError::RateLimited
             | ChatError::Duplicate => "content",
+            ChatError::Several(problems) => problems.first().map_or("content", |p| p.field()),
+        }
+    }
+
+    fn errors(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ChatError::Several(problems) => problems.iter().flat_map(|p| p.errors()).collect(),
+            other => vec![(other.field(), other.to_string())],
         }
     }
 }
@@ -212,20 +256,14 @@ impl Room {
     }
 
     fn check(&self, command: &SendMessage, now: DateTime<Utc>) -> Result<MessageSent, ChatError> {
-        if !is_valid_room_name(&command.room) {
-            return Err(ChatError::InvalidRoom);
+        let mut problems = message_problems(command);
+        match problems.len() {
+            0 => {}
+            1 => return Err(problems.remove(0)),
+            _ => return Err(ChatError::Several(problems)),
         }
         let sender = check_sender(&command.sender)?;
-        let content = command.content.trim();
-        if crate::has_control(content, true) {
-            return Err(ChatError::ControlInContent);
-        }
-        if content.is_empty() {
-            return Err(ChatError::EmptyContent);
-        }
-        if content.chars().count() > MAX_CONTENT_CHARS {
-            return Err(ChatError::ContentTooLong);
-        }
+        let content = check_content(&command.content)?;
         let (who, what) = (fingerprint(sender), fingerprint(content));
         let mine = || self.recent.iter().filter(|m| m.sender == who);
         if mine().any(|m| m.content == what && now - m.sent_at < DUPLICATE_WINDOW) {
@@ -318,6 +356,22 @@ mod tests {
             sent_at: t0() + Duration::seconds(seconds),
             mentions: mentions(content),
         })
+    }
+
+    #[test]
+    fn a_message_broken_in_several_fields_names_each() {
+        let error = ChatError::Several(vec![ChatError::InvalidSender, ChatError::EmptyContent]);
+        TestFramework::<Room>::with(at(0))
+            .given_no_previous_events()
+            .when(send(" ", "  "))
+            .then_expect_error(error.clone());
+        assert_eq!(
+            error.errors(),
+            vec![
+                ("sender", "your name must be 1–32 characters".to_owned()),
+                ("content", "a message can't be empty".to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -235,6 +235,12 @@ impl TodoList {
     }
 }
 
+/// A new todo's title as the list keeps it (trimmed), or why it cannot be one: what the new-todo
+/// field shows as it is typed.
+pub fn check_new_title(raw: &str) -> Result<String, TodoError> {
+    title(raw)?.ok_or(TodoError::EmptyTitle)
+}
+
 /// A title trimmed: `None` if nothing is left, an error if it is too long.
 fn title(raw: &str) -> Result<Option<String>, TodoError> {
     let title = raw.trim();

@@ -23,6 +23,17 @@ pub fn rejection_body<E: Rejection>(error: &E) -> Value {
     json!({ "errors": fields })
 }
 
+/// `{field: [message]}` of the refusals `problems`: what a form's fields break.
+pub fn field_errors<E: Rejection>(problems: &[E]) -> Value {
+    let mut fields = serde_json::Map::new();
+    for (field, message) in problems.iter().flat_map(Rejection::errors) {
+        if let Value::Array(messages) = fields.entry(field).or_insert_with(|| json!([])) {
+            messages.push(Value::String(message));
+        }
+    }
+    Value::Object(fields)
+}
+
 /// A command's failure over HTTP: 422 for a broken rule, 409 for a conflict retries could not
 /// settle, 503 when the event store is down.
 pub fn command_response<E: Rejection>(error: CommandError<E>) -> Response {

@@ -79,6 +79,14 @@ async fn broken_rules_are_422_with_the_field_and_message() {
             json!({"sender": "ada", "content": "x".repeat(2001)}),
             json!({"errors": {"content": ["a message can be at most 2000 characters"]}}),
         ),
+        // Every bad field, not only the first.
+        (
+            json!({"sender": "", "content": " "}),
+            json!({"errors": {
+                "sender": ["your name must be 1–32 characters"],
+                "content": ["a message can't be empty"],
+            }}),
+        ),
     ];
     for (body, expected) in cases {
         let response = http().post(&url).json(&body).send().await.unwrap();

@@ -136,16 +136,16 @@ await runTest("browser_chat", async (onCleanup) => {
   const refusal = "a message can't be empty";
   try {
     await ada.page.waitForFunction(
-      (text) => (document.querySelector("#send-form [data-cinder-error]")?.textContent || "")
+      (text) => (document.querySelector("#send-form [data-cinder-error-for='content']")?.textContent || "")
         .includes(text),
       refusal,
       { timeout: WAIT_MS },
     );
   } catch {
     const shown = await ada.page.evaluate(
-      () => document.querySelector("#send-form [data-cinder-error]")?.textContent ?? null,
+      () => document.querySelector("#send-form [data-cinder-error-for='content']")?.textContent ?? null,
     );
-    throw new Error(`#send-form [data-cinder-error] should say "${refusal}", shows ${JSON.stringify(shown)}`);
+    throw new Error(`#send-form [data-cinder-error-for='content'] should say "${refusal}", shows ${JSON.stringify(shown)}`);
   }
   await sleep(300);
   const after = [await countItems(ada.page), await countItems(bob.page)];

@@ -176,7 +176,7 @@ await runTest("browser_connection", async (onCleanup) => {
   await waitConnected(ada, "Ada on /bookmarks");
   const form = ada.locator("#bookmark-form");
   await form.locator("button[type=submit]").click();
-  await ada.waitForFunction(() => /title/i.test(document.querySelector("#bookmark-form [data-cinder-error]")?.textContent || ""));
+  await ada.waitForFunction(() => /blank/i.test(document.querySelector('#bookmark-form [data-cinder-error-for="title"]')?.textContent || ""));
   // While a push is pending the form and its button say so, without the busy cursor.
   const pending = await ada.evaluate(() => {
     const f = document.querySelector("#bookmark-form");
@@ -199,12 +199,14 @@ await runTest("browser_connection", async (onCleanup) => {
       const toast = document.getElementById("cinder-flash");
       return toast && !toast.hidden && toast.textContent === "Bookmark added" &&
         toast.getAttribute("role") === "status" &&
-        (document.querySelector("#bookmark-form [data-cinder-error]")?.textContent || "") === "";
+        [...document.querySelectorAll("#bookmark-form [data-cinder-error], #bookmark-form [data-cinder-error-for]")]
+          .every((e) => e.textContent === "");
     }, null, { timeout: WAIT_MS });
   } catch {
     const state = await ada.evaluate(() => ({
       toast: document.getElementById("cinder-flash")?.textContent ?? null,
-      error: document.querySelector("#bookmark-form [data-cinder-error]")?.textContent ?? null,
+      error: [...document.querySelectorAll("#bookmark-form [data-cinder-error], #bookmark-form [data-cinder-error-for]")]
+        .map((e) => e.textContent).join(" "),
     }));
     throw new Error(`after a success the error is gone and "Bookmark added" shows: ${show(state)}`);
   }

@@ -195,7 +195,8 @@ async function verdict(page, who) {
     (sel) => {
       const f = document.querySelector(sel);
       if (!f || f.getAttribute("aria-busy") === "true") return null;
-      const err = (f.querySelector("[data-cinder-error]")?.textContent || "").trim();
+      // The form's own error and those by each field.
+      const err = [...f.querySelectorAll("[data-cinder-error], [data-cinder-error-for]")].map((e) => e.textContent).join(" ").trim();
       if (err) return { error: err };
       return f.querySelector('input[name="title"]').value === "" ? { error: "" } : null;
     },
@@ -281,7 +282,8 @@ async function bookmarks(browser, onCleanup) {
     // The form keeps its fields (data-cinder-keep): wait for the comment to be listed.
     await waitTexts(one, "commenter one", "main", [content, SHORT[i]]);
     const error = await one.evaluate(() =>
-      document.querySelector("#comment-form [data-cinder-error]")?.textContent.trim());
+      [...document.querySelectorAll("#comment-form [data-cinder-error], #comment-form [data-cinder-error-for]")]
+        .map((e) => e.textContent).join(" ").trim());
     assert(!error, `comment ${show(content)} was accepted; the form says ${show(error)}`);
   }
   for (const [page, who] of [[one, "commenter one"], [two, "commenter two (live)"]]) {

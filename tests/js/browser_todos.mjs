@@ -141,7 +141,7 @@ await runTest("browser_todos", async (onCleanup) => {
   await one.page.locator("input.new-todo").fill("   ");
   await one.page.locator("input.new-todo").press("Enter");
   await one.page.waitForFunction(
-    () => /empty/.test(document.querySelector("#new-todo [data-cinder-error]")?.textContent || ""),
+    () => /empty/.test(document.querySelector("#new-todo [data-cinder-error-for='title']")?.textContent || ""),
     null, { timeout: WAIT_MS });
 
   // Toggle: done in both tabs, the count drops, "Clear completed" appears.

@@ -562,6 +562,8 @@
           else form.querySelectorAll("[data-cinder-clear]").forEach(function (f) { f.value = ""; });
           var err = form.querySelector("[data-cinder-error]");
           if (err) err.textContent = "";
+          form.cinderTouched = {};
+          showFieldErrors(form, {}, true);
           // Saved: an item edited in place leaves edit mode (see data-cinder-dblclick).
           var item = form.closest("[data-cinder-dblclick]");
           var mode = item && item.getAttribute("data-cinder-dblclick");
@@ -576,10 +578,109 @@
           formErrorElement(form).textContent = "The connection dropped before an answer came: " +
             "check whether it went through, then send it again.";
         } else {
-          if (reply) applyOps((reply.response || {}).patches);
-          formErrorElement(form).textContent = errorText(reply); // text, never HTML
+          var r = (reply && reply.response) || {};
+          if (reply) applyOps(r.patches);
+          // Each refusal by its field; what no field of the form can show, by the form.
+          var rest = r.errors && typeof r.errors === "object" ? showFieldErrors(form, r.errors, true) : [];
+          var text = !reply || !r.errors ? errorText(reply) : rest.join(" ");
+          formErrorElement(form).textContent = text; // text, never HTML
         }
       });
+    }
+
+    // ---- validation as you type --------------------------------------------------------------
+    //
+    // A form with data-cinder-validate asks the server, as it is filled in (debounced), what its
+    // fields break: the view runs the same domain rules as on submit and answers
+    // {errors: {field: [messages]}}, shown by each field the visitor has already touched (every
+    // field once the form was submitted). No rule is written here.
+
+    var VALIDATE_MS = 300;
+
+    function validating(field) {
+      var form = field && field.form;
+      return form && field.name && form.hasAttribute("data-cinder-validate") && inRoot(form) ? form : null;
+    }
+
+    document.addEventListener("input", function (e) {
+      var form = validating(e.target);
+      if (!form) return;
+      (form.cinderTouched = form.cinderTouched || {})[e.target.name] = true;
+      clearTimeout(form.cinderValidateTimer);
+      form.cinderValidateTimer = setTimeout(function () { validate(form); }, VALIDATE_MS);
+    });
+
+    document.addEventListener("change", function (e) {
+      var form = validating(e.target);
+      if (!form || replacing) return;
+      (form.cinderTouched = form.cinderTouched || {})[e.target.name] = true;
+      clearTimeout(form.cinderValidateTimer);
+      validate(form);
+    });
+
+    function validate(form) {
+      if (!joined || !form.isConnected || form.getAttribute("aria-busy") === "true") return;
+      var name = form.getAttribute("data-cinder-validate") || form.getAttribute("data-cinder-submit");
+      var seq = (form.cinderValidateSeq || 0) + 1;
+      form.cinderValidateSeq = seq;
+      push("event", { type: "validate", event: name, value: formValue(form, null) }, function (reply) {
+        // Only the answer to the latest question counts; a submit since then has its own.
+        if (seq !== form.cinderValidateSeq || !reply || reply.status !== "ok") return;
+        if (form.getAttribute("aria-busy") === "true") return;
+        showFieldErrors(form, (reply.response || {}).errors || {}, false);
+      });
+    }
+
+    // Shows `errors` by their fields (only touched ones unless `all`) and clears the others.
+    // Returns the messages of fields this form has no place for.
+    function showFieldErrors(form, errors, all) {
+      if (all) form.cinderValidateSeq = (form.cinderValidateSeq || 0) + 1; // older answers are stale
+      var touched = form.cinderTouched || {};
+      form.querySelectorAll("[data-cinder-error-for]").forEach(function (el) {
+        var name = el.getAttribute("data-cinder-error-for");
+        if (!errors[name] || !(all || touched[name])) setFieldError(form, name, "");
+      });
+      var rest = [];
+      Object.keys(errors).forEach(function (name) {
+        var messages = [].concat(errors[name]).join(" ");
+        if (!(all || touched[name])) return;
+        if (all) touched[name] = true;
+        if (!setFieldError(form, name, messages)) rest.push(messages);
+      });
+      if (all) form.cinderTouched = touched;
+      return rest;
+    }
+
+    // The error slot of field `name`: made (after the field, in its .field wrapper) when first
+    // needed, named by the field's aria-describedby. Returns false if the form has no such field.
+    function setFieldError(form, name, text) {
+      var field = form.elements.namedItem(name);
+      if (field && !field.tagName && field.length) field = field[0]; // radio buttons and the like
+      var el = null;
+      form.querySelectorAll("[data-cinder-error-for]").forEach(function (e) {
+        if (e.getAttribute("data-cinder-error-for") === name) el = e;
+      });
+      if (!text) {
+        if (el) el.textContent = "";
+        if (field && field.removeAttribute) field.removeAttribute("aria-invalid");
+        return true;
+      }
+      if (!field || !field.tagName || field.type === "hidden") return false;
+      if (!el) {
+        el = document.createElement("p");
+        el.className = "field-error";
+        el.setAttribute("data-cinder-error-for", name);
+        el.id = (form.getAttribute("id") || "form") + "-" + name + "-error";
+        var wrap = field.closest(".field");
+        if (wrap && form.contains(wrap)) wrap.appendChild(el);
+        else field.insertAdjacentElement("afterend", el);
+        var described = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+        if (described.indexOf(el.id) < 0) described.push(el.id);
+        field.setAttribute("aria-describedby", described.join(" "));
+      }
+      el.textContent = text; // text, never HTML
+      field.setAttribute("aria-invalid", "true");
+      return true;
     }
 
     document.addEventListener("click", function (e) {

@@ -1,7 +1,9 @@
 //! The bookmarks live views and their markup.
 
 use async_trait::async_trait;
-use cinder_domain::bookmarks::{AddBookmark, BookmarkCommand, CommentOnBookmark, TagsInput};
+use cinder_domain::bookmarks::{
+    check_new, comment_problems, AddBookmark, BookmarkCommand, CommentOnBookmark, TagsInput,
+};
 use cinder_read_models::bookmarks::{
     comments_topic, owner_topic, tag_topic, Bookmark, BookmarkChange, Comment, PUBLIC_TOPIC,
 };
@@ -9,7 +11,7 @@ use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
-use crate::web::errors::command_reply;
+use crate::web::errors::{command_reply, field_errors};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
@@ -90,6 +92,17 @@ pub fn add_command(session: &Session, form: &Value) -> BookmarkCommand {
         public: Some(checked(form, "public")),
         tags: TagsInput::Text(field(form, "tags")),
     })
+}
+
+/// What the add form's fields break: the rules `AddBookmark` is refused by.
+fn add_problems(session: &Session, form: &Value) -> Value {
+    match add_command(session, form) {
+        BookmarkCommand::AddBookmark(add) => match check_new(add, chrono::Utc::now()) {
+            Ok(_) => json!({}),
+            Err(error) => field_errors(&[error]),
+        },
+        BookmarkCommand::CommentOnBookmark(_) => json!({}),
+    }
 }
 
 /// Adds a bookmark from a page's form (the firehose and tag pages share it).
@@ -226,6 +239,13 @@ impl LiveView for FirehoseView {
         (event == "add_bookmark").then(|| "Bookmark added".to_owned())
     }
 
+    fn validate(&self, event: &str, value: &Value) -> Value {
+        match event {
+            "add_bookmark" => add_problems(&self.session, value),
+            _ => json!({}),
+        }
+    }
+
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         match change {
             Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
@@ -336,6 +356,13 @@ impl LiveView for TagView {
 
     fn flash(&self, event: &str, _value: &Value) -> Option<String> {
         (event == "add_bookmark").then(|| "Bookmark added".to_owned())
+    }
+
+    fn validate(&self, event: &str, value: &Value) -> Value {
+        match event {
+            "add_bookmark" => add_problems(&self.session, value),
+            _ => json!({}),
+        }
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
@@ -518,7 +545,7 @@ impl LiveView for BookmarkView {
                 (self.older_control(oldest))
                 (comment_list(&comments))
                 form #comment-form.card.stacked method="post" action={ "/bookmarks/" (self.id) "/comments" }
-                    data-cinder-submit="comment" data-cinder-keep {
+                    data-cinder-submit="comment" data-cinder-validate data-cinder-keep {
                     input type="hidden" name="_csrf" value=(csrf);
                     div.field {
                         label for="comment-author" { "Your name" }
@@ -612,6 +639,16 @@ impl LiveView for BookmarkView {
         (event == "comment").then(|| "Comment posted".to_owned())
     }
 
+    fn validate(&self, event: &str, value: &Value) -> Value {
+        match event {
+            "comment" => field_errors(&comment_problems(
+                &field(value, "author"),
+                &field(value, "content"),
+            )),
+            _ => json!({}),
+        }
+    }
+
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         match change {
             Change::Bookmarks(BookmarkChange::Commented(comment))
@@ -631,7 +668,8 @@ impl LiveView for BookmarkView {
 /// The add form; `tags` prefills the tags field, `back` is where a plain post returns.
 fn add_form(app: &AppState, session: &Session, tags: &str, back: &str) -> Markup {
     html! {
-        form #bookmark-form.stacked method="post" action="/bookmarks" data-cinder-submit="add_bookmark" {
+        form #bookmark-form.stacked method="post" action="/bookmarks" data-cinder-submit="add_bookmark"
+            data-cinder-validate {
             input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
             input type="hidden" name="back" value=(back);
             div.field {

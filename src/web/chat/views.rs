@@ -1,7 +1,7 @@
 //! The chat live views and the markup they share with the plain pages.
 
 use async_trait::async_trait;
-use cinder_domain::chat::{RoomCommand, SendMessage};
+use cinder_domain::chat::{check_content, RoomCommand, SendMessage};
 use cinder_read_models::chat::{
     room_topic, ChatChange, Message, RoomCursor, RoomSummary, ROOMS_TOPIC,
 };
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::presence::{pubsub_topic, Tracked};
 use crate::pubsub::RenderKey;
-use crate::web::errors::command_reply;
+use crate::web::errors::{command_reply, field_errors};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
@@ -174,7 +174,7 @@ impl LiveView for RoomView {
             @match &self.session.name {
                 Some(name) => {
                     form #send-form.composer method="post" action={ "/chat/" (self.room) "/messages" }
-                        data-cinder-submit="send_message" {
+                        data-cinder-submit="send_message" data-cinder-validate {
                         input type="hidden" name="_csrf" value=(csrf);
                         input type="text" name="content" maxlength="2000" autocomplete="off"
                             placeholder="Say something" aria-label="Message" autofocus;
@@ -267,6 +267,16 @@ impl LiveView for RoomView {
                 })
             }
             _ => Err(json!({"reason": format!("unknown event {event:?}")})),
+        }
+    }
+
+    fn validate(&self, event: &str, value: &Value) -> Value {
+        match event {
+            "send_message" => match check_content(&field(value, "content")) {
+                Ok(_) => json!({}),
+                Err(problem) => field_errors(&[problem]),
+            },
+            _ => json!({}),
         }
     }
 

@@ -8,6 +8,10 @@ use serde_json::Value;
 /// `event` names the page event and `value` holds the form's fields (or a button's value).
 #[derive(Debug, Deserialize)]
 pub struct PageEvent {
+    /// "submit", "click", or "validate": a form asking, as it is filled in, what its fields
+    /// break (nothing is done).
+    #[serde(default, rename = "type")]
+    pub kind: String,
     pub event: String,
     #[serde(default)]
     pub value: Value,

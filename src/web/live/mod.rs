@@ -50,6 +50,13 @@ pub trait LiveView: Send + Sync {
     /// error reply, e.g. `{"errors": {"content": ["..."]}}`.
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value>;
 
+    /// What a form's fields break as it is filled in (`data-cinder-validate`): the same domain
+    /// rules its `event` runs on submit, as `{field: [messages]}` (empty when all is well).
+    /// Nothing is done. Views without such forms answer that nothing is wrong.
+    fn validate(&self, _event: &str, _value: &Value) -> Value {
+        json!({})
+    }
+
     /// What to tell the visitor once `event` (with its `value`) succeeded, if anything:
     /// "Bookmark added", "Released". Shown for a moment; it also clears an earlier error.
     fn flash(&self, _event: &str, _value: &Value) -> Option<String> {
@@ -307,6 +314,10 @@ impl Channel for LiveChannel {
             return Err(reason(format!("unknown event {event:?}")));
         }
         let page_event = PageEvent::decode(payload).map_err(|_| reason("malformed event"))?;
+        if page_event.kind == "validate" {
+            let errors = self.view.validate(&page_event.event, &page_event.value);
+            return Ok(json!({ "errors": errors }));
+        }
         let value = page_event.value.clone();
         let outcome = self
             .view

@@ -7,7 +7,8 @@
 
 use async_trait::async_trait;
 use cinder_domain::todos::{
-    AddTodo, DeleteTodo, EditTodo, TodoCommand, ToggleAll, ToggleTodo, MAX_TITLE_CHARS,
+    check_new_title, AddTodo, DeleteTodo, EditTodo, TodoCommand, ToggleAll, ToggleTodo,
+    MAX_TITLE_CHARS,
 };
 use cinder_read_models::todos::{list_topic, Counts, Todo, TodoChange, TodoOp};
 use cinder_read_models::Change;
@@ -15,7 +16,7 @@ use maud::{html, Markup};
 use serde_json::{json, Value};
 
 use super::{list_id, Filter};
-use crate::web::errors::command_reply;
+use crate::web::errors::{command_reply, field_errors};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -171,7 +172,7 @@ impl LiveView for TodosView {
             section.todoapp {
                 header.header {
                     h1 { "todos" }
-                    form #new-todo method="post" action="/todos" data-cinder-submit="add" {
+                    form #new-todo method="post" action="/todos" data-cinder-submit="add" data-cinder-validate {
                         (self.hidden())
                         input.new-todo type="text" name="title" maxlength=(MAX_TITLE_CHARS)
                             placeholder="What needs to be done?" aria-label="New todo"
@@ -235,6 +236,16 @@ impl LiveView for TodosView {
             patches: Vec::new(),
             committed: committed.last(),
         })
+    }
+
+    fn validate(&self, event: &str, value: &Value) -> Value {
+        match event {
+            "add" => match check_new_title(&field(value, "title")) {
+                Ok(_) => json!({}),
+                Err(problem) => field_errors(&[problem]),
+            },
+            _ => json!({}),
+        }
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
