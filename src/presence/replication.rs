@@ -1,44 +1,24 @@
-//! Presence: who is on which page or topic, with metadata, on every node.
-//!
-//! A live view or channel that wants to be counted calls [`Presence::track`] with a topic (say
-//! `chat:lobby`), a key (who: a display name) and metadata; the entry lasts until the returned
-//! [`Tracked`] guard is dropped (the view or channel ended: left, socket closed, task aborted).
-//! Every change to a topic is announced on the pubsub topic [`pubsub_topic`]`(topic)` as
-//! [`Change::Presence`]; subscribers read [`Presence::list`] and, for Phoenix clients, turn it
-//! into `presence_state` / `presence_diff` pushes with [`Shown`].
-//!
-//! With the embedded store a node is alone and presence is this process's memory. With Postgres
-//! it is shared (see `migrations/0003_presence.sql`): each node has a random id, keeps its own
-//! entries in memory (the truth for them) and writes them to the `presence` table in the
-//! background; a trigger NOTIFYs each change with its row, and every node applies the others'
-//! changes to its in-memory copy, so reading presence never waits on the database. Each node
-//! renews its heartbeat every [`PresenceSettings::heartbeat`] and deletes the entries of nodes
-//! silent for [`PresenceSettings::timeout`]: a node that dies drops out within timeout +
-//! heartbeat (25 s by default). A node that finds itself swept (it was cut off too long) writes
-//! its entries again; one that stops cleanly deletes its own ([`Presence::leave`]).
+//! Presence shared through Postgres (see `migrations/0003_presence.sql`): this node writes its
+//! own entries to the `presence` table in the background, renews its heartbeat and sweeps dead
+//! nodes, and applies the other nodes' changes, which the table's trigger NOTIFYs, to its
+//! in-memory copy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cinder_read_models::Change;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
-
+use serde_json::{Map, Value};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::pubsub::PubSub;
+use super::registry::{Entry, Id, State};
+use super::Presence;
 
 /// The NOTIFY channel of the `presence` table's trigger.
 const CHANNEL: &str = "cinder_presence";
-/// Keys longer than this are cut (a NOTIFY payload carries the key and metadata: 8000 bytes).
-const MAX_KEY_CHARS: usize = 200;
-/// Metadata larger than this, as JSON, is replaced by `{}`.
-const MAX_META_BYTES: usize = 2000;
 /// A node writes its presence changes at most this often, each time all that changed since:
 /// visitors come and go at the rate of page views, and most leave a page soon after they
 /// open it. At 200 visitors a second on two nodes (`cinder bench presence`) writing each
@@ -67,85 +47,27 @@ impl Default for PresenceSettings {
     }
 }
 
-/// The pubsub topic that announces changes to the presence of `topic`.
-pub fn pubsub_topic(topic: &str) -> String {
-    Change::Presence {
-        topic: topic.to_owned(),
-    }
-    .topic()
+/// What sharing through Postgres needs.
+pub(super) struct Shared {
+    pub(super) pool: PgPool,
+    pub(super) settings: PresenceSettings,
+    /// Wakes the writer: this node's entries changed.
+    pub(super) wake: Notify,
+    /// Held while writing, so that [`Presence::leave`] waits for a write in flight.
+    pub(super) writing: tokio::sync::Mutex<()>,
+    /// Set by [`Presence::leave`]: write nothing more.
+    pub(super) left: AtomicBool,
 }
 
-/// A key for something secret (a session id, say) that names it without revealing it: presence
-/// entries are shared with every node through the database.
-pub fn opaque_key(secret: &str) -> String {
-    crate::opaque::opaque_id("cinder presence", secret, 12)
-}
-
-/// One entry: someone (`key`) on `topic`, from one page or channel (`phx_ref`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Present {
-    pub topic: String,
-    pub key: String,
-    /// Unique across nodes; what Phoenix clients tell entries apart by.
-    pub phx_ref: String,
-    pub meta: Map<String, Value>,
-}
-
-impl Present {
-    /// The metadata as Phoenix sends it: with its `phx_ref`.
-    pub fn phoenix_meta(&self) -> Value {
-        let mut meta = self.meta.clone();
-        meta.insert("phx_ref".into(), Value::String(self.phx_ref.clone()));
-        Value::Object(meta)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Entry {
+/// One of this node's entries as it is written to the table.
+struct Row {
+    phx_ref: String,
+    topic: String,
     key: String,
-    meta: Map<String, Value>,
-}
-
-/// An entry's identity: (node id, ref).
-type Id = (String, String);
-
-#[derive(Default)]
-struct State {
-    /// Every entry known, by topic, then id.
-    topics: HashMap<String, BTreeMap<Id, Entry>>,
-    /// The topic of each entry.
-    index: HashMap<Id, String>,
-    /// Refs of this node's entries whose row may not match memory yet (to write or delete).
-    pending: HashSet<String>,
+    meta: String,
 }
 
 impl State {
-    /// Sets an entry; notes its topic in `touched` if that changed anything.
-    fn upsert(&mut self, id: Id, topic: String, entry: Entry, touched: &mut HashSet<String>) {
-        if self.index.get(&id).is_some_and(|old| *old != topic) {
-            self.remove(&id, touched);
-        }
-        let entries = self.topics.entry(topic.clone()).or_default();
-        if entries.get(&id) != Some(&entry) {
-            entries.insert(id.clone(), entry);
-            touched.insert(topic.clone());
-        }
-        self.index.insert(id, topic);
-    }
-
-    fn remove(&mut self, id: &Id, touched: &mut HashSet<String>) {
-        let Some(topic) = self.index.remove(id) else {
-            return;
-        };
-        if let Some(entries) = self.topics.get_mut(&topic) {
-            entries.remove(id);
-            if entries.is_empty() {
-                self.topics.remove(&topic);
-            }
-        }
-        touched.insert(topic);
-    }
-
     /// This node's entry `phx_ref`, as a row: (ref, topic, key, meta as JSON).
     fn own_row(&self, node: &str, phx_ref: &str) -> Option<Row> {
         let id = (node.to_owned(), phx_ref.to_owned());
@@ -168,165 +90,7 @@ impl State {
     }
 }
 
-/// One of this node's entries as it is written to the table.
-struct Row {
-    phx_ref: String,
-    topic: String,
-    key: String,
-    meta: String,
-}
-
-/// Presence of this node, shared with the others when the store is Postgres. Cheap to clone.
-#[derive(Clone)]
-pub struct Presence {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    node: String,
-    pubsub: PubSub,
-    state: Mutex<State>,
-    next: AtomicU64,
-    shared: Option<Shared>,
-}
-
-/// What sharing through Postgres needs.
-struct Shared {
-    pool: PgPool,
-    settings: PresenceSettings,
-    /// Wakes the writer: this node's entries changed.
-    wake: Notify,
-    /// Held while writing, so that [`Presence::leave`] waits for a write in flight.
-    writing: tokio::sync::Mutex<()>,
-    /// Set by [`Presence::leave`]: write nothing more.
-    left: AtomicBool,
-}
-
 impl Presence {
-    /// Presence of this node alone (the embedded store: one node).
-    pub fn new(pubsub: PubSub) -> Self {
-        Self::build(pubsub, None)
-    }
-
-    /// Presence shared with every node on the same Postgres database. Start its background work
-    /// with [`Presence::spawn`].
-    pub fn shared(pubsub: PubSub, pool: PgPool, settings: PresenceSettings) -> Self {
-        Self::build(
-            pubsub,
-            Some(Shared {
-                pool,
-                settings,
-                wake: Notify::new(),
-                writing: tokio::sync::Mutex::new(()),
-                left: AtomicBool::new(false),
-            }),
-        )
-    }
-
-    fn build(pubsub: PubSub, shared: Option<Shared>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                node: format!("{:016x}", rand::random::<u64>()),
-                pubsub,
-                state: Mutex::default(),
-                next: AtomicU64::new(1),
-                shared,
-            }),
-        }
-    }
-
-    /// This node's random id.
-    pub fn node_id(&self) -> &str {
-        &self.inner.node
-    }
-
-    /// Counts `key` as present on `topic`, with `meta` (a JSON object), until the returned
-    /// guard is dropped.
-    pub fn track(&self, topic: &str, key: &str, meta: Value) -> Tracked {
-        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        let phx_ref = format!("{}-{n}", self.inner.node);
-        let key: String = key.chars().take(MAX_KEY_CHARS).collect();
-        let meta = match meta {
-            Value::Object(meta)
-                if serde_json::to_string(&meta).is_ok_and(|j| j.len() <= MAX_META_BYTES) =>
-            {
-                meta
-            }
-            _ => {
-                tracing::warn!(
-                    topic,
-                    "presence metadata is not a small JSON object; dropped"
-                );
-                Map::new()
-            }
-        };
-        let mut touched = HashSet::new();
-        {
-            let mut state = self.lock();
-            state.upsert(
-                (self.inner.node.clone(), phx_ref.clone()),
-                topic.to_owned(),
-                Entry { key, meta },
-                &mut touched,
-            );
-            if self.inner.shared.is_some() {
-                state.pending.insert(phx_ref.clone());
-            }
-        }
-        self.wake_writer();
-        self.announce(touched);
-        Tracked {
-            presence: self.clone(),
-            phx_ref,
-        }
-    }
-
-    /// Everyone present on `topic`, on every node, in a stable order.
-    pub fn list(&self, topic: &str) -> Vec<Present> {
-        let state = self.lock();
-        let Some(entries) = state.topics.get(topic) else {
-            return Vec::new();
-        };
-        entries
-            .iter()
-            .map(|((_, phx_ref), entry)| Present {
-                topic: topic.to_owned(),
-                key: entry.key.clone(),
-                phx_ref: phx_ref.clone(),
-                meta: entry.meta.clone(),
-            })
-            .collect()
-    }
-
-    fn untrack(&self, phx_ref: &str) {
-        let mut touched = HashSet::new();
-        {
-            let mut state = self.lock();
-            state.remove(&(self.inner.node.clone(), phx_ref.to_owned()), &mut touched);
-            if self.inner.shared.is_some() {
-                state.pending.insert(phx_ref.to_owned());
-            }
-        }
-        self.wake_writer();
-        self.announce(touched);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn wake_writer(&self) {
-        if let Some(shared) = &self.inner.shared {
-            shared.wake.notify_one();
-        }
-    }
-
-    fn announce(&self, topics: HashSet<String>) {
-        for topic in topics {
-            self.inner.pubsub.publish(Change::Presence { topic });
-        }
-    }
-
     /// Starts sharing: heartbeats, writing this node's entries, sweeping dead nodes, following
     /// the other nodes' changes. `None` for presence of this node alone.
     pub fn spawn(&self) -> Option<JoinHandle<()>> {
@@ -753,160 +517,4 @@ async fn soft_commit(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-/// An entry in [`Presence`], removed when dropped.
-pub struct Tracked {
-    presence: Presence,
-    phx_ref: String,
-}
-
-impl Tracked {
-    pub fn phx_ref(&self) -> &str {
-        &self.phx_ref
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.presence.untrack(&self.phx_ref);
-    }
-}
-
-/// What one client was last told about a topic's presence: turns the topic's entries into the
-/// Phoenix Presence payloads, `presence_state` (everything) and `presence_diff` (the joins and
-/// leaves since), so the official JS `Presence` helper stays in step.
-#[derive(Debug, Default)]
-pub struct Shown {
-    /// By phx_ref: the key and the meta sent.
-    refs: HashMap<String, (String, Value)>,
-}
-
-impl Shown {
-    /// The `presence_state` payload: `{key: {"metas": [{"phx_ref": ..., ...meta}]}}`.
-    pub fn state(&mut self, entries: &[Present]) -> Value {
-        self.refs = shown(entries);
-        Value::Object(group(self.refs.values()))
-    }
-
-    /// The `presence_diff` payload, `{"joins": {...}, "leaves": {...}}`, from what was last
-    /// shown to `entries`; `None` when nothing changed.
-    pub fn diff(&mut self, entries: &[Present]) -> Option<Value> {
-        let now = shown(entries);
-        let joins: Vec<&(String, Value)> = now
-            .iter()
-            .filter(|(r, _)| !self.refs.contains_key(*r))
-            .map(|(_, v)| v)
-            .collect();
-        let leaves: Vec<&(String, Value)> = self
-            .refs
-            .iter()
-            .filter(|(r, _)| !now.contains_key(*r))
-            .map(|(_, v)| v)
-            .collect();
-        if joins.is_empty() && leaves.is_empty() {
-            return None;
-        }
-        let diff = json!({
-            "joins": group(joins.into_iter()),
-            "leaves": group(leaves.into_iter()),
-        });
-        self.refs = now;
-        Some(diff)
-    }
-}
-
-fn shown(entries: &[Present]) -> HashMap<String, (String, Value)> {
-    entries
-        .iter()
-        .map(|p| (p.phx_ref.clone(), (p.key.clone(), p.phoenix_meta())))
-        .collect()
-}
-
-/// `{key: {"metas": [...]}}`, metas in phx_ref order.
-fn group<'a>(items: impl Iterator<Item = &'a (String, Value)>) -> Map<String, Value> {
-    let mut by_key: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
-    for (key, meta) in items {
-        by_key.entry(key).or_default().push(meta);
-    }
-    by_key
-        .into_iter()
-        .map(|(key, mut metas)| {
-            metas.sort_by(|a, b| a["phx_ref"].as_str().cmp(&b["phx_ref"].as_str()));
-            (key.to_owned(), json!({ "metas": metas }))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn present(key: &str, phx_ref: &str) -> Present {
-        Present {
-            topic: "t".into(),
-            key: key.into(),
-            phx_ref: phx_ref.into(),
-            meta: json!({"name": key}).as_object().cloned().unwrap(),
-        }
-    }
-
-    #[test]
-    fn state_and_diffs_have_the_phoenix_shapes() {
-        let mut shown = Shown::default();
-        let ada = present("ada", "n-1");
-        let bob = present("bob", "n-2");
-        assert_eq!(
-            shown.state(std::slice::from_ref(&ada)),
-            json!({"ada": {"metas": [{"name": "ada", "phx_ref": "n-1"}]}})
-        );
-        assert_eq!(shown.diff(std::slice::from_ref(&ada)), None);
-        assert_eq!(
-            shown.diff(&[ada.clone(), bob.clone()]),
-            Some(json!({
-                "joins": {"bob": {"metas": [{"name": "bob", "phx_ref": "n-2"}]}},
-                "leaves": {}
-            }))
-        );
-        assert_eq!(
-            shown.diff(std::slice::from_ref(&bob)),
-            Some(json!({
-                "joins": {},
-                "leaves": {"ada": {"metas": [{"name": "ada", "phx_ref": "n-1"}]}}
-            }))
-        );
-    }
-
-    #[tokio::test]
-    async fn tracking_lasts_as_long_as_the_guard_and_is_announced() {
-        let pubsub = PubSub::default();
-        let presence = Presence::new(pubsub.clone());
-        let mut changes = pubsub.subscribe(&pubsub_topic("room"));
-        let guard = presence.track("room", "ada", json!({"name": "ada"}));
-        let other = presence.track("elsewhere", "bob", json!({}));
-        assert_eq!(presence.list("room").len(), 1);
-        assert_eq!(presence.list("room")[0].key, "ada");
-        assert_eq!(presence.list("room")[0].phx_ref, guard.phx_ref());
-        assert_eq!(
-            changes.recv().await.unwrap().change,
-            Change::Presence {
-                topic: "room".into()
-            }
-        );
-        drop(guard);
-        assert!(presence.list("room").is_empty());
-        assert_eq!(presence.list("elsewhere").len(), 1);
-        assert!(changes.recv().await.is_ok());
-        drop(other);
-        assert!(presence.list("elsewhere").is_empty());
-    }
-
-    #[test]
-    fn oversized_metadata_is_dropped_and_keys_are_cut() {
-        let presence = Presence::new(PubSub::default());
-        let _guard = presence.track("t", &"k".repeat(500), json!({"big": "x".repeat(5000)}));
-        let listed = presence.list("t");
-        assert_eq!(listed[0].key.len(), MAX_KEY_CHARS);
-        assert!(listed[0].meta.is_empty());
-    }
 }
