@@ -1,0 +1,80 @@
+//! A projection as the runner holds it: its trees, its `<name>.meta` tree (version, checkpoint,
+//! rebuild mark) and its checkpoint. Each projection writes its checkpoint in the same sled
+//! transaction as a batch's changes, so after a crash it resumes where its data ends, never
+//! applying an event twice or skipping one. Shared by the live tail and the rebuild.
+
+use std::sync::Arc;
+
+use cinder_read_models::{Change, Cursor, Projection, ProjectionError, StoredEvent};
+use sled::transaction::{TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::RunError;
+
+pub(super) const CHECKPOINT: &[u8] = b"checkpoint";
+pub(super) const VERSION: &[u8] = b"version";
+/// Present in a projection's `meta` while a rebuild writes it outside transactions.
+pub(super) const REBUILDING: &[u8] = b"rebuilding";
+
+pub(super) struct Registered {
+    pub(super) projection: Arc<dyn Projection>,
+    /// The projection's trees followed by `meta`, for one transaction over all of them.
+    pub(super) trees: Vec<sled::Tree>,
+    pub(super) checkpoint: Cursor,
+}
+
+/// Applies the events of `batch` after `registered`'s checkpoint and moves the checkpoint to
+/// `last`, in one transaction.
+pub(super) fn apply_batch(
+    registered: &Registered,
+    batch: &[StoredEvent],
+    last: Cursor,
+) -> Result<Vec<Change>, RunError> {
+    let checkpoint = registered.checkpoint;
+    let projection = &registered.projection;
+    let meta_index = registered.trees.len() - 1;
+    let result = registered
+        .trees
+        .as_slice()
+        .transaction(|trees: &Vec<TransactionalTree>| {
+            let mut changes = Vec::new();
+            for event in batch.iter().filter(|e| e.cursor() > checkpoint) {
+                projection.apply(&trees[..meta_index], event, &mut changes)?;
+            }
+            trees[meta_index].insert(CHECKPOINT, &last.to_bytes()[..])?;
+            Ok(changes)
+        });
+    result.map_err(|error| match error {
+        TransactionError::Abort(error) => RunError::Projection {
+            name: projection.name(),
+            error,
+        },
+        TransactionError::Storage(error) => RunError::Projection {
+            name: projection.name(),
+            error: error.into(),
+        },
+    })
+}
+
+/// A projection's `meta` tree: its version, checkpoint and rebuild mark.
+pub(super) fn meta(registered: &Registered) -> &sled::Tree {
+    &registered.trees[registered.trees.len() - 1]
+}
+
+/// Clears a projection's data and checkpoint (its version stays).
+pub(super) fn wipe(registered: &mut Registered) -> Result<(), ProjectionError> {
+    for tree in &registered.trees {
+        tree.clear()?;
+    }
+    meta(registered).insert(VERSION, &registered.projection.version().to_be_bytes()[..])?;
+    registered.checkpoint = Cursor::START;
+    Ok(())
+}
+
+/// `error` as the runner's error, naming the projection it came from.
+pub(super) fn projection_error(registered: &Registered, error: ProjectionError) -> RunError {
+    RunError::Projection {
+        name: registered.projection.name(),
+        error,
+    }
+}
