@@ -191,3 +191,8 @@ async fn a_killed_server_shows_a_banner_keeps_the_text_and_sends_it_after_the_re
 async fn fields_are_validated_as_they_are_typed_in_chromium() {
     run_node("browser_validation.mjs").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_swap_live_pages_over_the_open_socket_with_back_and_forward_in_chromium() {
+    run_node("browser_navigation.mjs").await;
+}

@@ -13,7 +13,6 @@
   var PUSH_TIMEOUT_MS = 10000;      // pending controls come back after this even with no reply
   var HEARTBEAT_MS = 30000;         // the server closes connections that are silent for 60 s
   var BACKOFF_MS = [1000, 2000, 5000]; // then every 5 s: gentle on a restarting server
-  var RELOAD_GUARD = "cinder:reloaded:" + location.pathname;
   var BANNER_DELAY_MS = 400;        // a rejoin quicker than this shows no banner
   var BACK_ONLINE_MS = 2500;        // how long "Back online" stays
   var FLASH_MS = 4000;              // how long a success message stays
@@ -61,12 +60,13 @@
 
   function start() {
     localizeTimes(document);
-    var root = document.getElementById("cinder-root");
-    if (!root || !root.dataset.cinderTopic || !("WebSocket" in window)) return;
-    var topic = root.dataset.cinderTopic;
-    var token = root.dataset.cinderToken || "";
+    if (!("WebSocket" in window)) return;
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
       "/socket/websocket?vsn=2.0.0";
+
+    var topic = null;         // the shown page's `lv:<path>`, null on a page that is not live
+    var token = "";           // its join token
+    var at = null;            // the log position the page's content reflects (see join)
 
     var ws = null;            // the current WebSocket, null while disconnected
     var refCounter = 0;       // refs are strings, as the official client sends them
@@ -85,12 +85,13 @@
     function nextRef() { refCounter += 1; return String(refCounter); }
 
     // Tests and styles read this attribute; "false" also tells them the script is running.
-    function setJoined(value) {
+    // `quiet`: not a lost connection but a page being left for another (live navigation).
+    function setJoined(value, quiet) {
       var was = joined;
       joined = value;
       document.documentElement.dataset.cinderConnected = value ? "true" : "false";
       if (value) everJoined = true;
-      if (value !== was || !value) showConnection();
+      if (!quiet && (value !== was || !value)) showConnection();
     }
 
     function send(frame) {
@@ -146,7 +147,7 @@
       setJoined(false);
       Object.keys(pending).forEach(function (ref) { settle(ref, null); });
       if (sock) { sock.onclose = null; try { sock.close(); } catch (e) { /* already closed */ } }
-      reconnectLater();
+      if (topic) reconnectLater(); // a page that is not live connects when one is shown
     }
 
     function reconnectLater() {
@@ -192,6 +193,7 @@
       clearTimeout(bannerTimer);
       clearInterval(bannerTick);
       var el = bannerElement();
+      if (!topic) { el.hidden = true; return; } // a page that is not live has nothing to lose
       if (joined) {
         if (el.hidden) return;
         el.dataset.state = "online";
@@ -263,17 +265,22 @@
       heartbeatRef = null;
     }
 
-    // Joining (and rejoining) sends the same token; the reply re-sends every region, so pushes
-    // missed while disconnected heal here.
+    // Joining (and rejoining) sends the same token and the log position the page's content
+    // reflects (`at`: from the page, then from the join reply and each patch). The reply brings
+    // what changed since, or every region when the server cannot tell (too far behind, another
+    // node that started later), so pushes missed while disconnected heal here.
     function join() {
       clearTimeout(retryTimer);
+      if (!topic) return;
       if (joinRef && pending[joinRef]) { // a join still waiting is superseded, not retried twice
         clearTimeout(pending[joinRef].timer);
         delete pending[joinRef];
       }
       joinRef = nextRef();
       var ref = joinRef;
-      if (!send([ref, ref, topic, "phx_join", { token: token }])) return;
+      var payload = { token: token };
+      if (at) payload.at = at;
+      if (!send([ref, ref, topic, "phx_join", payload])) return;
       pending[ref] = {
         done: onJoinReply,
         timer: setTimeout(function () { settle(ref, null); }, PUSH_TIMEOUT_MS)
@@ -285,7 +292,9 @@
       if (reply && reply.status === "ok") {
         tries = 0;
         forgetReload();
-        applyOps((reply.response || {}).patches);
+        var response = reply.response || {};
+        applyOps(response.patches);
+        if (typeof response.at === "string") at = response.at;
         setJoined(true);
         sendQueued();
         return;
@@ -306,16 +315,18 @@
     // too does not reload forever; a good join clears it.
     function reloadOnce() {
       try {
-        if (sessionStorage.getItem(RELOAD_GUARD)) return false;
-        sessionStorage.setItem(RELOAD_GUARD, "1");
+        if (sessionStorage.getItem(reloadGuard())) return false;
+        sessionStorage.setItem(reloadGuard(), "1");
       } catch (e) { return false; } // no storage: no way to guard against a loop
       location.reload();
       return true;
     }
 
     function forgetReload() {
-      try { sessionStorage.removeItem(RELOAD_GUARD); } catch (e) { /* no storage */ }
+      try { sessionStorage.removeItem(reloadGuard()); } catch (e) { /* no storage */ }
     }
+
+    function reloadGuard() { return "cinder:reloaded:" + location.pathname; }
 
     function onFrame(data) {
       var frame;
@@ -334,6 +345,7 @@
       if (fJoinRef !== null && fJoinRef !== undefined && fJoinRef !== joinRef) return;
       if (event === "patch") {
         applyOps(payload.ops);
+        if (typeof payload.at === "string") at = payload.at;
       } else if (event === "phx_error" || event === "phx_close") {
         rejoinLater();
       }
@@ -774,11 +786,220 @@
       else form.dispatchEvent(new Event("submit", { cancelable: true, bubbles: true }));
     });
 
-    // Coming back online: do not wait for the rest of the backoff.
-    window.addEventListener("online", function () { if (!ws) connect(); });
+    // ---- live navigation ----------------------------------------------------------------------
+    //
+    // A click on a link to another of our pages (or a GET form's submit) does not load a new
+    // document: the page is fetched, its <main> takes the place of ours, the URL and title
+    // follow (History API), and the socket, left open, leaves the old view and joins the new
+    // one. Back and Forward do the same from the URL. A change of only the query string
+    // (filters, paging) patches the page in place: elements that did not change stay as they
+    // are, with their focus and state. Anything we cannot show this way (a file, another site,
+    // an error) is loaded by the browser as usual, and without this script every link is a
+    // plain link. `data-cinder-nav="off"` on a link or form opts it out.
 
-    setJoined(false);
-    connect();
+    var NON_PAGES = /^\/(api|socket|assets|metrics|healthz|readyz)(\/|$)|\.[A-Za-z0-9]+$/;
+    var navSeq = 0;           // only the latest navigation may swap the page
+    var shown = location.pathname + location.search; // the page on screen
+
+    // The URL of `href` if following it is a navigation between our pages, else null.
+    function navigable(href, el) {
+      if (!href || !window.history || !history.pushState || !window.fetch || !window.DOMParser) return null;
+      if (el && el.closest && el.closest('[data-cinder-nav="off"]')) return null;
+      var to;
+      try { to = new URL(href, location.href); } catch (e) { return null; }
+      if (to.origin !== location.origin || NON_PAGES.test(to.pathname)) return null;
+      // A jump within the page (#section) is the browser's.
+      if (to.hash && to.pathname === location.pathname && to.search === location.search) return null;
+      return to;
+    }
+
+    document.addEventListener("click", function (e) {
+      if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      var a = e.target && e.target.closest && e.target.closest("a[href]");
+      if (!a || (a.target && a.target !== "_self") || a.hasAttribute("download")) return;
+      if (a.closest("[data-cinder-click]")) return;
+      var to = navigable(a.getAttribute("href"), a);
+      if (!to) return;
+      e.preventDefault();
+      navigate(to.href, "push");
+    });
+
+    // A GET form (the lobby's "open room", a filter) is a link whose query the visitor typed.
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (e.defaultPrevented || !form || !form.getAttribute || form.hasAttribute("data-cinder-submit")) return;
+      if ((form.getAttribute("method") || "get").toLowerCase() !== "get") return;
+      if (form.getAttribute("target")) return;
+      var to = navigable(form.getAttribute("action") || location.pathname, form);
+      if (!to) return;
+      var query = new URLSearchParams();
+      var data;
+      try { data = new FormData(form, e.submitter); } catch (err) { data = new FormData(form); }
+      data.forEach(function (v, k) { if (typeof v === "string") query.append(k, v); });
+      to.search = query.toString();
+      to.hash = "";
+      e.preventDefault();
+      navigate(to.href, "push");
+    });
+
+    window.addEventListener("popstate", function () {
+      if (location.pathname + location.search === shown) return; // only the #hash moved
+      navigate(location.href, "pop");
+    });
+
+    // Fetches `href` and shows it: "push" adds a history entry, "pop" follows one (Back).
+    function navigate(href, mode) {
+      var seq = ++navSeq;
+      var main = document.querySelector("body > main");
+      if (main) main.setAttribute("aria-busy", "true");
+      var done = function () { var m = document.querySelector("body > main"); if (m) m.removeAttribute("aria-busy"); };
+      fetch(href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (res) {
+          var type = res.headers.get("content-type") || "";
+          if (type.indexOf("text/html") !== 0 || res.status === 401) throw new Error("not a page");
+          return res.text().then(function (html) { return { url: res.url || href, html: html }; });
+        }, function (err) {
+          err.offline = true; // the server could not be reached at all
+          throw err;
+        })
+        .then(function (got) {
+          if (seq !== navSeq) return;
+          done();
+          var doc = new DOMParser().parseFromString(got.html, "text/html");
+          var fresh = doc.querySelector("body > main");
+          if (!fresh || !document.querySelector("body > main")) throw new Error("not one of our pages");
+          show(doc, fresh, got.url, mode);
+        })
+        .catch(function (err) {
+          if (seq !== navSeq) return;
+          done();
+          if (err && err.offline && everJoined && mode === "push") {
+            showToast("Could not open that page: no connection to the server.", true);
+            return;
+          }
+          location.assign(href);
+        });
+    }
+
+    function show(doc, fresh, href, mode) {
+      var to = new URL(href, location.href);
+      var samePage = to.pathname === location.pathname;
+      if (mode === "push") {
+        remember();
+        history.pushState({ cinder: true, scroll: 0 }, "", to.href);
+      }
+      shown = location.pathname + location.search;
+      document.title = doc.title;
+      leave();
+      var main = document.querySelector("body > main");
+      fresh = document.adoptNode(fresh);
+      if (samePage && main.id === fresh.id) {
+        // What is being typed stays, unless the visitor went Back: then the page is as it was.
+        morph(main, fresh, mode === "pop" ? null : document.activeElement);
+      } else {
+        replacing = true; // fields leaving the page are not blurred by the visitor
+        try { main.replaceWith(fresh); } finally { replacing = false; }
+        var first = fresh.querySelector("[autofocus]");
+        if (first && typeof first.focus === "function") first.focus();
+      }
+      localizeTimes(document.querySelector("body > main"));
+      if (!samePage || mode === "pop") {
+        var state = history.state || {};
+        var target = to.hash && document.getElementById(decodeURIComponent(to.hash.slice(1)));
+        if (mode === "pop" && typeof state.scroll === "number") window.scrollTo(0, state.scroll);
+        else if (target) target.scrollIntoView();
+        else window.scrollTo(0, 0);
+      }
+      enter();
+    }
+
+    // Keeps the scroll position in the entry being left, for Back.
+    function remember() {
+      try {
+        history.replaceState({ cinder: true, scroll: window.scrollY }, "", location.href);
+      } catch (e) { /* a state that cannot be stored is no reason to stop */ }
+    }
+
+    // Makes `old` look like `fresh`, keeping every node that is already right: elements of the
+    // same tag and id are updated in place (attributes, then children in order), anything else
+    // is swapped. Fields take the value the server rendered, except `typing` (the focused
+    // one), which keeps its focus and value.
+    function morph(old, fresh, typing) {
+      if (old.isEqualNode(fresh)) {
+        if (old.nodeType === 1) {
+          resetField(old, typing);
+          old.querySelectorAll("input, textarea").forEach(function (f) { resetField(f, typing); });
+        }
+        return;
+      }
+      if (old.nodeType !== 1 || fresh.nodeType !== 1 || old.nodeName !== fresh.nodeName ||
+          old.getAttribute("id") !== fresh.getAttribute("id")) {
+        replacing = true;
+        try { old.replaceWith(fresh); } finally { replacing = false; }
+        return;
+      }
+      Array.prototype.slice.call(old.attributes).forEach(function (attr) {
+        if (!fresh.hasAttribute(attr.name)) old.removeAttribute(attr.name);
+      });
+      Array.prototype.slice.call(fresh.attributes).forEach(function (attr) {
+        if (old.getAttribute(attr.name) !== attr.value) old.setAttribute(attr.name, attr.value);
+      });
+      resetField(old, typing);
+      var was = Array.prototype.slice.call(old.childNodes);
+      var now = Array.prototype.slice.call(fresh.childNodes);
+      now.forEach(function (node, i) {
+        if (i < was.length) morph(was[i], node, typing);
+        else old.appendChild(node);
+      });
+      for (var i = now.length; i < was.length; i++) was[i].remove();
+    }
+
+    // A kept field shows what the server rendered (its attributes), not what was typed before.
+    function resetField(el, typing) {
+      if (el === typing || el.nodeType !== 1) return;
+      if (el.tagName === "INPUT") {
+        if (el.type === "checkbox" || el.type === "radio") el.checked = el.defaultChecked;
+        else if (el.type !== "file") el.value = el.defaultValue;
+      } else if (el.tagName === "TEXTAREA") {
+        el.value = el.defaultValue;
+      }
+    }
+
+    // Takes up the page on screen: its view is joined if it is live.
+    function enter() {
+      var root = document.getElementById("cinder-root");
+      topic = (root && root.dataset.cinderTopic) || null;
+      token = (root && root.dataset.cinderToken) || "";
+      at = (root && root.dataset.cinderAt) || null;
+      if (!topic) { showConnection(); return; }
+      if (!ws) connect();
+      else if (ws.readyState === 1) join(); // a socket still opening joins once open
+    }
+
+    // Leaves the shown view (its channel on the server ends), keeping the socket.
+    function leave() {
+      if (topic && joinRef) send([joinRef, nextRef(), topic, "phx_leave", {}]);
+      Object.keys(pending).forEach(function (ref) {
+        clearTimeout(pending[ref].timer);
+        delete pending[ref];
+      });
+      queued = [];
+      joinRef = null;
+      topic = null;
+      setJoined(false, true);
+    }
+
+    // Coming back online: do not wait for the rest of the backoff.
+    window.addEventListener("online", function () { if (!ws && topic) connect(); });
+
+    if (window.history && history.replaceState) {
+      try {
+        history.scrollRestoration = "manual"; // Back puts the scroll where it was (see show)
+        history.replaceState({ cinder: true, scroll: window.scrollY }, "", location.href);
+      } catch (e) { /* no History API: links stay plain */ }
+    }
+    setJoined(false, true);
+    enter();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
