@@ -25,8 +25,8 @@ mod phoenix;
 mod registry;
 mod replication;
 
+pub use crate::config::PresenceSettings;
 pub use phoenix::Shown;
-pub use replication::PresenceSettings;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::registry::{Entry, Id, State};
 use super::Presence;
+use crate::config::PresenceSettings;
 
 /// The NOTIFY channel of the `presence` table's trigger.
 const CHANNEL: &str = "cinder_presence";
@@ -28,24 +29,6 @@ const CHANNEL: &str = "cinder_presence";
 const WRITE_EVERY: Duration = Duration::from_millis(50);
 /// How long a stopping node tries to delete its entries (Postgres may be down).
 const LEAVE_WITHIN: Duration = Duration::from_secs(2);
-
-/// Timing of shared presence.
-#[derive(Debug, Clone)]
-pub struct PresenceSettings {
-    /// How often a node renews its heartbeat and deletes the entries of dead nodes.
-    pub heartbeat: Duration,
-    /// A node whose heartbeat is older than this counts as dead; its entries are deleted.
-    pub timeout: Duration,
-}
-
-impl Default for PresenceSettings {
-    fn default() -> Self {
-        Self {
-            heartbeat: Duration::from_secs(5),
-            timeout: Duration::from_secs(20),
-        }
-    }
-}
 
 /// What sharing through Postgres needs.
 pub(super) struct Shared {

@@ -18,8 +18,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Extension;
 
+pub use crate::config::{SocketSettings, DEFAULT_OUTBOX_BYTES};
 pub use channel::{Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled};
-pub use connection::{reason, SocketSettings, DEFAULT_OUTBOX_BYTES};
+pub use connection::reason;
 pub use frame::Serializer;
 pub use longpoll::LongPollSessions;
 pub use websocket::{serve, upgrade};

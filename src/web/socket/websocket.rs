@@ -13,10 +13,11 @@ use axum::Extension;
 use futures_util::{SinkExt, StreamExt};
 
 use super::channel::{ChannelFactory, SocketInfo};
-use super::connection::{self, Incoming, SocketSettings, INVALID_DATA, PROTOCOL_ERROR};
+use super::connection::{self, Incoming, INVALID_DATA, PROTOCOL_ERROR};
 use super::connection::{TOO_BIG, UNSUPPORTED};
 use super::frame::Serializer;
 use super::outbox::{Outbox, Outgoing};
+use crate::config::SocketSettings;
 use crate::web::AppState;
 
 /// Queued frames written with one flush, at most.

@@ -1,10 +1,18 @@
-//! Configuration, from flags or the environment.
+//! Configuration, from flags or the environment: the node's own settings here, and the
+//! settings of its parts each in a file of its own ([`socket`], [`http`], [`presence`]). The
+//! parts read their settings from here; configuration imports nothing of theirs.
+
+mod http;
+mod presence;
+mod socket;
+
+pub use http::{HttpSettings, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP};
+pub use presence::PresenceSettings;
+pub use socket::{SocketSettings, DEFAULT_OUTBOX_BYTES};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use crate::web::socket::SocketSettings;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -64,11 +72,11 @@ pub struct Config {
     pub socket: SocketSettings,
 
     #[command(flatten)]
-    pub http: crate::http::HttpSettings,
+    pub http: HttpSettings,
 
     /// Heartbeat and timeout of presence shared through Postgres.
     #[arg(skip)]
-    pub presence: crate::presence::PresenceSettings,
+    pub presence: PresenceSettings,
 }
 
 /// Where the commands other than `serve` find the event store: Postgres, or the embedded store
@@ -171,8 +179,8 @@ impl Config {
             max_sockets_per_ip: DEFAULT_MAX_SOCKETS_PER_IP,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
             socket: SocketSettings::default(),
-            http: crate::http::HttpSettings::default(),
-            presence: crate::presence::PresenceSettings::default(),
+            http: HttpSettings::default(),
+            presence: PresenceSettings::default(),
         }
     }
 }
@@ -187,14 +195,14 @@ mod tests {
         #[command(flatten)]
         socket: SocketSettings,
         #[command(flatten)]
-        http: crate::http::HttpSettings,
+        http: HttpSettings,
     }
 
     #[test]
     fn socket_flags_default_to_the_documented_limits() {
         let flags = Flags::parse_from(["cinder"]);
         assert_eq!(flags.socket, SocketSettings::default());
-        assert_eq!(flags.http, crate::http::HttpSettings::default());
+        assert_eq!(flags.http, HttpSettings::default());
         let flags = Flags::parse_from(["cinder", "--socket-events-per-second", "5000"]);
         assert_eq!(flags.socket.events_per_second, 5000.0);
     }
