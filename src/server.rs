@@ -198,7 +198,7 @@ impl Server {
             tasks.push(until(stopping.clone(), task));
         }
         let state = AppState::new(App {
-            bus: CommandBus::new(log.clone(), Clock::system()),
+            bus: Arc::new(CommandBus::new(log.clone(), Clock::system())),
             log,
             presence: presence.clone(),
             pubsub,
@@ -222,14 +222,14 @@ impl Server {
         tasks.push(until(
             stopping.clone(),
             crate::process::checkout::spawn_recovery(
-                state.clone(),
+                crate::web::drops::shop(&state),
                 std::time::Duration::from_secs(30),
             ),
         ));
         if let Some(every) = config.simulate_bookmarks {
             tasks.push(until(
                 stopping.clone(),
-                crate::simulators::bookmarks::spawn(state.clone(), every),
+                crate::simulators::bookmarks::spawn(state.bus.clone(), every),
             ));
         }
 

@@ -47,6 +47,12 @@ impl Default for TagsInput {
     }
 }
 
+/// A new bookmark's id, made of 64 random bits: 16 hex digits. The caller draws the bits (the
+/// domain stays pure), be it a visitor's form, the JSON API or the simulator.
+pub fn new_id(random: u64) -> String {
+    format!("{random:016x}")
+}
+
 /// Save a link. `owner` is who adds it (a visitor's session or an API caller).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddBookmark {

@@ -19,15 +19,26 @@
 //!
 //! [`Purchase`]: cinder_domain::drops::Purchase
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cinder_domain::drops::{
     product_of, CartCommand, CartError, ProductCommand, ProductError, PurchaseCommand,
 };
-use cinder_read_models::drops::{ProductView, PurchaseView};
+use cinder_read_models::drops::{DropsReadModel, ProductView, PurchaseView};
 
-use crate::bus::CommandError;
-use crate::web::AppState;
+use crate::bus::{CommandBus, CommandError};
+use crate::projections::Progress;
+
+/// What the checkout works with, and nothing more: the bus its commands go through, the Drops
+/// read model it checks carts in and finds abandoned purchases with, and the projections'
+/// progress, to see its own writes before it answers. Cheap to clone.
+#[derive(Clone)]
+pub struct Shop {
+    pub bus: Arc<CommandBus>,
+    pub drops: DropsReadModel,
+    pub progress: Progress,
+}
 
 /// Why a checkout did not complete, in the words shown to the shopper.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,8 +62,8 @@ pub enum CheckoutError {
 }
 
 /// Checks out cart `cart_id`; returns the completed purchase's id.
-pub async fn checkout(app: &AppState, cart_id: &str) -> Result<String, CheckoutError> {
-    let items = app
+pub async fn checkout(shop: &Shop, cart_id: &str) -> Result<String, CheckoutError> {
+    let items = shop
         .drops
         .cart(cart_id)
         .map_err(|_| CheckoutError::Unavailable)?;
@@ -62,7 +73,7 @@ pub async fn checkout(app: &AppState, cart_id: &str) -> Result<String, CheckoutE
     let mut sold_out = Vec::new();
     let mut unreleased = Vec::new();
     for item_id in &items {
-        match app.drops.item(item_id) {
+        match shop.drops.item(item_id) {
             Ok(Some((product, item))) => {
                 if item.available == 0 {
                     sold_out.push(describe(&product, item_id));
@@ -80,7 +91,7 @@ pub async fn checkout(app: &AppState, cart_id: &str) -> Result<String, CheckoutE
     if !unreleased.is_empty() {
         return Err(CheckoutError::NotReleased(unreleased));
     }
-    buy(app, cart_id, items).await
+    buy(shop, cart_id, items).await
 }
 
 /// Buys `items` for cart `cart_id` as one purchase, all or nothing; on success the cart is
@@ -88,14 +99,10 @@ pub async fn checkout(app: &AppState, cart_id: &str) -> Result<String, CheckoutE
 /// another shopper takes the last unit in between.) Whatever the outcome, nothing this purchase
 /// took is still held when it returns, unless the store failed while giving it back (then
 /// [`recover`] does it).
-pub async fn buy(
-    app: &AppState,
-    cart_id: &str,
-    items: Vec<String>,
-) -> Result<String, CheckoutError> {
+pub async fn buy(shop: &Shop, cart_id: &str, items: Vec<String>) -> Result<String, CheckoutError> {
     let purchase_id = format!("{:024x}", rand::random::<u128>() >> 32);
     purchase(
-        app,
+        shop,
         &purchase_id,
         PurchaseCommand::Start {
             cart_id: cart_id.to_owned(),
@@ -104,7 +111,7 @@ pub async fn buy(
     )
     .await?;
     let begun = cart(
-        app,
+        shop,
         cart_id,
         CartCommand::BeginCheckout {
             purchase_id: purchase_id.clone(),
@@ -124,7 +131,7 @@ pub async fn buy(
         };
         // Nothing was taken; the purchase only needs to say how it ended.
         let _ = purchase(
-            app,
+            shop,
             &purchase_id,
             PurchaseCommand::Fail {
                 reason: refusal.to_string(),
@@ -134,13 +141,13 @@ pub async fn buy(
         return Err(refusal);
     }
     let mut held = Vec::new();
-    if let Err(error) = take_all(app, cart_id, &purchase_id, &items, &mut held).await {
-        give_back_all(app, cart_id, &purchase_id, &held, &error.to_string()).await;
+    if let Err(error) = take_all(shop, cart_id, &purchase_id, &items, &mut held).await {
+        give_back_all(shop, cart_id, &purchase_id, &held, &error.to_string()).await;
         return Err(error);
     }
     // The cart is checked out: the purchase is done, even if recording it fails now (recovery
     // sees the cart's checkout completed and records it).
-    if purchase(app, &purchase_id, PurchaseCommand::Complete)
+    if purchase(shop, &purchase_id, PurchaseCommand::Complete)
         .await
         .is_err()
     {
@@ -155,17 +162,17 @@ pub async fn buy(
 /// Sells each of `items` to the purchase (noting in `held` each unit taken), then checks the
 /// cart out, waiting until this node's read models show it empty (read-your-writes).
 async fn take_all(
-    app: &AppState,
+    shop: &Shop,
     cart_id: &str,
     purchase_id: &str,
     items: &[String],
     held: &mut Vec<String>,
 ) -> Result<(), CheckoutError> {
     for item_id in items {
-        if let Err(reason) = sell(app, item_id, purchase_id).await {
+        if let Err(reason) = sell(shop, item_id, purchase_id).await {
             tracing::info!(purchase_id, item_id, %reason, "checkout: a sale was refused, giving back");
             let _ = purchase(
-                app,
+                shop,
                 purchase_id,
                 PurchaseCommand::Refused {
                     item_id: item_id.clone(),
@@ -173,7 +180,7 @@ async fn take_all(
                 },
             )
             .await;
-            let name = app.drops.item(item_id).ok().flatten().map_or_else(
+            let name = shop.drops.item(item_id).ok().flatten().map_or_else(
                 || item_id.clone(),
                 |(product, _)| describe(&product, item_id),
             );
@@ -181,7 +188,7 @@ async fn take_all(
         }
         held.push(item_id.clone());
         purchase(
-            app,
+            shop,
             purchase_id,
             PurchaseCommand::Secured {
                 item_id: item_id.clone(),
@@ -190,7 +197,7 @@ async fn take_all(
         .await?;
     }
     let emptied = cart(
-        app,
+        shop,
         cart_id,
         CartCommand::CheckOut {
             purchase_id: purchase_id.to_owned(),
@@ -202,7 +209,7 @@ async fn take_all(
         CheckoutError::Unavailable
     })?;
     if let Some(cursor) = emptied.last() {
-        app.progress.wait_for(cursor, Duration::from_secs(5)).await;
+        shop.progress.wait_for(cursor, Duration::from_secs(5)).await;
     }
     Ok(())
 }
@@ -211,15 +218,15 @@ async fn take_all(
 /// frees the cart. Each step is tried even if one before it failed; whatever the store did not
 /// take is left to [`recover`].
 async fn give_back_all(
-    app: &AppState,
+    shop: &Shop,
     cart_id: &str,
     purchase_id: &str,
     held: &[String],
     reason: &str,
 ) {
-    let given_back = give_back(app, purchase_id, held).await;
+    let given_back = give_back(shop, purchase_id, held).await;
     let failed = purchase(
-        app,
+        shop,
         purchase_id,
         PurchaseCommand::Fail {
             reason: reason.to_owned(),
@@ -227,7 +234,7 @@ async fn give_back_all(
     )
     .await;
     let freed = cart(
-        app,
+        shop,
         cart_id,
         CartCommand::AbandonCheckout {
             purchase_id: purchase_id.to_owned(),
@@ -242,17 +249,17 @@ async fn give_back_all(
     } else if let Ok(freed) = freed {
         // The shopper's next look at the cart finds it free.
         if let Some(cursor) = freed.last() {
-            app.progress.wait_for(cursor, Duration::from_secs(5)).await;
+            shop.progress.wait_for(cursor, Duration::from_secs(5)).await;
         }
     }
 }
 
 async fn cart(
-    app: &AppState,
+    shop: &Shop,
     cart_id: &str,
     command: CartCommand,
 ) -> Result<crate::bus::Committed<cinder_domain::drops::CartEvent>, CommandError<CartError>> {
-    app.bus
+    shop.bus
         .carts
         .execute(cart_id, (cart_id.to_owned(), command))
         .await
@@ -266,7 +273,7 @@ pub fn describe(product: &ProductView, item_id: &str) -> String {
     }
 }
 
-async fn sell(app: &AppState, item_id: &str, purchase_id: &str) -> Result<(), String> {
+async fn sell(shop: &Shop, item_id: &str, purchase_id: &str) -> Result<(), String> {
     let Some(product_id) = product_of(item_id) else {
         return Err("no such item".into());
     };
@@ -274,7 +281,7 @@ async fn sell(app: &AppState, item_id: &str, purchase_id: &str) -> Result<(), St
         item_id: item_id.to_owned(),
         purchase_id: Some(purchase_id.to_owned()),
     };
-    app.bus
+    shop.bus
         .products
         .execute(product_id, command)
         .await
@@ -286,11 +293,11 @@ async fn sell(app: &AppState, item_id: &str, purchase_id: &str) -> Result<(), St
 }
 
 async fn purchase(
-    app: &AppState,
+    shop: &Shop,
     purchase_id: &str,
     command: PurchaseCommand,
 ) -> Result<(), CheckoutError> {
-    app.bus
+    shop.bus
         .purchases
         .execute(purchase_id, (purchase_id.to_owned(), command))
         .await
@@ -303,17 +310,13 @@ async fn purchase(
 
 /// Gives back every unit in `items` that purchase `purchase_id` took, recording each. One
 /// that fails does not stop the others; the first failure is returned.
-async fn give_back(
-    app: &AppState,
-    purchase_id: &str,
-    items: &[String],
-) -> Result<(), CheckoutError> {
+async fn give_back(shop: &Shop, purchase_id: &str, items: &[String]) -> Result<(), CheckoutError> {
     let mut outcome = Ok(());
     for item_id in items {
-        let recorded = match undo(app, purchase_id, item_id).await {
+        let recorded = match undo(shop, purchase_id, item_id).await {
             Ok(_) => {
                 purchase(
-                    app,
+                    shop,
                     purchase_id,
                     PurchaseCommand::Compensated {
                         item_id: item_id.clone(),
@@ -330,7 +333,7 @@ async fn give_back(
 
 /// Gives back the unit `purchase_id` took of `item_id`, if it still holds one. Returns whether
 /// a unit was given back now.
-async fn undo(app: &AppState, purchase_id: &str, item_id: &str) -> Result<bool, CheckoutError> {
+async fn undo(shop: &Shop, purchase_id: &str, item_id: &str) -> Result<bool, CheckoutError> {
     let Some(product_id) = product_of(item_id) else {
         return Ok(false);
     };
@@ -338,7 +341,7 @@ async fn undo(app: &AppState, purchase_id: &str, item_id: &str) -> Result<bool, 
         item_id: item_id.to_owned(),
         purchase_id: purchase_id.to_owned(),
     };
-    match app.bus.products.execute(product_id, command).await {
+    match shop.bus.products.execute(product_id, command).await {
         Ok(_) => Ok(true),
         Err(CommandError::Rejected(
             ProductError::NothingToUndo | ProductError::NoSuchItem | ProductError::NotFound,
@@ -355,14 +358,14 @@ pub const ABANDONED_AFTER: Duration = Duration::from_secs(10);
 
 /// Finishes purchases that a crashed node left running: gives back every unit they took and
 /// fails them. Returns how many it finished.
-pub async fn recover(app: &AppState, older_than: Duration) -> usize {
-    let Ok(unfinished) = app.drops.unfinished_purchases() else {
+pub async fn recover(shop: &Shop, older_than: Duration) -> usize {
+    let Ok(unfinished) = shop.drops.unfinished_purchases() else {
         return 0;
     };
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
     let mut finished = 0;
     for stuck in unfinished.into_iter().filter(|p| p.started_at <= cutoff) {
-        match finish_abandoned(app, &stuck).await {
+        match finish_abandoned(shop, &stuck).await {
             Ok(()) => finished += 1,
             Err(error) => {
                 tracing::warn!(%error, purchase_id = stuck.id, "could not finish an abandoned purchase")
@@ -372,11 +375,11 @@ pub async fn recover(app: &AppState, older_than: Duration) -> usize {
     finished
 }
 
-async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), CheckoutError> {
+async fn finish_abandoned(shop: &Shop, stuck: &PurchaseView) -> Result<(), CheckoutError> {
     // The cart first: once its checkout is ended here, a slow node still working on this
     // purchase can no longer check the cart out (and gives back too).
     let ended = cart(
-        app,
+        shop,
         &stuck.cart_id,
         CartCommand::AbandonCheckout {
             purchase_id: stuck.id.clone(),
@@ -390,7 +393,7 @@ async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), Ch
                 purchase_id = stuck.id,
                 "finishing an interrupted purchase: it had completed"
             );
-            return purchase(app, &stuck.id, PurchaseCommand::Complete).await;
+            return purchase(shop, &stuck.id, PurchaseCommand::Complete).await;
         }
         Err(error) => {
             tracing::warn!(%error, purchase_id = stuck.id, "could not end a cart's checkout");
@@ -402,12 +405,12 @@ async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), Ch
         "finishing an abandoned purchase: giving back what it took"
     );
     for item_id in &stuck.items {
-        let given_back = undo(app, &stuck.id, item_id).await?;
+        let given_back = undo(shop, &stuck.id, item_id).await?;
         let recorded_held = stuck.held.contains(item_id);
         if given_back && !recorded_held {
             // Sold before the crash, but not yet recorded: record both halves.
             purchase(
-                app,
+                shop,
                 &stuck.id,
                 PurchaseCommand::Secured {
                     item_id: item_id.clone(),
@@ -417,7 +420,7 @@ async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), Ch
         }
         if given_back || recorded_held {
             purchase(
-                app,
+                shop,
                 &stuck.id,
                 PurchaseCommand::Compensated {
                     item_id: item_id.clone(),
@@ -427,7 +430,7 @@ async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), Ch
         }
     }
     purchase(
-        app,
+        shop,
         &stuck.id,
         PurchaseCommand::Fail {
             reason: "interrupted: nothing was bought".into(),
@@ -437,10 +440,10 @@ async fn finish_abandoned(app: &AppState, stuck: &PurchaseView) -> Result<(), Ch
 }
 
 /// Runs [`recover`] now and then every `every`, until the task is stopped.
-pub fn spawn_recovery(app: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_recovery(shop: Shop, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let finished = recover(&app, ABANDONED_AFTER).await;
+            let finished = recover(&shop, ABANDONED_AFTER).await;
             if finished > 0 {
                 tracing::info!(finished, "abandoned purchases finished");
             }

@@ -1,12 +1,13 @@
 //! `cinder serve --simulate-bookmarks[=interval]`: a random public bookmark every interval.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use cinder_domain::bookmarks::{AddBookmark, BookmarkCommand, TagsInput};
+use cinder_domain::bookmarks::{self, AddBookmark, BookmarkCommand, TagsInput};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
-use crate::web::AppState;
+use crate::bus::CommandBus;
 
 const ADJECTIVES: &[&str] = &[
     "Amazing",
@@ -65,7 +66,7 @@ pub fn random_bookmark(rng: &mut impl Rng) -> AddBookmark {
     let title = format!("{adjective} {topic} {noun}");
     let slug = title.to_lowercase().replace(' ', "-");
     AddBookmark {
-        id: new_id(rng),
+        id: bookmarks::new_id(rng.random()),
         owner: OWNER.into(),
         url: format!("https://{domain}/{slug}"),
         description: format!(
@@ -89,12 +90,8 @@ fn article(word: &str) -> &'static str {
     }
 }
 
-/// A new bookmark id: 16 random hex digits.
-pub fn new_id(rng: &mut impl Rng) -> String {
-    format!("{:016x}", rng.random::<u64>())
-}
-
-pub fn spawn(app: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+/// Adds a random public bookmark through `bus` every `every`, until the task is stopped.
+pub fn spawn(bus: Arc<CommandBus>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tracing::info!(?every, "bookmark simulator started");
         let mut ticks = tokio::time::interval(every);
@@ -102,8 +99,7 @@ pub fn spawn(app: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
             ticks.tick().await;
             let add = random_bookmark(&mut rand::rng());
             let id = add.id.clone();
-            if let Err(error) = app
-                .bus
+            if let Err(error) = bus
                 .bookmarks
                 .execute(&id, BookmarkCommand::AddBookmark(add))
                 .await

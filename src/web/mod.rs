@@ -46,7 +46,7 @@ use socket::{ChannelFactory, SocketSettings};
 pub struct AppState(Arc<App>);
 
 pub struct App {
-    pub bus: CommandBus,
+    pub bus: Arc<CommandBus>,
     pub log: EventLog,
     pub pubsub: PubSub,
     pub progress: Progress,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use cinder::process::checkout::{buy, recover, CheckoutError};
+use cinder::web::drops::shop;
 use cinder_domain::drops::{CartCommand, CartError, ProductCommand, PurchaseCommand};
 use serde_json::{json, Value};
 
@@ -193,7 +194,7 @@ async fn a_purchase_that_fails_midway_gives_back_what_it_took() {
         )
         .await
         .unwrap();
-    let outcome = buy(&server.server.state, cart, items.clone()).await;
+    let outcome = buy(&shop(&server.server.state), cart, items.clone()).await;
     let Err(CheckoutError::Failed(what)) = &outcome else {
         panic!("expected one clear failure, got {outcome:?}")
     };
@@ -289,7 +290,7 @@ async fn an_interrupted_purchase_is_finished_by_giving_back() {
             .await
     );
 
-    assert_eq!(recover(app, Duration::ZERO).await, 1);
+    assert_eq!(recover(&shop(app), Duration::ZERO).await, 1);
     assert_eq!(
         settled(&server, "HALF", &[10, 10]).await,
         vec![10, 10],
@@ -300,7 +301,7 @@ async fn an_interrupted_purchase_is_finished_by_giving_back() {
         // Once the read model shows the purchase ended, there is nothing left to finish.
         let status = app.drops.purchase(purchase).unwrap().unwrap().status;
         if status != cinder_domain::drops::PurchaseStatus::Running {
-            again = Some(recover(app, Duration::ZERO).await);
+            again = Some(recover(&shop(app), Duration::ZERO).await);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -810,7 +811,10 @@ async fn twenty_checkouts_of_one_cart_at_once_buy_once_and_hold_nothing_back() {
     assert_eq!(add(&server, "two-tabs", &items[0]).await.0, 200);
     assert_eq!(checkout(&server, "two-tabs").await.0, 200);
     assert_eq!(settled(&server, "DOUBLE", &[17]).await, [17]);
-    assert_eq!(recover(&server.server.state, Duration::ZERO).await, 0);
+    assert_eq!(
+        recover(&shop(&server.server.state), Duration::ZERO).await,
+        0
+    );
 }
 
 /// Runs `command` on cart aggregate `cart` (not an API cart id, which is hashed first).
@@ -912,7 +916,7 @@ async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_complete
             .await
     );
 
-    assert_eq!(recover(app, Duration::ZERO).await, 2);
+    assert_eq!(recover(&shop(app), Duration::ZERO).await, 2);
     assert_eq!(
         settled(&server, "CRASH", &[9]).await,
         [9],

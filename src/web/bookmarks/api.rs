@@ -185,7 +185,7 @@ pub async fn create(
         )
             .into_response();
     }
-    let id = crate::simulators::bookmarks::new_id(&mut rand::rng());
+    let id = cinder_domain::bookmarks::new_id(rand::random());
     let command = BookmarkCommand::AddBookmark(AddBookmark {
         id: id.clone(),
         owner: session.id.clone(),

@@ -84,7 +84,7 @@ fn checked(value: &Value, name: &str) -> bool {
 /// The `AddBookmark` a visitor's form asks for.
 pub fn add_command(session: &Session, form: &Value) -> BookmarkCommand {
     BookmarkCommand::AddBookmark(AddBookmark {
-        id: crate::simulators::bookmarks::new_id(&mut rand::rng()),
+        id: cinder_domain::bookmarks::new_id(rand::random()),
         owner: session.id.clone(),
         title: field(form, "title"),
         url: field(form, "url"),

@@ -454,7 +454,7 @@ pub async fn checkout(State(app): State<AppState>, Path(cart_id): Path<String>) 
     if !valid_cart_id(&cart_id) {
         return json_error(StatusCode::NOT_FOUND, "no such cart");
     }
-    match run_checkout(&app, &stored_cart(&cart_id)).await {
+    match run_checkout(&super::shop(&app), &stored_cart(&cart_id)).await {
         Ok(purchase_id) => Json(CheckoutComplete {
             status: "complete",
             purchase_id,

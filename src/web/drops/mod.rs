@@ -20,6 +20,7 @@ pub use channel::ProductChannels;
 use super::live::LiveView;
 use super::session::Session;
 use super::AppState;
+use crate::process::checkout::Shop;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,6 +55,15 @@ pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn Li
             session.clone(),
         ))),
         _ => None,
+    }
+}
+
+/// What the checkout process manager works with, taken from the node's state.
+pub fn shop(app: &AppState) -> Shop {
+    Shop {
+        bus: app.bus.clone(),
+        drops: app.drops.clone(),
+        progress: app.progress.clone(),
     }
 }
 

@@ -40,7 +40,7 @@ pub async fn buy(
     if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
         return refused;
     }
-    match run_checkout(&app, &cart_id(&session)).await {
+    match run_checkout(&super::shop(&app), &cart_id(&session)).await {
         Ok(purchase_id) => Redirect::to(&format!("/drops/purchases/{purchase_id}")).into_response(),
         Err(error) => (
             StatusCode::CONFLICT,

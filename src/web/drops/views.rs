@@ -289,7 +289,7 @@ impl LiveView for CheckoutView {
         if event != "buy" {
             return Err(json!({"reason": format!("unknown event {event:?}")}));
         }
-        match checkout(&self.app, &cart_id(&self.session)).await {
+        match checkout(&super::shop(&self.app), &cart_id(&self.session)).await {
             Ok(purchase_id) => {
                 let patch = Patch::replace("checkout", success(&purchase_id));
                 self.purchased = Some(purchase_id);
