@@ -1,5 +1,5 @@
-//! Operations (SPEC §8): `/healthz`, `/readyz`, `/metrics`, graceful shutdown, and clients that
-//! stop reading.
+//! Operations (the README's "Operations" section): `/healthz`, `/readyz`, `/metrics`, graceful
+//! shutdown, and clients that stop reading.
 
 use std::time::{Duration, Instant};
 

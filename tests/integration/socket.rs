@@ -1,4 +1,5 @@
-//! The socket speaks Phoenix Channels V2 exactly (SPEC §4), tested with a raw client.
+//! The socket speaks Phoenix Channels V2 exactly (see the README's "The socket protocol"), tested
+//! with a raw client.
 
 use std::time::Duration;
 
