@@ -8,11 +8,13 @@ pub mod chat;
 mod clock;
 pub mod drops;
 mod fingerprint;
+pub mod log;
 pub mod polls;
 pub mod todos;
 
 pub use clock::Clock;
 pub(crate) use fingerprint::fingerprint;
+pub use log::{Cursor, LogEvent, RawEvent, StoredEvent};
 
 /// A command refusal that a user can act on: which field it concerns and, through `Display`,
 /// what to tell them. The web layer turns it into `{"errors": {field: [message]}}` or a message

@@ -6,11 +6,11 @@ pub mod bookmarks;
 pub mod chat;
 mod codec;
 pub mod drops;
-mod event;
 mod projection;
 pub mod todos;
 mod trees;
 
-pub use event::{Cursor, LogEvent, RawEvent, StoredEvent};
+/// The log's types, from the domain crate (below the store, the bus and the read models).
+pub use cinder_domain::{Cursor, LogEvent, RawEvent, StoredEvent};
 pub use projection::{fold, Change, Projection, ProjectionError, TxResult, LOG_TOPIC};
 pub use trees::{Trees, WriteBuffer};

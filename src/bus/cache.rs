@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use cinder_read_models::Cursor;
+use cinder_domain::Cursor;
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{
     Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore,

@@ -11,7 +11,7 @@ use cinder_domain::chat::{self, Room, RoomServices};
 use cinder_domain::drops::{Cart, CartServices, DropsServices, Product, Purchase};
 use cinder_domain::todos::TodoList;
 use cinder_domain::Clock;
-use cinder_read_models::Cursor;
+use cinder_domain::Cursor;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use rand::Rng;
 

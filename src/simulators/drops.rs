@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use rand::Rng;
 
 use crate::bus::{CommandBus, CommandError};
-use cinder_read_models::Cursor;
+use cinder_domain::Cursor;
 
 use crate::store::{EventLog, StoreError};
 

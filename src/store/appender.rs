@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cinder_read_models::Cursor;
+use cinder_domain::Cursor;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::{NewEvent, StoreError};

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cinder_read_models::{Cursor, StoredEvent};
+use cinder_domain::{Cursor, StoredEvent};
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};

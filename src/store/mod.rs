@@ -9,7 +9,7 @@ mod appender;
 mod embedded;
 mod postgres;
 
-use cinder_read_models::{Cursor, StoredEvent};
+use cinder_domain::{Cursor, StoredEvent};
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use cqrs_es::Aggregate;
 

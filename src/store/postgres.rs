@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use cinder_read_models::{Cursor, RawEvent, StoredEvent};
+use cinder_domain::{Cursor, RawEvent, StoredEvent};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;

@@ -8,7 +8,7 @@ use cinder::bus::CommandBus;
 use cinder::store::{EventLog, StoreError};
 use cinder_domain::chat::{RoomCommand, SendMessage};
 use cinder_domain::Clock;
-use cinder_read_models::Cursor;
+use cinder_domain::Cursor;
 
 use crate::projections::event;
 use crate::support::{on_both_stores, Backend, TestDb, TestStore};
@@ -160,6 +160,6 @@ async fn appends_made_while_one_is_written_share_the_next_transaction() {
     assert_eq!(stored.len(), 1 + 1 + 28, "every good append, once");
 }
 
-async fn read_all(log: &EventLog) -> Vec<cinder_read_models::StoredEvent> {
+async fn read_all(log: &EventLog) -> Vec<cinder_domain::StoredEvent> {
     log.read_after(Cursor::START, 10_000).await.unwrap()
 }

@@ -14,7 +14,7 @@ fn of_type(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> NewEvent 
     }
 }
 
-fn sequences(events: &[cinder_read_models::StoredEvent]) -> Vec<i64> {
+fn sequences(events: &[cinder_domain::StoredEvent]) -> Vec<i64> {
     events.iter().map(|e| e.sequence).collect()
 }
 

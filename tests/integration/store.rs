@@ -16,7 +16,7 @@ use crate::support::{http, on_both_stores, Backend, TempDir, TestDb, TestServer,
 
 /// Reads the log until `count` events are visible (the tests' own slow writers commit a
 /// moment after their appends return).
-async fn read_eventually(log: &EventLog, count: usize) -> Vec<cinder_read_models::StoredEvent> {
+async fn read_eventually(log: &EventLog, count: usize) -> Vec<cinder_domain::StoredEvent> {
     for _ in 0..200 {
         let events = log.read_after(Cursor::START, 100).await.unwrap();
         if events.len() >= count {

@@ -62,10 +62,7 @@ pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn Li
 
 /// A bookmark event's payload as the event explorer may show it to anyone: owners are never
 /// shown, and neither is anything of a private bookmark (its addition or its comments).
-pub fn public_payload(
-    app: &AppState,
-    event: &cinder_read_models::StoredEvent,
-) -> serde_json::Value {
+pub fn public_payload(app: &AppState, event: &cinder_domain::StoredEvent) -> serde_json::Value {
     use serde_json::{json, Value};
     let mut payload = event.payload.clone();
     if let Some(added) = payload

@@ -73,7 +73,7 @@ struct RoomAsOf {
 impl super::events::AsOf for RoomAsOf {
     fn fold(
         &self,
-        events: &[cinder_read_models::StoredEvent],
+        events: &[cinder_domain::StoredEvent],
     ) -> Result<(), cinder_read_models::ProjectionError> {
         cinder_read_models::fold(&self.chat, events)
     }

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use cinder_read_models::{Cursor, StoredEvent};
+use cinder_domain::{Cursor, StoredEvent};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -4,7 +4,7 @@
 //! are shown redacted (type, sequence and time, not the payload) to everyone but their owner
 //! (the session whose derived id the aggregate carries, see `src/opaque.rs`) and the admin.
 
-use cinder_read_models::StoredEvent;
+use cinder_domain::StoredEvent;
 use serde_json::{json, Value};
 
 use crate::web::session::Session;

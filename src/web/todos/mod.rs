@@ -107,7 +107,7 @@ struct ListAsOf {
 impl super::events::AsOf for ListAsOf {
     fn fold(
         &self,
-        events: &[cinder_read_models::StoredEvent],
+        events: &[cinder_domain::StoredEvent],
     ) -> Result<(), cinder_read_models::ProjectionError> {
         cinder_read_models::fold(&self.todos, events)
     }

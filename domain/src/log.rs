@@ -1,3 +1,7 @@
+//! The event log's own types, shared by the store that writes it, the bus that caches
+//! aggregates from it and the read models that fold it: they live here, below all three, so
+//! none of them depends on another for what an event or a place in the log is.
+
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use serde::de::DeserializeOwned;
@@ -72,8 +76,8 @@ impl StoredEvent {
 }
 
 /// A [`StoredEvent`] whose payload and metadata are still JSON text, as a rebuild reads the
-/// log (see [`crate::Projection::apply_buffered`]): only a projection that follows the event's
-/// aggregate reads the payload, straight into its own event type, never through a
+/// log (see `Projection::apply_buffered` in the read models): only a projection that follows
+/// the event's aggregate reads the payload, straight into its own event type, never through a
 /// `serde_json::Value`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawEvent {
@@ -214,5 +218,5 @@ fn upcast<E: DeserializeOwned>(
         payload,
         serde_json::Value::Null,
     );
-    serde_json::from_value(cinder_domain::upcast(stored, upcasters).payload)
+    serde_json::from_value(crate::upcast(stored, upcasters).payload)
 }
