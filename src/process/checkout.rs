@@ -208,9 +208,7 @@ async fn take_all(
         tracing::warn!(error = %e, purchase_id, "checkout: could not empty the cart");
         CheckoutError::Unavailable
     })?;
-    if let Some(cursor) = emptied.last() {
-        shop.progress.wait_for(cursor, Duration::from_secs(5)).await;
-    }
+    shop.progress.read_your_writes(emptied.last()).await;
     Ok(())
 }
 
@@ -248,9 +246,7 @@ async fn give_back_all(
         );
     } else if let Ok(freed) = freed {
         // The shopper's next look at the cart finds it free.
-        if let Some(cursor) = freed.last() {
-            shop.progress.wait_for(cursor, Duration::from_secs(5)).await;
-        }
+        shop.progress.read_your_writes(freed.last()).await;
     }
 }
 

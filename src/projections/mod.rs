@@ -6,9 +6,11 @@
 //! - [`rebuild`]: the rebuild pipeline, which folds the whole log into some projections fast,
 //!   announcing nothing;
 //! - [`registered`]: a projection's trees and checkpoint, and the one-transaction batch both use;
-//! - [`progress`]: how far the projections have got (read-your-writes).
+//! - [`progress`]: how far the projections have got;
+//! - [`read_your_writes`]: the one wait between a command and the answer to its sender.
 
 mod progress;
+mod read_your_writes;
 mod rebuild;
 mod registered;
 mod runner;
@@ -17,4 +19,5 @@ mod tail;
 mod tests;
 
 pub use progress::Progress;
+pub use read_your_writes::READ_YOUR_WRITES;
 pub use runner::{ProjectionRunner, RunError};

@@ -3,6 +3,7 @@
 mod assets;
 pub mod bookmarks;
 pub mod chat;
+pub mod context;
 pub mod drops;
 pub mod errors;
 pub mod events;

@@ -1,7 +1,6 @@
 //! Bookmarks' JSON API.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -18,6 +17,7 @@ use utoipa::ToSchema;
 
 use super::{is_id, is_tag};
 use crate::bus::CommandError;
+use crate::web::context::Context;
 use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
@@ -195,28 +195,26 @@ pub async fn create(
         public,
         tags,
     });
-    match app.bus.bookmarks.execute(&id, command).await {
-        Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress.wait_for(cursor, Duration::from_secs(5)).await;
-            }
-            match app.bookmarks.get(&id) {
-                Ok(Some(bookmark)) => (
-                    StatusCode::CREATED,
-                    Json(BookmarkCreated {
-                        bookmark: CreatedBookmark {
-                            data: bookmark.public(),
-                            message: "Bookmark created successfully",
-                        },
-                    }),
-                )
-                    .into_response(),
-                _ => json_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "created, but not yet readable",
-                ),
-            }
-        }
+    match Context::new(&app)
+        .execute(&app.bus.bookmarks, &id, command)
+        .await
+    {
+        Ok(_) => match app.bookmarks.get(&id) {
+            Ok(Some(bookmark)) => (
+                StatusCode::CREATED,
+                Json(BookmarkCreated {
+                    bookmark: CreatedBookmark {
+                        data: bookmark.public(),
+                        message: "Bookmark created successfully",
+                    },
+                }),
+            )
+                .into_response(),
+            _ => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "created, but not yet readable",
+            ),
+        },
         Err(error) => command_response(error),
     }
 }
@@ -413,11 +411,11 @@ pub async fn comment(
         author: text("author"),
         content: text("content"),
     });
-    match app.bus.bookmarks.execute(&id, command).await {
+    match Context::new(&app)
+        .execute(&app.bus.bookmarks, &id, command)
+        .await
+    {
         Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress.wait_for(cursor, Duration::from_secs(5)).await;
-            }
             let comment_id = committed.events.iter().find_map(|e| match e {
                 cinder_domain::bookmarks::BookmarkEvent::CommentAdded(c) => Some(c.id),
                 _ => None,

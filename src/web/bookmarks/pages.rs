@@ -181,11 +181,7 @@ async fn finish<E: cinder_domain::Rejection>(
 ) -> Response {
     match outcome {
         Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress
-                    .wait_for(cursor, std::time::Duration::from_secs(5))
-                    .await;
-            }
+            app.progress.read_your_writes(committed.last()).await;
             Redirect::to(back).into_response()
         }
         Err(CommandError::Rejected(rejection)) => {

@@ -1,18 +1,18 @@
 //! Chat's JSON API.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cinder_domain::chat::{is_valid_room_name, RoomCommand, SendMessage};
+use cinder_domain::chat::{is_valid_room_name, SendMessage};
 use cinder_read_models::chat::{Message, RoomCursor, RoomSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::web::context::Context;
 use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
 use crate::web::paging::{self, list_budget};
 use crate::web::{params, AppState};
@@ -220,26 +220,20 @@ pub async fn send_message(
             )
         }
     };
-    let command = RoomCommand::SendMessage(SendMessage {
-        room: room.clone(),
+    let message = SendMessage {
+        room,
         sender: body.sender,
         content: body.content,
-    });
-    match app.bus.rooms.execute(&room, command).await {
-        Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress.wait_for(cursor, Duration::from_secs(5)).await;
-            }
-            let id = super::message_id(&committed.events);
-            (
-                StatusCode::CREATED,
-                Json(SentMessage {
-                    id,
-                    position: committed.position(),
-                }),
-            )
-                .into_response()
-        }
+    };
+    match super::context::send_message(&Context::new(&app), message).await {
+        Ok(sent) => (
+            StatusCode::CREATED,
+            Json(SentMessage {
+                id: sent.id,
+                position: sent.position,
+            }),
+        )
+            .into_response(),
         Err(error) => command_response(error),
     }
 }

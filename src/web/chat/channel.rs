@@ -7,12 +7,8 @@
 //! `{phx_ref, name, online_at}`). Push: `message_sent` with the message. The client may push
 //! `send_message` `{sender, content}`, answered ok `{id}` or error `{errors}`.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use cinder_domain::chat::{
-    check_sender, is_valid_room_name, RoomCommand, SendMessage, MAX_SENDER_CHARS,
-};
+use cinder_domain::chat::{check_sender, is_valid_room_name, SendMessage, MAX_SENDER_CHARS};
 use cinder_read_models::chat::{room_topic, ChatChange};
 use cinder_read_models::Change;
 use serde::Deserialize;
@@ -20,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::presence::{pubsub_topic, Shown, Tracked};
 use crate::pubsub::RenderKey;
+use crate::web::context::Context;
 use crate::web::errors::command_reply;
 use crate::web::socket::{
     reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled,
@@ -125,26 +122,15 @@ impl Channel for RoomChannel {
         }
         let payload: SendPayload =
             serde_json::from_value(payload).map_err(|_| reason("expected {sender, content}"))?;
-        let command = RoomCommand::SendMessage(SendMessage {
+        let message = SendMessage {
             room: self.room.clone(),
             sender: payload.sender,
             content: payload.content,
-        });
-        let committed = self
-            .app
-            .bus
-            .rooms
-            .execute(&self.room, command)
+        };
+        let sent = super::context::send_message(&Context::new(&self.app), message)
             .await
             .map_err(command_reply)?;
-        if let Some(cursor) = committed.last() {
-            self.app
-                .progress
-                .wait_for(cursor, Duration::from_secs(5))
-                .await;
-        }
-        let id = super::message_id(&committed.events);
-        Ok(json!({ "id": id }))
+        Ok(json!({ "id": sent.id }))
     }
 
     /// A new message is the same push for every member of the room: rendered once.

@@ -2,6 +2,7 @@
 
 mod api;
 mod channel;
+pub mod context;
 mod pages;
 mod views;
 
@@ -24,16 +25,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .route("/chat/{room}/messages", post(pages::send_message))
         .routes(routes!(api::rooms))
         .routes(routes!(api::messages, api::send_message))
-}
-
-/// The id of the message a `SendMessage` committed.
-fn message_id(events: &[cinder_domain::chat::RoomEvent]) -> Option<u64> {
-    events
-        .iter()
-        .map(|event| match event {
-            cinder_domain::chat::RoomEvent::MessageSent(sent) => sent.id,
-        })
-        .next()
 }
 
 /// The chat live view at `path`, if it is one of chat's.

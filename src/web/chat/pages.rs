@@ -4,12 +4,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use cinder_domain::chat::{check_sender, is_valid_room_name, RoomCommand, SendMessage};
+use cinder_domain::chat::{check_sender, is_valid_room_name, SendMessage};
 use cinder_read_models::chat::RoomCursor;
 use serde::Deserialize;
 
 use super::views::{LobbyView, RoomView};
 use crate::bus::CommandError;
+use crate::web::context::Context;
 use crate::web::errors::not_found_page;
 use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
@@ -142,20 +143,13 @@ pub async fn send_message(
     let Some(sender) = session.name.clone() else {
         return Redirect::to(&format!("/chat/{room}")).into_response();
     };
-    let command = RoomCommand::SendMessage(SendMessage {
+    let message = SendMessage {
         room: room.clone(),
         sender,
         content: form.content,
-    });
-    match app.bus.rooms.execute(&room, command).await {
-        Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress
-                    .wait_for(cursor, std::time::Duration::from_secs(5))
-                    .await;
-            }
-            Redirect::to(&format!("/chat/{room}")).into_response()
-        }
+    };
+    match super::context::send_message(&Context::for_visitor(&app, &session), message).await {
+        Ok(_) => Redirect::to(&format!("/chat/{room}")).into_response(),
         Err(error) => {
             let message = match &error {
                 CommandError::Rejected(rejection) => rejection.to_string(),

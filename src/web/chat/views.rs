@@ -1,7 +1,7 @@
 //! The chat live views and the markup they share with the plain pages.
 
 use async_trait::async_trait;
-use cinder_domain::chat::{check_content, RoomCommand, SendMessage};
+use cinder_domain::chat::{check_content, SendMessage};
 use cinder_read_models::chat::{
     room_topic, ChatChange, Message, RoomCursor, RoomSummary, ROOMS_TOPIC,
 };
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::presence::{pubsub_topic, Tracked};
 use crate::pubsub::RenderKey;
+use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::local_time::{time, Shown};
@@ -103,12 +104,12 @@ impl RoomView {
         self
     }
 
-    fn send(&self, content: String) -> Option<RoomCommand> {
-        Some(RoomCommand::SendMessage(SendMessage {
+    fn send(&self, content: String) -> Option<SendMessage> {
+        Some(SendMessage {
             room: self.room.clone(),
             sender: self.session.name.clone()?,
             content,
-        }))
+        })
     }
 
     /// The page of messages the view shows (the latest, or those before `before`), rendered,
@@ -231,20 +232,14 @@ impl LiveView for RoomView {
         match event {
             "send_message" => {
                 let content = field(&value, "content");
-                let command = self
+                let message = self
                     .send(content)
                     .ok_or_else(|| json!({"errors": {"sender": ["pick a display name first"]}}))?;
-                let committed = self
-                    .app
-                    .bus
-                    .rooms
-                    .execute(&self.room, command)
+                let ctx = Context::for_visitor(&self.app, &self.session);
+                super::context::send_message(&ctx, message)
                     .await
                     .map_err(command_reply)?;
-                Ok(Outcome {
-                    patches: Vec::new(),
-                    committed: committed.last(),
-                })
+                Ok(Outcome::default())
             }
             "load_older" => {
                 let before = field(&value, "value")

@@ -361,11 +361,7 @@ async fn admin_command(app: &AppState, product_id: &str, command: ProductCommand
     }
     match app.bus.products.execute(product_id, command).await {
         Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress
-                    .wait_for(cursor, std::time::Duration::from_secs(5))
-                    .await;
-            }
+            app.progress.read_your_writes(committed.last()).await;
             Redirect::to("/admin").into_response()
         }
         Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),

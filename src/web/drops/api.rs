@@ -1,7 +1,5 @@
 //! Drops' JSON API. Creating, releasing and restocking need HTTP Basic `admin:<password>`.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -518,10 +516,8 @@ fn valid_cart_id(cart_id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn wait(app: &AppState, cursor: Option<cinder_read_models::Cursor>) {
-    if let Some(cursor) = cursor {
-        app.progress.wait_for(cursor, Duration::from_secs(5)).await;
-    }
+async fn wait(app: &AppState, cursor: Option<cinder_domain::Cursor>) {
+    app.progress.read_your_writes(cursor).await;
 }
 
 fn read_failed(error: impl std::fmt::Display) -> Response {

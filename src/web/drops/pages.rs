@@ -145,11 +145,7 @@ async fn cart_form(
         .await
     {
         Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress
-                    .wait_for(cursor, std::time::Duration::from_secs(5))
-                    .await;
-            }
+            app.progress.read_your_writes(committed.last()).await;
             Redirect::to("/drops").into_response()
         }
         Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),

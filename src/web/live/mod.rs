@@ -29,8 +29,6 @@ use crate::pubsub::RenderKey;
 
 /// How long a page's live view token stays valid.
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-/// How long a view waits for its own command to reach this node's read models.
-const READ_YOUR_WRITES: Duration = Duration::from_secs(5);
 
 #[async_trait]
 pub trait LiveView: Send + Sync {
@@ -324,14 +322,7 @@ impl Channel for LiveChannel {
             .handle_event(&page_event.event, page_event.value)
             .await?;
         let flash = self.view.flash(&page_event.event, &value);
-        if let Some(cursor) = outcome.committed {
-            if !self.app.progress.wait_for(cursor, READ_YOUR_WRITES).await {
-                tracing::warn!(
-                    ?cursor,
-                    "read models did not reach a command's events in time"
-                );
-            }
-        }
+        self.app.progress.read_your_writes(outcome.committed).await;
         let mut reply = json!({ "patches": outcome.patches });
         if let Some(flash) = flash {
             reply["flash"] = Value::String(flash);

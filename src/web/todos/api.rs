@@ -2,8 +2,6 @@
 //! command. Each command answers 200 with the whole list as it is after the command, read
 //! once this node's read model has it.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -273,9 +271,7 @@ async fn run(app: &AppState, session: &Session, commands: Vec<TodoCommand>) -> R
             Err(error) => return command_response(error),
         }
     }
-    if let Some(cursor) = last {
-        app.progress.wait_for(cursor, Duration::from_secs(5)).await;
-    }
+    app.progress.read_your_writes(last).await;
     list_response(app, session)
 }
 

@@ -2,7 +2,6 @@
 //! returns to the filter page it came from once this node shows the change.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,6 +15,7 @@ use serde::Deserialize;
 use super::views::TodosView;
 use super::{list_id, Filter};
 use crate::bus::CommandError;
+use crate::web::context::Context;
 use crate::web::errors::not_found_page;
 use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
@@ -153,13 +153,11 @@ async fn finish(
         .get("back")
         .and_then(|path| Filter::from_path(path))
         .unwrap_or(Filter::All);
-    match app.bus.todos.execute(&list_id(session), command).await {
-        Ok(committed) => {
-            if let Some(cursor) = committed.last() {
-                app.progress.wait_for(cursor, Duration::from_secs(5)).await;
-            }
-            Redirect::to(back.path()).into_response()
-        }
+    match Context::new(app)
+        .execute(&app.bus.todos, &list_id(session), command)
+        .await
+    {
+        Ok(_) => Redirect::to(back.path()).into_response(),
         Err(CommandError::Rejected(TodoError::NotFound)) => not_found_page(app, session),
         Err(error) => {
             let message = match &error {
