@@ -8,6 +8,7 @@
 
 mod client;
 mod commands;
+mod contention;
 mod cpu;
 mod fanout;
 mod lag;
@@ -39,6 +40,8 @@ pub enum Scenario {
     Lag,
     /// Two nodes: `commands` with and without visitors joining and leaving rooms by name.
     Presence,
+    /// A flash sale: every client buying one product, on one node and then across two.
+    Contention,
     /// Every scenario, one after the other.
     All,
 }
@@ -53,6 +56,7 @@ impl Scenario {
             Scenario::Wire => "wire",
             Scenario::Lag => "lag",
             Scenario::Presence => "presence",
+            Scenario::Contention => "contention",
             Scenario::All => "all",
         }
     }
@@ -69,10 +73,10 @@ pub struct BenchArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     pub postgres: String,
-    /// Concurrent clients sending commands (`commands`, `history`).
+    /// Concurrent clients sending commands (`commands`, `history`, `contention`).
     #[arg(long, default_value_t = 32)]
     pub clients: usize,
-    /// Seconds each measured phase runs (`commands`, `history`, `lag`).
+    /// Seconds each measured phase runs (`commands`, `history`, `lag`, `contention`).
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// Rooms the commands go to (`commands`, `history`, `lag`).
@@ -135,6 +139,7 @@ pub async fn run(args: &BenchArgs) -> Result<Vec<Report>, BenchError> {
             Scenario::Wire,
             Scenario::Lag,
             Scenario::Presence,
+            Scenario::Contention,
         ],
         one => vec![one],
     };
@@ -150,6 +155,7 @@ pub async fn run(args: &BenchArgs) -> Result<Vec<Report>, BenchError> {
             Scenario::Wire => wire::wire(args).await?,
             Scenario::Lag => lag::lag(args).await?,
             Scenario::Presence => presence::presence(args).await?,
+            Scenario::Contention => contention::contention(args).await?,
             Scenario::All => continue,
         };
         println!("{}", report.table());

@@ -12,6 +12,10 @@
 //! decided on trusted state is retried the same way, see [`CachedEventStore::distrust`], so
 //! no one is refused because of what another node changed.) Commands thus cost one round trip
 //! to the store, not two.
+//!
+//! An aggregate that several nodes write at once (a conflict said so) is written in turns for
+//! a while instead (see `turns.rs` and `src/store/turn.rs`): its commands load under the
+//! aggregate's cluster-wide lock and append before releasing it, so they cannot conflict.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +27,8 @@ use cqrs_es::{
 };
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-use crate::store::{EventLog, NewEvent, StoreError};
+use super::turns::Heat;
+use crate::store::{EventLog, NewEvent, StoreError, Turn};
 
 /// Aggregates kept per type before idle ones are dropped.
 const CAPACITY: usize = 10_000;
@@ -40,6 +45,8 @@ struct Entry<A> {
     current: bool,
     /// The last command ran against the entry without loading (it was `current`).
     trusted: bool,
+    /// Whether other nodes write this aggregate too, so that commands take turns on it.
+    heat: Heat,
 }
 
 type Slot<A> = Arc<AsyncMutex<Entry<A>>>;
@@ -77,6 +84,8 @@ pub struct CachedContext<A: Aggregate> {
     aggregate_id: String,
     entry: OwnedMutexGuard<Entry<A>>,
     working: A,
+    /// The aggregate's turn, if it is hot: the commit appends in it.
+    turn: Option<Turn>,
 }
 
 impl<A: Aggregate> AggregateContext<A> for CachedContext<A> {
@@ -155,13 +164,40 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
         aggregate_id: &str,
     ) -> Result<CachedContext<A>, AggregateError<A::Error>> {
         let mut entry = self.slot(aggregate_id).lock_owned().await;
-        entry.trusted = entry.current;
-        if !entry.current {
-            let newer = self
+        let mut turn = None;
+        let newer = if entry.heat.hot() {
+            match self
                 .log
-                .load::<A>(aggregate_id, entry.sequence)
+                .take_turn::<A>(aggregate_id, entry.sequence)
                 .await
-                .map_err(aggregate_error)?;
+                .map_err(aggregate_error)?
+            {
+                Some((taken, newer)) => {
+                    turn = Some(taken);
+                    if !newer.is_empty() {
+                        // Someone else wrote since this node last did: still contended.
+                        entry.heat.contended();
+                    }
+                    Some(newer)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        // Decided on what was just loaded (in a turn) is not "trusted": a refusal stands.
+        entry.trusted = entry.current && turn.is_none();
+        let newer = match newer {
+            Some(newer) => Some(newer),
+            None if !entry.current => Some(
+                self.log
+                    .load::<A>(aggregate_id, entry.sequence)
+                    .await
+                    .map_err(aggregate_error)?,
+            ),
+            None => None,
+        };
+        if let Some(newer) = newer {
             for event in newer {
                 let envelope = envelope::<A>(event, &self.upcasters)?;
                 entry.sequence = envelope.sequence;
@@ -173,6 +209,7 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
             aggregate_id: aggregate_id.to_owned(),
             working: entry.aggregate.clone(),
             entry,
+            turn,
         })
     }
 
@@ -198,11 +235,19 @@ impl<A: Aggregate + Clone> EventStore<A> for CachedEventStore<A> {
                 metadata: metadata_json.clone(),
             });
         }
-        let cursors = match self.log.append(rows).await {
+        let appended = match context.turn.take() {
+            Some(turn) => self.log.append_in_turn(turn, rows).await,
+            None => self.log.append(rows).await,
+        };
+        let cursors = match appended {
             Ok(cursors) => cursors,
             Err(error) => {
                 // Another node wrote first (or we cannot tell what happened): load next time.
                 context.entry.current = false;
+                if matches!(error, StoreError::Conflict) {
+                    // ... and it may well write again: take turns on this aggregate.
+                    context.entry.heat.contended();
+                }
                 return Err(aggregate_error(error));
             }
         };

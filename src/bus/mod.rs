@@ -2,6 +2,7 @@
 //! retries on conflicts and the global positions of what was committed.
 
 mod cache;
+mod turns;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

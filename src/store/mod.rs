@@ -8,6 +8,7 @@
 mod appender;
 mod embedded;
 mod postgres;
+mod turn;
 
 use cinder_domain::{Cursor, StoredEvent};
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
@@ -15,6 +16,7 @@ use cqrs_es::Aggregate;
 
 pub use embedded::EmbeddedEventLog;
 pub use postgres::{PostgresEventLog, LATEST_OF_TYPE};
+pub use turn::Turn;
 
 /// An event about to be appended.
 #[derive(Debug, Clone)]
@@ -45,6 +47,10 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
                 StoreError::Conflict
+            }
+            // lock_not_available: a hot aggregate's turn was not had within its budget.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                StoreError::Unavailable(error.to_string())
             }
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
@@ -94,6 +100,45 @@ impl EventLog {
         let cursors = match self {
             EventLog::Postgres(log) => log.append(events).await,
             EventLog::Embedded(log) => log.append(events).await,
+        }?;
+        if let Some((aggregate_type, count)) = appended {
+            crate::metrics::events_appended(&aggregate_type, count);
+        }
+        Ok(cursors)
+    }
+
+    /// Takes aggregate `aggregate_id`'s turn, across every node on this store, and loads its
+    /// events after sequence `after` (see `turn.rs`). `None` on the embedded store, which has
+    /// one writer process anyway: append as usual.
+    pub async fn take_turn<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after: usize,
+    ) -> Result<Option<(Turn, Vec<SerializedEvent>)>, StoreError> {
+        match self {
+            EventLog::Postgres(log) => log.take_turn::<A>(aggregate_id, after).await.map(Some),
+            EventLog::Embedded(_) => Ok(None),
+        }
+    }
+
+    /// Appends one aggregate's new events in the turn taken on it, and ends the turn: as
+    /// [`EventLog::append`], but never a conflict (nobody else could append meanwhile).
+    pub async fn append_in_turn(
+        &self,
+        turn: Turn,
+        events: impl Into<Vec<NewEvent>>,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        let events = events.into();
+        let appended = events
+            .first()
+            .map(|first| (first.aggregate_type.clone(), events.len()));
+        let cursors = match self {
+            EventLog::Postgres(log) => log.append_in_turn(turn, events).await,
+            // Never taken on this store (see `take_turn`); the turn is a Postgres transaction.
+            EventLog::Embedded(log) => {
+                drop(turn);
+                log.append(events).await
+            }
         }?;
         if let Some((aggregate_type, count)) = appended {
             crate::metrics::events_appended(&aggregate_type, count);

@@ -14,6 +14,7 @@ use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 
 use super::appender::{Appender, BatchWriter};
+use super::turn::Turn;
 use super::{NewEvent, StoreError};
 
 /// The channel our trigger notifies when events are inserted.
@@ -56,6 +57,7 @@ pub struct PostgresEventLog {
     repository: Arc<PostgresEventRepository>,
     appended: Arc<Notify>,
     appender: Appender<BatchInsert>,
+    announcer: Arc<OnceLock<Arc<Notify>>>,
     /// Events read to rebuild aggregates for commands (the aggregate cache keeps this low).
     loaded: Arc<AtomicU64>,
 }
@@ -65,75 +67,90 @@ pub struct PostgresEventLog {
 struct BatchInsert {
     pool: PgPool,
     appended: Arc<Notify>,
-    /// Wakes this log's announcer, started by the first append (see [`announce`]).
-    announcer: OnceLock<Arc<Notify>>,
+    /// Wakes this log's announcer, started by the first append (see [`announce`]); shared
+    /// with the log, whose turns announce their appends too.
+    announcer: Arc<OnceLock<Arc<Notify>>>,
 }
 
 impl BatchWriter for BatchInsert {
     async fn write(&self, batch: &[&[NewEvent]]) -> Result<Vec<Option<Vec<Cursor>>>, StoreError> {
-        let count = batch.iter().map(|events| events.len()).sum();
-        let mut appends = Vec::with_capacity(count);
-        let mut types = Vec::with_capacity(count);
-        let mut ids = Vec::with_capacity(count);
-        let mut sequences = Vec::with_capacity(count);
-        let mut event_types = Vec::with_capacity(count);
-        let mut versions = Vec::with_capacity(count);
-        let mut payloads = Vec::with_capacity(count);
-        let mut metadata = Vec::with_capacity(count);
-        for (append, events) in batch.iter().enumerate() {
-            for event in events.iter() {
-                appends.push(append as i32);
-                types.push(event.aggregate_type.as_str());
-                ids.push(event.aggregate_id.as_str());
-                sequences.push(event.sequence);
-                event_types.push(event.event_type.as_str());
-                versions.push(event.event_version.as_str());
-                payloads.push(event.payload.to_string());
-                metadata.push(event.metadata.to_string());
-            }
-        }
-        let rows: Vec<(i32, i64, String)> = sqlx::query_as(
-            "SELECT append, position, tx
-               FROM cinder_append($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&appends)
-        .bind(&types)
-        .bind(&ids)
-        .bind(&sequences)
-        .bind(&event_types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(&metadata)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut results: Vec<Option<Vec<Cursor>>> = vec![None; batch.len()];
-        for (append, position, tx) in rows {
-            let slot = usize::try_from(append)
-                .ok()
-                .and_then(|append| results.get_mut(append))
-                .ok_or_else(|| StoreError::Other(format!("cinder_append: no append {append}")))?;
-            slot.get_or_insert_with(Vec::new).push(Cursor {
-                tx: parse_tx(tx)?,
-                position,
-            });
-        }
-        for (result, events) in results.iter_mut().zip(batch) {
-            if let Some(cursors) = result {
-                if cursors.len() != events.len() {
-                    return Err(StoreError::Other(
-                        "cinder_append wrote part of an append".into(),
-                    ));
-                }
-                cursors.sort();
-            }
-        }
-        // This node's tail reads it at once; other nodes' hear of it by NOTIFY.
-        self.appended.notify_one();
-        self.announcer
-            .get_or_init(|| announce(self.pool.clone()))
-            .notify_one();
+        let results = call_append(&self.pool, batch).await?;
+        wake_readers(&self.pool, &self.appended, &self.announcer);
         Ok(results)
     }
+}
+
+/// Tells this node's tail (at once) and other nodes' (by NOTIFY) that events were appended.
+fn wake_readers(pool: &PgPool, appended: &Notify, announcer: &OnceLock<Arc<Notify>>) {
+    appended.notify_one();
+    announcer
+        .get_or_init(|| announce(pool.clone()))
+        .notify_one();
+}
+
+/// Calls `cinder_append` with `batch` on `executor` (the pool for a group commit, a turn's
+/// transaction for a hot aggregate): each append's cursors, or `None` if it was refused.
+pub(super) async fn call_append<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    batch: &[&[NewEvent]],
+) -> Result<Vec<Option<Vec<Cursor>>>, StoreError> {
+    let count = batch.iter().map(|events| events.len()).sum();
+    let mut appends = Vec::with_capacity(count);
+    let mut types = Vec::with_capacity(count);
+    let mut ids = Vec::with_capacity(count);
+    let mut sequences = Vec::with_capacity(count);
+    let mut event_types = Vec::with_capacity(count);
+    let mut versions = Vec::with_capacity(count);
+    let mut payloads = Vec::with_capacity(count);
+    let mut metadata = Vec::with_capacity(count);
+    for (append, events) in batch.iter().enumerate() {
+        for event in events.iter() {
+            appends.push(append as i32);
+            types.push(event.aggregate_type.as_str());
+            ids.push(event.aggregate_id.as_str());
+            sequences.push(event.sequence);
+            event_types.push(event.event_type.as_str());
+            versions.push(event.event_version.as_str());
+            payloads.push(event.payload.to_string());
+            metadata.push(event.metadata.to_string());
+        }
+    }
+    let rows: Vec<(i32, i64, String)> = sqlx::query_as(
+        "SELECT append, position, tx
+           FROM cinder_append($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&appends)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .bind(&event_types)
+    .bind(&versions)
+    .bind(&payloads)
+    .bind(&metadata)
+    .fetch_all(executor)
+    .await?;
+    let mut results: Vec<Option<Vec<Cursor>>> = vec![None; batch.len()];
+    for (append, position, tx) in rows {
+        let slot = usize::try_from(append)
+            .ok()
+            .and_then(|append| results.get_mut(append))
+            .ok_or_else(|| StoreError::Other(format!("cinder_append: no append {append}")))?;
+        slot.get_or_insert_with(Vec::new).push(Cursor {
+            tx: parse_tx(tx)?,
+            position,
+        });
+    }
+    for (result, events) in results.iter_mut().zip(batch) {
+        if let Some(cursors) = result {
+            if cursors.len() != events.len() {
+                return Err(StoreError::Other(
+                    "cinder_append wrote part of an append".into(),
+                ));
+            }
+            cursors.sort();
+        }
+    }
+    Ok(results)
 }
 
 impl PostgresEventLog {
@@ -155,13 +172,15 @@ impl PostgresEventLog {
 
     pub fn with_pool(pool: PgPool) -> Self {
         let appended = Arc::new(Notify::new());
+        let announcer = Arc::new(OnceLock::new());
         Self {
             repository: Arc::new(PostgresEventRepository::new(pool.clone())),
             appender: Appender::new(BatchInsert {
                 pool: pool.clone(),
                 appended: appended.clone(),
-                announcer: OnceLock::new(),
+                announcer: announcer.clone(),
             }),
+            announcer,
             pool,
             appended,
             loaded: Arc::default(),
@@ -214,6 +233,32 @@ impl PostgresEventLog {
     /// Group commits written since start (each one transaction).
     pub fn batches(&self) -> u64 {
         self.appender.batches()
+    }
+
+    /// Takes aggregate `aggregate_id`'s turn (see [`Turn`]) and loads its events after
+    /// sequence `after`, as they are with every earlier writer's append committed.
+    pub async fn take_turn<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after: usize,
+    ) -> Result<(Turn, Vec<SerializedEvent>), StoreError> {
+        let (turn, events) = Turn::take(&self.pool, A::TYPE, aggregate_id, after).await?;
+        self.loaded
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        Ok((turn, events))
+    }
+
+    /// Appends a turn's events (one aggregate's) and commits it, ending the turn.
+    pub async fn append_in_turn(
+        &self,
+        turn: Turn,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        let cursors = turn.append(events).await?;
+        if !cursors.is_empty() {
+            wake_readers(&self.pool, &self.appended, &self.announcer);
+        }
+        Ok(cursors)
     }
 
     pub async fn load<A: Aggregate>(

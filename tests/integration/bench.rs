@@ -130,3 +130,16 @@ fn presence_churn_is_shared_and_cleaned_up() {
     );
     assert!(value(&results, "with churn / without") > 0.0);
 }
+
+#[test]
+fn contention_sells_on_one_and_two_nodes_and_loses_nothing() {
+    let results = bench("contention", &["--seconds", "1", "--clients", "4"]);
+    assert_eq!(value(&results, "one node: failures"), 0.0);
+    assert_eq!(value(&results, "two nodes: failures"), 0.0);
+    assert!(value(&results, "one node: sales/s") > 0.0);
+    assert!(value(&results, "two nodes: sales/s") > 0.0);
+    assert_eq!(
+        value(&results, "sales in the log − sales acknowledged"),
+        0.0
+    );
+}

@@ -15,6 +15,7 @@ mod edges;
 mod explorer;
 mod group_commit;
 mod history;
+mod hot_aggregates;
 mod http_limits;
 mod js;
 mod limits;
