@@ -63,6 +63,9 @@ pub enum Command {
     },
     /// Measure Cinder against this machine's limits (`cinder bench commands`); needs Postgres.
     Bench(crate::bench::BenchArgs),
+    /// One process of `cinder bench fanout`'s sockets (started by the bench).
+    #[command(hide = true)]
+    FanoutReader(crate::bench::ReaderArgs),
     /// Rebuild read models from the event store (stop the node using the data dir first).
     Replay {
         #[command(flatten)]
@@ -164,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => {
             crate::bench::run(&args).await?;
         }
+        Command::FanoutReader(args) => crate::bench::run_fanout_reader(args).await?,
     }
     Ok(())
 }

@@ -31,22 +31,41 @@ pub struct Incoming {
     pub bytes: usize,
 }
 
+/// Small buffers: thousands of these share the machine with the server.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
 impl Socket {
     pub async fn connect(url: &str) -> Result<Self, BenchError> {
         // No Nagle: a push right after a reply would otherwise wait for a delayed ACK.
-        // Small buffers: thousands of these share the machine with the server.
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(0);
         let (stream, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
+            tokio_tungstenite::connect_async_with_config(url, Some(config()), true).await?;
+        Ok(Self::new(stream))
+    }
+
+    /// A websocket to `url` over `tcp`, a connection already made (from a chosen address).
+    pub async fn over(tcp: TcpStream, url: &str) -> Result<Self, BenchError> {
+        tcp.set_nodelay(true)?;
+        let (stream, _) = tokio_tungstenite::client_async_with_config(
+            url,
+            MaybeTlsStream::Plain(tcp),
+            Some(config()),
+        )
+        .await?;
+        Ok(Self::new(stream))
+    }
+
+    fn new(stream: Stream) -> Self {
         let (write, read) = stream.split();
-        Ok(Self {
+        Self {
             write,
             read,
             next_ref: 0,
             join_refs: HashMap::new(),
-        })
+        }
     }
 
     /// Sends `event` on `topic`; returns its ref, which the reply will carry.

@@ -1,134 +1,277 @@
 //! `fanout`: many sockets joined to one room; for each new message, the time until the last of
-//! them has it, and the server's resident memory per connection.
+//! them has it, and the servers' resident memory per connection.
+//!
+//! A process may hold only as many sockets as its limit on open files allows, and an
+//! unprivileged process cannot raise the hard limit (20,000 on the development machine). So
+//! the sockets are spread over as many nodes as that takes (all on one database: one room,
+//! its messages reaching the other nodes through the log's tail, as in a real deployment),
+//! and the clients over as many reader processes (`fanout_reader.rs`), each connecting from
+//! its own loopback address. Under the limit it is one node and one reader.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{stream, StreamExt};
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::Notify;
 
 use super::client::Socket;
+use super::fanout_reader::now_ns;
 use super::node::{Database, Node};
 use super::report::{Latency, Report};
 use super::{BenchArgs, BenchError};
 
 const ROOM: &str = "fanout";
-/// Handshakes and joins in flight at once while the sockets connect.
-const CONNECTING: usize = 64;
 /// Give up waiting for one message to reach everyone after this long.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Give up waiting for the sockets to connect and join after this long.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(900);
+/// Descriptors a reader keeps for itself, besides its sockets.
+const READER_HEADROOM: u64 = 256;
 
-/// Arrivals of one message: how many sockets have it, and the latest arrival (nanoseconds
-/// after the bench's epoch).
+/// What the readers have reported: per message, the last arrival of each reader that has
+/// had it on every socket.
 #[derive(Default)]
-struct Arrivals {
-    count: AtomicUsize,
-    last: AtomicU64,
+struct Reports {
+    joined: Vec<Option<usize>>,
+    got: HashMap<usize, Vec<u64>>,
+    missed: Vec<Option<usize>>,
+    failed: Option<String>,
+}
+
+/// One reader process.
+struct Reader {
+    child: Child,
+    stdin: Option<ChildStdin>,
 }
 
 pub async fn fanout(args: &BenchArgs) -> Result<Report, BenchError> {
+    // Each process (and the nodes, which inherit it) gets its hard limit on open files.
+    let limit = crate::http::raise_open_files_limit();
+    let per_node = crate::http::capacity(usize::MAX).max(1);
+    let per_reader = limit
+        .map(|limit| limit.saturating_sub(READER_HEADROOM).max(1) as usize)
+        .unwrap_or(usize::MAX);
+    let per_process = per_node
+        .min(per_reader)
+        .min(args.sockets_per_process.unwrap_or(usize::MAX))
+        .max(1);
+    let processes = args.sockets.div_ceil(per_process).clamp(1, 200);
+
     let db = Database::create(&args.postgres, "fanout").await?;
-    let node = Node::start(&db.url, "fanout").await?;
+    let mut nodes = Vec::with_capacity(processes);
+    for k in 0..processes {
+        nodes.push(Node::start(&db.url, &format!("fanout{k}")).await?);
+    }
     let topic = format!("chat:{ROOM}");
 
     // The sender; its first message makes the room, so joins read an existing room.
-    let mut sender = Socket::connect(&node.socket_url()).await?;
+    let mut sender = Socket::connect(&nodes[0].socket_url()).await?;
     sender.join(&topic, json!({})).await?;
     send(&mut sender, &topic, 0).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = node.resident_bytes();
+    let idle: Vec<Option<u64>> = nodes.iter().map(Node::resident_bytes).collect();
 
-    let epoch = Instant::now();
-    let arrivals: Arc<Vec<Arrivals>> =
-        Arc::new((0..=args.messages).map(|_| Arrivals::default()).collect());
-    eprintln!("bench fanout: connecting {} sockets", args.sockets);
+    eprintln!(
+        "bench fanout: connecting {} sockets to {processes} node(s) (open files limit {})",
+        args.sockets,
+        limit.map_or("none".to_owned(), |limit| limit.to_string())
+    );
     let connect_started = Instant::now();
-    let url = node.socket_url();
-    let joined: Vec<Result<Socket, BenchError>> = stream::iter(0..args.sockets)
-        .map(|_| {
-            let (url, topic) = (url.clone(), topic.clone());
-            async move {
-                let mut socket = Socket::connect(&url).await?;
-                socket.join(&topic, json!({})).await?;
-                Ok(socket)
-            }
-        })
-        .buffer_unordered(CONNECTING)
-        .collect()
-        .await;
-    let connect_time = connect_started.elapsed();
-    let mut readers = Vec::with_capacity(args.sockets);
-    for socket in joined {
-        let mut socket = socket?;
-        let arrivals = arrivals.clone();
-        readers.push(tokio::spawn(async move {
-            // Ten thousand of these share the machine with the server: find the marker in
-            // the text instead of parsing every frame.
-            while let Ok(text) = socket.next_text().await {
-                let Some(arrival) = text
-                    .split_once("\"content\":\"fanout ")
-                    .and_then(|(_, rest)| rest.split('"').next())
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .and_then(|n| arrivals.get(n))
-                else {
-                    continue;
-                };
-                let at = epoch.elapsed().as_nanos() as u64;
-                arrival.last.fetch_max(at, Ordering::Relaxed);
-                arrival.count.fetch_add(1, Ordering::Release);
-            }
-        }));
+    let reports = Arc::new(Mutex::new(Reports {
+        joined: vec![None; processes],
+        missed: vec![None; processes],
+        ..Reports::default()
+    }));
+    let reported = Arc::new(Notify::new());
+    let mut readers = Vec::with_capacity(processes);
+    let shares: Vec<usize> = (0..processes)
+        .map(|k| args.sockets / processes + usize::from(k < args.sockets % processes))
+        .collect();
+    for (k, (node, share)) in nodes.iter().zip(&shares).enumerate() {
+        readers.push(spawn_reader(
+            k, node, &topic, *share, args, &reports, &reported,
+        )?);
     }
+    wait_for(&reports, &reported, JOIN_TIMEOUT, |r| {
+        r.joined.iter().all(Option::is_some)
+    })
+    .await?;
+    let connect_time = connect_started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let connected = node.resident_bytes();
+    let connected: Vec<Option<u64>> = nodes.iter().map(Node::resident_bytes).collect();
 
     eprintln!("bench fanout: sending {} messages", args.messages);
     let mut until_last = Vec::with_capacity(args.messages);
-    let mut undelivered = 0;
     for n in 1..=args.messages {
-        let sent = epoch.elapsed();
+        let sent = now_ns();
         send(&mut sender, &topic, n).await?;
-        let deadline = Instant::now() + DELIVERY_TIMEOUT;
-        let arrival = &arrivals[n];
-        while arrival.count.load(Ordering::Acquire) < args.sockets && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let _ = wait_for(&reports, &reported, DELIVERY_TIMEOUT, |r| {
+            r.got.get(&n).is_some_and(|got| got.len() == processes)
+        })
+        .await;
+        let last = lock(&reports)
+            .got
+            .get(&n)
+            .and_then(|got| got.iter().max().copied());
+        if let Some(last) = last {
+            until_last.push(Duration::from_nanos(last.saturating_sub(sent)));
         }
-        undelivered += args.sockets - arrival.count.load(Ordering::Acquire).min(args.sockets);
-        let last = Duration::from_nanos(arrival.last.load(Ordering::Relaxed));
-        until_last.push(last.saturating_sub(sent));
     }
-    let after = node.resident_bytes();
-    for reader in &readers {
-        reader.abort();
+    let after: Vec<Option<u64>> = nodes.iter().map(Node::resident_bytes).collect();
+    for reader in &mut readers {
+        reader.stdin = None;
     }
-    node.stop().await;
+    let _ = wait_for(&reports, &reported, Duration::from_secs(60), |r| {
+        r.missed.iter().all(Option::is_some)
+    })
+    .await;
+    let undelivered: usize = lock(&reports).missed.iter().map(|m| m.unwrap_or(0)).sum();
+    let never_complete = args.messages - until_last.len();
+    for mut reader in readers {
+        let _ = reader.child.kill().await;
+    }
+    for node in nodes {
+        node.stop().await;
+    }
     db.drop().await?;
 
     let mut report = Report::new("fanout");
     report.setting("sockets", args.sockets);
     report.setting("messages", args.messages);
+    report.row("nodes (a reader process each)", processes as f64, "");
+    report.setting(
+        "open files limit per process",
+        limit.map_or("none".to_owned(), |limit| limit.to_string()),
+    );
     report.latency(
         "send to the last socket",
         &Latency::of(until_last),
-        Some("≤ 250"),
+        Some("≤ 500"),
     );
     report.row_with_goal("deliveries missed", undelivered as f64, "", "0");
+    report.row_with_goal(
+        "messages that never reached every socket",
+        never_complete as f64,
+        "",
+        "0",
+    );
     report.row(
         "connect and join, all sockets",
         connect_time.as_secs_f64(),
         "s",
     );
-    if let (Some(idle), Some(connected)) = (idle, connected) {
-        let per = connected.saturating_sub(idle) as f64 / args.sockets.max(1) as f64;
-        report.row("server memory before the sockets", mib(idle), "MiB");
-        report.row("server memory with them joined", mib(connected), "MiB");
-        report.row_with_goal("memory per idle connection", per / 1000.0, "KB", "≤ 20");
+    let sum = |values: &[Option<u64>]| values.iter().map(|v| v.unwrap_or(0)).sum::<u64>();
+    if idle.iter().chain(&connected).all(Option::is_some) {
+        let per = sum(&connected).saturating_sub(sum(&idle)) as f64 / args.sockets.max(1) as f64;
+        report.row("servers' memory before the sockets", mib(sum(&idle)), "MiB");
+        report.row(
+            "servers' memory with them joined",
+            mib(sum(&connected)),
+            "MiB",
+        );
+        report.row_with_goal("memory per idle connection", per / 1000.0, "KB", "≤ 12");
     }
-    if let Some(after) = after {
-        report.row("server memory after the messages", mib(after), "MiB");
+    if after.iter().all(Option::is_some) {
+        report.row(
+            "servers' memory after the messages",
+            mib(sum(&after)),
+            "MiB",
+        );
     }
     Ok(report)
+}
+
+/// Starts reader `k`: `share` sockets to `node`, from loopback address 127.0.0.(2 + k) (all of
+/// 127.0.0.0/8 is the loopback interface on Linux: nothing to set up).
+fn spawn_reader(
+    k: usize,
+    node: &Node,
+    topic: &str,
+    share: usize,
+    args: &BenchArgs,
+    reports: &Arc<Mutex<Reports>>,
+    reported: &Arc<Notify>,
+) -> Result<Reader, BenchError> {
+    let server = node.url.trim_start_matches("http://").to_owned();
+    let source = format!("127.0.{}.{}", k / 200, 2 + k % 200);
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("fanout-reader")
+        .args(["--url", &node.socket_url(), "--server", &server])
+        .args(["--source", &source, "--topic", topic])
+        .args(["--sockets", &share.to_string()])
+        .args(["--messages", &args.messages.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdin = child.stdin.take();
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| BenchError::Node("a reader without stdout".into()))?;
+    let (reports, reported) = (reports.clone(), reported.clone());
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut words = line.split_whitespace();
+            let (what, a, b) = (words.next(), words.next(), words.next());
+            let number = |word: Option<&str>| word.and_then(|w| w.parse::<u64>().ok());
+            let mut r = lock(&reports);
+            match (what, number(a), number(b)) {
+                (Some("joined"), Some(count), _) => r.joined[k] = Some(count as usize),
+                (Some("got"), Some(n), Some(at)) => r.got.entry(n as usize).or_default().push(at),
+                (Some("missed"), Some(count), _) => r.missed[k] = Some(count as usize),
+                _ => {}
+            }
+            drop(r);
+            reported.notify_waiters();
+        }
+        let mut r = lock(&reports);
+        if r.joined[k].is_none() {
+            r.failed = Some(format!("reader {k} ended before its sockets joined"));
+        }
+        drop(r);
+        reported.notify_waiters();
+    });
+    Ok(Reader { child, stdin })
+}
+
+/// Waits until `done` holds of the readers' reports, a reader failed, or `timeout` passed.
+async fn wait_for(
+    reports: &Mutex<Reports>,
+    reported: &Notify,
+    timeout: Duration,
+    done: impl Fn(&Reports) -> bool,
+) -> Result<(), BenchError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = reported.notified();
+        {
+            let r = lock(reports);
+            if let Some(failed) = &r.failed {
+                return Err(BenchError::Protocol(failed.clone()));
+            }
+            if done(&r) {
+                return Ok(());
+            }
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Err(BenchError::Protocol(format!(
+                "the readers did not report within {timeout:?}"
+            )));
+        }
+    }
+}
+
+fn lock(reports: &Mutex<Reports>) -> std::sync::MutexGuard<'_, Reports> {
+    reports
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -11,6 +11,7 @@ mod commands;
 mod contention;
 mod cpu;
 mod fanout;
+mod fanout_reader;
 mod lag;
 mod node;
 mod presence;
@@ -21,6 +22,7 @@ mod wire;
 
 use std::path::PathBuf;
 
+pub use fanout_reader::{run as run_fanout_reader, ReaderArgs};
 pub use report::{Latency, Report, Row};
 
 /// What to measure.
@@ -88,6 +90,10 @@ pub struct BenchArgs {
     /// Sockets joined to the room (`fanout`).
     #[arg(long, default_value_t = 10_000)]
     pub sockets: usize,
+    /// At most this many of `fanout`'s sockets per node and per reader process (default: as
+    /// many as the limit on open files allows; more sockets than that take more nodes).
+    #[arg(long)]
+    pub sockets_per_process: Option<usize>,
     /// Messages sent (`fanout`, and per room size in `wire`).
     #[arg(long, default_value_t = 50)]
     pub messages: usize,

@@ -65,7 +65,7 @@ pub fn capacity(configured: usize) -> usize {
 
 /// Raises the soft limit on open files to the hard limit; returns the limit in force.
 #[cfg(unix)]
-fn raise_open_files_limit() -> Option<u64> {
+pub fn raise_open_files_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -92,7 +92,7 @@ fn raise_open_files_limit() -> Option<u64> {
 }
 
 #[cfg(not(unix))]
-fn raise_open_files_limit() -> Option<u64> {
+pub fn raise_open_files_limit() -> Option<u64> {
     None
 }
 

@@ -86,6 +86,29 @@ fn fanout_reaches_every_socket() {
     assert!(value(&results, "memory per idle connection") > 0.0);
 }
 
+/// Past what one process may hold, the sockets are spread over nodes and reader processes,
+/// and every message still reaches every socket.
+#[test]
+fn fanout_spreads_sockets_over_nodes_past_a_process_limit() {
+    let results = bench(
+        "fanout",
+        &[
+            "--sockets",
+            "50",
+            "--messages",
+            "5",
+            "--sockets-per-process",
+            "20",
+        ],
+    );
+    assert_eq!(value(&results, "nodes (a reader process each)"), 3.0);
+    assert_eq!(value(&results, "deliveries missed"), 0.0);
+    assert_eq!(
+        value(&results, "messages that never reached every socket"),
+        0.0
+    );
+}
+
 #[test]
 fn replay_rebuilds_every_event() {
     let out = bench("replay", &["--events", "3000"]);
