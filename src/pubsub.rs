@@ -44,11 +44,13 @@ impl PubSub {
 
     /// Sends `change` to the subscribers of its topic; forgets topics nobody follows any more.
     pub fn publish(&self, change: Change) {
-        let topic = change.topic();
         let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sender) = topics.get(&topic) {
-            if sender.send(Arc::new(Published::new(change))).is_err() {
-                topics.remove(&topic);
+        if let Some(sender) = topics.get(change.topic()) {
+            if sender
+                .send(Arc::new(Published::new(change.clone())))
+                .is_err()
+            {
+                topics.remove(change.topic());
             }
         }
     }
@@ -122,9 +124,7 @@ mod tests {
 
     #[test]
     fn each_rendering_is_made_once_per_key() {
-        let published = Published::new(Change::Presence {
-            topic: "chat:lobby".into(),
-        });
+        let published = Published::new(Change::new("chat:lobby", ()));
         let made = AtomicUsize::new(0);
         let render = |text: &str| {
             made.fetch_add(1, Ordering::Relaxed);

@@ -102,6 +102,13 @@ impl BookmarkChange {
     }
 }
 
+impl From<BookmarkChange> for Change {
+    /// The change, announced on its topic.
+    fn from(change: BookmarkChange) -> Change {
+        Change::new(change.topic(), change)
+    }
+}
+
 /// Public bookmarks, newest first.
 pub const PUBLIC_TOPIC: &str = "bookmarks/public";
 
@@ -369,13 +376,13 @@ fn fold<T: Trees + ?Sized>(
                 let mut topics = vec![PUBLIC_TOPIC.to_owned()];
                 topics.extend(bookmark.tags.iter().map(|t| tag_topic(t)));
                 for topic in topics {
-                    changes.push(Change::Bookmarks(BookmarkChange::Added {
+                    changes.push(Change::from(BookmarkChange::Added {
                         topic,
                         bookmark: bookmark.clone(),
                     }));
                 }
             }
-            changes.push(Change::Bookmarks(BookmarkChange::Added {
+            changes.push(Change::from(BookmarkChange::Added {
                 topic: owner_topic(&bookmark.owner),
                 bookmark,
             }));
@@ -403,7 +410,7 @@ fn fold<T: Trees + ?Sized>(
             trees.insert(COMMENTS, &key, &encode(&comment)?)?;
             bookmark.comment_count = bookmark.comment_count.max(comment.id);
             trees.insert(BY_ID, bookmark.id.as_bytes(), &encode(&bookmark)?)?;
-            changes.push(Change::Bookmarks(BookmarkChange::Commented(comment)));
+            changes.push(Change::from(BookmarkChange::Commented(comment)));
         }
     }
     Ok(())

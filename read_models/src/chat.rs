@@ -56,6 +56,13 @@ impl ChatChange {
     }
 }
 
+impl From<ChatChange> for Change {
+    /// The change, announced on its topic.
+    fn from(change: ChatChange) -> Change {
+        Change::new(change.topic(), change)
+    }
+}
+
 /// The pubsub topic on which a room's new messages are announced.
 pub fn room_topic(room: &str) -> String {
     format!("chat/room/{room}")
@@ -298,8 +305,8 @@ impl ChatReadModel {
         let stored = stored_summary(trees, &message)?;
         let summary = RoomSummary::after(stored.clone(), &message);
         store_summary(trees, stored.as_ref(), &summary)?;
-        changes.push(Change::Chat(ChatChange::MessageAdded(message)));
-        changes.push(Change::Chat(ChatChange::RoomUpdated(summary)));
+        changes.push(Change::from(ChatChange::MessageAdded(message)));
+        changes.push(Change::from(ChatChange::RoomUpdated(summary)));
         Ok(())
     }
 }

@@ -113,6 +113,13 @@ impl DropsChange {
     }
 }
 
+impl From<DropsChange> for Change {
+    /// The change, announced on its topic.
+    fn from(change: DropsChange) -> Change {
+        Change::new(change.topic(), change)
+    }
+}
+
 const PRODUCTS: usize = 0;
 const ORDER: usize = 1;
 const CARTS: usize = 2;
@@ -291,13 +298,13 @@ fn set_count<T: Trees + ?Sized>(
     item.level = Level::of(available);
     let after = item.level;
     save_product(trees, &product)?;
-    changes.push(Change::Drops(DropsChange::Count {
+    changes.push(Change::from(DropsChange::Count {
         product_id: product_id.to_owned(),
         item_id: item_id.to_owned(),
         available,
     }));
     if before != after {
-        changes.push(Change::Drops(DropsChange::Level {
+        changes.push(Change::from(DropsChange::Level {
             product_id: product_id.to_owned(),
             item_id: item_id.to_owned(),
             level: after,
@@ -341,13 +348,13 @@ fn apply_product<T: Trees + ?Sized>(
                 &order_key(product.order, &product.id),
                 product.id.as_bytes(),
             )?;
-            changes.push(Change::Drops(DropsChange::Product(product)));
+            changes.push(Change::from(DropsChange::Product(product)));
         }
         ProductEvent::ProductReleased { product_id } => {
             let mut product = load_product(trees, &product_id)?;
             product.released = true;
             save_product(trees, &product)?;
-            changes.push(Change::Drops(DropsChange::Product(product)));
+            changes.push(Change::from(DropsChange::Product(product)));
         }
         ProductEvent::ItemSold {
             product_id,
@@ -404,7 +411,7 @@ fn apply_cart<T: Trees + ?Sized>(
         }
     }
     trees.insert(CARTS, cart_id.as_bytes(), &encode(&items)?)?;
-    changes.push(Change::Drops(DropsChange::Cart { cart_id, items }));
+    changes.push(Change::from(DropsChange::Cart { cart_id, items }));
     Ok(())
 }
 
@@ -417,7 +424,7 @@ fn bump_in_carts<T: Trees + ?Sized>(
     let now = read_count(trees.get(IN_CARTS, item_id.as_bytes())?.as_deref());
     let next = now.saturating_add_signed(by);
     trees.insert(IN_CARTS, item_id.as_bytes(), &next.to_be_bytes())?;
-    changes.push(Change::Drops(DropsChange::InCarts {
+    changes.push(Change::from(DropsChange::InCarts {
         item_id: item_id.to_owned(),
         carts: next,
     }));
@@ -484,7 +491,7 @@ fn apply_purchase<T: Trees + ?Sized>(
         }
     };
     trees.insert(PURCHASES, purchase.id.as_bytes(), &encode(&purchase)?)?;
-    changes.push(Change::Drops(DropsChange::Purchase(purchase)));
+    changes.push(Change::from(DropsChange::Purchase(purchase)));
     Ok(())
 }
 

@@ -12,5 +12,5 @@ mod trees;
 
 /// The log's types, from the domain crate (below the store, the bus and the read models).
 pub use cinder_domain::{Cursor, LogEvent, RawEvent, StoredEvent};
-pub use projection::{fold, Change, Projection, ProjectionError, TxResult, LOG_TOPIC};
+pub use projection::{fold, Change, ChangeValue, Projection, ProjectionError, TxResult};
 pub use trees::{Trees, WriteBuffer};

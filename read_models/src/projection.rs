@@ -1,9 +1,9 @@
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::bookmarks::BookmarkChange;
-use crate::chat::ChatChange;
-use crate::drops::DropsChange;
-use crate::todos::TodoChange;
 use crate::{LogEvent, RawEvent, StoredEvent, WriteBuffer};
 
 /// What a projection's `apply` returns inside a sled transaction.
@@ -97,35 +97,60 @@ pub fn fold(projection: &dyn Projection, events: &[StoredEvent]) -> Result<(), P
     })
 }
 
-/// What a projection changed, published after its transaction commits.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// An event every projection of this node has applied (the live tail of the log).
-    Logged(StoredEvent),
-    Chat(ChatChange),
-    Bookmarks(BookmarkChange),
-    Todos(TodoChange),
-    Drops(DropsChange),
-    /// Someone arrived on or left `topic` (a page or channel topic; see the server's presence).
-    Presence {
-        topic: String,
-    },
+/// What a projection changed, published on a pubsub topic after its transaction commits.
+///
+/// An open type: each projection announces values of its own change type (a message added to
+/// a room, a product's stock level), and the views and channels that follow the topic look for
+/// the types they know with [`Change::get`]. Nothing here names an app, so an app adds its
+/// changes without touching this crate's shared parts; the server announces its own (an event
+/// logged, someone arriving on a page) the same way.
+#[derive(Clone)]
+pub struct Change {
+    topic: Arc<str>,
+    value: Arc<dyn ChangeValue>,
 }
 
-/// The pubsub topic on which every applied event is announced, in log order.
-pub const LOG_TOPIC: &str = "log";
+/// What a [`Change`] may carry: any value that can be shown in logs and shared between
+/// threads.
+pub trait ChangeValue: Any + fmt::Debug + Send + Sync {
+    /// The value, for [`Change::get`] to look at its type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any + fmt::Debug + Send + Sync> ChangeValue for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 impl Change {
-    /// The pubsub topic that hears of this change.
-    pub fn topic(&self) -> String {
-        match self {
-            Change::Logged(_) => LOG_TOPIC.to_owned(),
-            Change::Chat(change) => change.topic(),
-            Change::Bookmarks(change) => change.topic(),
-            Change::Todos(change) => change.topic(),
-            Change::Drops(change) => change.topic(),
-            Change::Presence { topic } => format!("presence/{topic}"),
+    /// `value`, announced on `topic`.
+    pub fn new(topic: impl Into<Arc<str>>, value: impl ChangeValue) -> Self {
+        Self {
+            topic: topic.into(),
+            value: Arc::new(value),
         }
+    }
+
+    /// The pubsub topic that hears of this change.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The change's value, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        // Through the `dyn`, not the `Arc` (which is a `ChangeValue` too).
+        let value: &dyn ChangeValue = &*self.value;
+        value.as_any().downcast_ref()
+    }
+}
+
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Change")
+            .field("topic", &self.topic)
+            .field("value", &self.value)
+            .finish()
     }
 }
 
@@ -150,5 +175,23 @@ impl ProjectionError {
             event_type: event.event_type().to_owned(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Arrived(&'static str);
+
+    #[test]
+    fn a_change_gives_back_its_value_by_type_only() {
+        let change = Change::new("room/lobby", Arrived("ada"));
+        assert_eq!(change.topic(), "room/lobby");
+        assert_eq!(change.get::<Arrived>(), Some(&Arrived("ada")));
+        assert_eq!(change.clone().get::<Arrived>(), Some(&Arrived("ada")));
+        assert_eq!(change.get::<String>(), None);
+        assert!(format!("{change:?}").contains("ada"));
     }
 }

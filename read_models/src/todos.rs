@@ -52,6 +52,13 @@ impl TodoChange {
     }
 }
 
+impl From<TodoChange> for Change {
+    /// The change, announced on its topic.
+    fn from(change: TodoChange) -> Change {
+        Change::new(change.topic(), change)
+    }
+}
+
 /// One todo's change. `Updated` says whether it was done before, so a view filtered by state
 /// knows whether the todo was on it without remembering what it shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,7 +205,7 @@ fn fold<T: Trees + ?Sized>(
     } else {
         trees.insert(COUNTS, list.list.as_bytes(), &encode(&counts)?)?;
     }
-    changes.push(Change::Todos(TodoChange {
+    changes.push(Change::from(TodoChange {
         list: list.list.to_owned(),
         ops,
         counts,
@@ -348,8 +355,9 @@ mod tests {
                 Ok(changes)
             })
             .unwrap();
-        let [Change::Todos(change)] = changes.as_slice() else {
-            panic!("one todos change: {changes:?}")
+        assert_eq!(changes.len(), 1, "one todos change: {changes:?}");
+        let Some(change) = changes[0].get::<TodoChange>() else {
+            panic!("a todos change: {changes:?}")
         };
         assert_eq!(change.topic(), "todos/list/list-a");
         assert_eq!(

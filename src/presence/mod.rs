@@ -4,7 +4,7 @@
 //! `chat:lobby`), a key (who: a display name) and metadata; the entry lasts until the returned
 //! [`Tracked`] guard is dropped (the view or channel ended: left, socket closed, task aborted).
 //! Every change to a topic is announced on the pubsub topic [`pubsub_topic`]`(topic)` as
-//! [`Change::Presence`]; subscribers read [`Presence::list`] and, for Phoenix clients, turn it
+//! [`PresenceChanged`]; subscribers read [`Presence::list`] and, for Phoenix clients, turn it
 //! into `presence_state` / `presence_diff` pushes with [`Shown`].
 //!
 //! With the embedded store a node is alone and presence is this process's memory. With Postgres
@@ -48,10 +48,20 @@ const MAX_META_BYTES: usize = 2000;
 
 /// The pubsub topic that announces changes to the presence of `topic`.
 pub fn pubsub_topic(topic: &str) -> String {
-    Change::Presence {
-        topic: topic.to_owned(),
+    format!("presence/{topic}")
+}
+
+/// Someone arrived on or left `topic` (a page or channel topic): announced on
+/// [`pubsub_topic`]`(topic)`; who is there now is [`Presence::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceChanged {
+    pub topic: String,
+}
+
+impl From<PresenceChanged> for Change {
+    fn from(changed: PresenceChanged) -> Change {
+        Change::new(pubsub_topic(&changed.topic), changed)
     }
-    .topic()
 }
 
 /// A key for something secret (a session id, say) that names it without revealing it: presence
@@ -214,7 +224,7 @@ impl Presence {
 
     fn announce(&self, topics: HashSet<String>) {
         for topic in topics {
-            self.inner.pubsub.publish(Change::Presence { topic });
+            self.inner.pubsub.publish(PresenceChanged { topic }.into());
         }
     }
 }
@@ -254,10 +264,15 @@ mod tests {
         assert_eq!(presence.list("room")[0].key, "ada");
         assert_eq!(presence.list("room")[0].phx_ref, guard.phx_ref());
         assert_eq!(
-            changes.recv().await.unwrap().change,
-            Change::Presence {
+            changes
+                .recv()
+                .await
+                .unwrap()
+                .change
+                .get::<PresenceChanged>(),
+            Some(&PresenceChanged {
                 topic: "room".into()
-            }
+            })
         );
         drop(guard);
         assert!(presence.list("room").is_empty());

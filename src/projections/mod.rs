@@ -21,3 +21,4 @@ mod tests;
 pub use progress::Progress;
 pub use read_your_writes::READ_YOUR_WRITES;
 pub use runner::{ProjectionRunner, RunError};
+pub use tail::{Logged, LOG_TOPIC};

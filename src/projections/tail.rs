@@ -7,10 +7,18 @@
 
 use std::time::Duration;
 
-use cinder_read_models::{Change, StoredEvent, LOG_TOPIC};
+use cinder_read_models::{Change, StoredEvent};
 
 use super::registered::apply_batch;
 use super::{ProjectionRunner, RunError};
+
+/// The pubsub topic on which every applied event is announced, in log order, as [`Logged`].
+pub const LOG_TOPIC: &str = "log";
+
+/// An event every projection of this node has applied: the live tail of the log, for the
+/// explorer and the `events:all` feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged(pub StoredEvent);
 
 /// Events read and applied per transaction.
 const BATCH: usize = 500;
@@ -86,7 +94,7 @@ impl ProjectionRunner {
         let read = batch.len();
         if self.pubsub.has_subscribers(LOG_TOPIC) {
             for event in batch {
-                self.pubsub.publish(Change::Logged(event));
+                self.pubsub.publish(Change::new(LOG_TOPIC, Logged(event)));
             }
         }
         self.progress.send_replace(last);

@@ -71,8 +71,8 @@ struct BookmarkFeed {
 
 impl BookmarkFeed {
     fn handle(&self, change: &Change) -> Vec<Push> {
-        match change {
-            Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
+        match change.get::<BookmarkChange>() {
+            Some(BookmarkChange::Added { topic, bookmark })
                 if *topic == self.follows && bookmark.public =>
             {
                 vec![Push {
@@ -93,8 +93,8 @@ impl Channel for BookmarkFeed {
 
     /// A new public bookmark is the same push for everyone following its feed: rendered once.
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
-        match change {
-            Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
+        match change.get::<BookmarkChange>() {
+            Some(BookmarkChange::Added { topic, bookmark })
                 if *topic == self.follows && bookmark.public =>
             {
                 Some(RenderKey::new("bookmarks:bookmark_created", 0))

@@ -247,17 +247,15 @@ impl LiveView for FirehoseView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
-                if topic == PUBLIC_TOPIC =>
-            {
+        match change.get::<BookmarkChange>() {
+            Some(BookmarkChange::Added { topic, bookmark }) if topic == PUBLIC_TOPIC => {
                 vec![Patch::prepend(
                     "bookmarks",
                     bookmark_item(bookmark),
                     Some(FEED),
                 )]
             }
-            Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
+            Some(BookmarkChange::Added { topic, bookmark })
                 if *topic == owner_topic(&self.session.id) =>
             {
                 vec![Patch::prepend(
@@ -366,10 +364,8 @@ impl LiveView for TagView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Bookmarks(BookmarkChange::Added { topic, bookmark })
-                if *topic == tag_topic(&self.tag) =>
-            {
+        match change.get::<BookmarkChange>() {
+            Some(BookmarkChange::Added { topic, bookmark }) if *topic == tag_topic(&self.tag) => {
                 vec![Patch::prepend(
                     "bookmarks",
                     bookmark_item(bookmark),
@@ -650,10 +646,8 @@ impl LiveView for BookmarkView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Bookmarks(BookmarkChange::Commented(comment))
-                if comment.bookmark_id == self.id =>
-            {
+        match change.get::<BookmarkChange>() {
+            Some(BookmarkChange::Commented(comment)) if comment.bookmark_id == self.id => {
                 vec![Patch::append(
                     "comments",
                     comment_item(comment),

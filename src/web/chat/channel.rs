@@ -14,7 +14,7 @@ use cinder_read_models::Change;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::presence::{pubsub_topic, Shown, Tracked};
+use crate::presence::{pubsub_topic, PresenceChanged, Shown, Tracked};
 use crate::pubsub::RenderKey;
 use crate::web::context::Context;
 use crate::web::errors::command_reply;
@@ -135,8 +135,8 @@ impl Channel for RoomChannel {
 
     /// A new message is the same push for every member of the room: rendered once.
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
-        match change {
-            Change::Chat(ChatChange::MessageAdded(message)) if message.room == self.room => {
+        match change.get::<ChatChange>() {
+            Some(ChatChange::MessageAdded(message)) if message.room == self.room => {
                 Some(RenderKey::new("chat:message_sent", 0))
             }
             _ => None,
@@ -144,8 +144,8 @@ impl Channel for RoomChannel {
     }
 
     fn render_shared(&self, change: &Change) -> Vec<Push> {
-        match change {
-            Change::Chat(ChatChange::MessageAdded(message)) => vec![Push {
+        match change.get::<ChatChange>() {
+            Some(ChatChange::MessageAdded(message)) => vec![Push {
                 event: "message_sent",
                 payload: json!(message),
             }],
@@ -154,8 +154,8 @@ impl Channel for RoomChannel {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Push> {
-        match change {
-            Change::Presence { topic } if *topic == self.topic => {
+        match change.get::<PresenceChanged>() {
+            Some(PresenceChanged { topic }) if *topic == self.topic => {
                 let entries = self.app.presence.list(&self.topic);
                 match self.shown.diff(&entries) {
                     Some(diff) => vec![Push {

@@ -9,7 +9,7 @@ use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
-use crate::presence::{pubsub_topic, Tracked};
+use crate::presence::{pubsub_topic, PresenceChanged, Tracked};
 use crate::pubsub::RenderKey;
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
@@ -278,8 +278,8 @@ impl LiveView for RoomView {
     /// A new message is the same append for everyone on the room's page who shows as many
     /// messages: rendered once for all of them.
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
-        match change {
-            Change::Chat(ChatChange::MessageAdded(message)) if message.room == self.room => {
+        match change.get::<ChatChange>() {
+            Some(ChatChange::MessageAdded(message)) if message.room == self.room => {
                 if self.oldest.is_none() {
                     self.oldest = Some(message.id);
                 }
@@ -290,8 +290,8 @@ impl LiveView for RoomView {
     }
 
     fn render_shared(&self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Chat(ChatChange::MessageAdded(message)) => vec![Patch::append(
+        match change.get::<ChatChange>() {
+            Some(ChatChange::MessageAdded(message)) => vec![Patch::append(
                 "messages",
                 message_item(message),
                 Some(self.shown),
@@ -301,8 +301,8 @@ impl LiveView for RoomView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Presence { topic } if *topic == self.presence_topic() => self
+        match change.get::<PresenceChanged>() {
+            Some(PresenceChanged { topic }) if *topic == self.presence_topic() => self
                 .here_changed()
                 .map(|list| vec![Patch::replace("present", list)])
                 .unwrap_or_default(),
@@ -343,8 +343,8 @@ impl LobbyView {
 
     /// A room that was active moves to the top of the first page.
     fn lobby_patches(&self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Chat(ChatChange::RoomUpdated(summary)) => vec![
+        match change.get::<ChatChange>() {
+            Some(ChatChange::RoomUpdated(summary)) => vec![
                 Patch::remove(room_id(&summary.name)),
                 Patch::prepend("rooms", room_item(summary), Some(LOBBY_PAGE)),
             ],
@@ -435,10 +435,8 @@ impl LiveView for LobbyView {
 
     /// A room's new summary is the same for everyone on the lobby: rendered once.
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
-        match change {
-            Change::Chat(ChatChange::RoomUpdated(_)) => {
-                Some(RenderKey::new("lv:chat-lobby:room", 0))
-            }
+        match change.get::<ChatChange>() {
+            Some(ChatChange::RoomUpdated(_)) => Some(RenderKey::new("lv:chat-lobby:room", 0)),
             _ => None,
         }
     }

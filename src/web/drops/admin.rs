@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::is_admin;
 use super::views::SHOPPERS_TOPIC;
-use crate::presence::pubsub_topic;
+use crate::presence::{pubsub_topic, PresenceChanged};
 use crate::web::errors::command_reply;
 use crate::web::forms::csrf_refusal;
 use crate::web::live::{admin_page, LiveView, Outcome, Patch, ViewError};
@@ -247,16 +247,18 @@ impl LiveView for AdminView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Presence { .. } => vec![Patch::replace("shoppers", self.shoppers())],
-            Change::Drops(DropsChange::Product(product)) => match self.products() {
+        if change.get::<PresenceChanged>().is_some() {
+            return vec![Patch::replace("shoppers", self.shoppers())];
+        }
+        match change.get::<DropsChange>() {
+            Some(DropsChange::Product(product)) => match self.products() {
                 Ok(all) => vec![Patch::replace("admin-products", all)],
                 Err(_) => vec![Patch::replace(
                     format!("admin-product-{}", product.id),
                     self.product(product),
                 )],
             },
-            Change::Drops(DropsChange::Count {
+            Some(DropsChange::Count {
                 item_id, available, ..
             }) => vec![
                 Patch::replace(format!("bar-{item_id}"), stock_bar(item_id, *available)),
@@ -269,7 +271,7 @@ impl LiveView for AdminView {
                     level_badge(item_id, Level::of(*available)),
                 ),
             ],
-            Change::Drops(DropsChange::InCarts { item_id, carts }) => vec![Patch::replace(
+            Some(DropsChange::InCarts { item_id, carts }) => vec![Patch::replace(
                 format!("incart-{item_id}"),
                 html! { span id={ "incart-" (item_id) } { (carts) } },
             )],

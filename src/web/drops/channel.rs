@@ -66,14 +66,14 @@ impl Channel for ProductChannel {
     /// A release and a stock level are the same push for everyone watching the product:
     /// rendered once (the release with no session, as below).
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
-        match change {
-            Change::Drops(DropsChange::Product(product))
+        match change.get::<DropsChange>() {
+            Some(DropsChange::Product(product))
                 if product.id == self.id && product.released && !self.released =>
             {
                 self.released = true;
                 Some(RenderKey::new("product:released", 0))
             }
-            Change::Drops(DropsChange::Level { product_id, .. }) if *product_id == self.id => {
+            Some(DropsChange::Level { product_id, .. }) if *product_id == self.id => {
                 Some(RenderKey::new("product:stock_change", 0))
             }
             _ => None,
@@ -81,9 +81,9 @@ impl Channel for ProductChannel {
     }
 
     fn render_shared(&self, change: &Change) -> Vec<Push> {
-        match change {
-            Change::Drops(DropsChange::Product(product)) => vec![self.released_push(product)],
-            Change::Drops(DropsChange::Level {
+        match change.get::<DropsChange>() {
+            Some(DropsChange::Product(product)) => vec![self.released_push(product)],
+            Some(DropsChange::Level {
                 product_id,
                 item_id,
                 level,

@@ -174,7 +174,7 @@ fn shop_change(
     change: &Change,
     with_products: bool,
 ) -> Vec<Patch> {
-    let Change::Drops(change) = change else {
+    let Some(change) = change.get::<DropsChange>() else {
         return Vec::new();
     };
     match change {

@@ -11,7 +11,9 @@
 //! that token's visitor sees their own, and an `/admin` token sees all.
 
 use async_trait::async_trait;
-use cinder_read_models::{Change, Cursor, LOG_TOPIC};
+use cinder_read_models::{Change, Cursor};
+
+use crate::projections::{Logged, LOG_TOPIC};
 use serde_json::Value;
 
 use super::{event_json, Viewer};
@@ -96,9 +98,7 @@ impl Channel for LogChannel {
     /// list and cart gets pushes of their own.
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
         let variant = self.viewer.shared_view()?;
-        let Change::Logged(event) = change else {
-            return None;
-        };
+        let Logged(event) = change.get::<Logged>()?;
         if self.sent.is_some_and(|sent| event.cursor() <= sent) {
             return None;
         }
@@ -107,8 +107,8 @@ impl Channel for LogChannel {
     }
 
     fn render_shared(&self, change: &Change) -> Vec<Push> {
-        match change {
-            Change::Logged(event) => vec![Push {
+        match change.get::<Logged>() {
+            Some(Logged(event)) => vec![Push {
                 event: "event",
                 payload: event_json(&self.app, &self.viewer, event),
             }],
@@ -117,7 +117,7 @@ impl Channel for LogChannel {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Push> {
-        let Change::Logged(event) = change else {
+        let Some(Logged(event)) = change.get::<Logged>() else {
             return Vec::new();
         };
         if self.sent.is_some_and(|sent| event.cursor() <= sent) {

@@ -1,7 +1,9 @@
 //! The live tail of the log, and the markup the explorer's pages share.
 
 use async_trait::async_trait;
-use cinder_read_models::{Change, StoredEvent, LOG_TOPIC};
+use cinder_read_models::{Change, StoredEvent};
+
+use crate::projections::{Logged, LOG_TOPIC};
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
@@ -157,8 +159,8 @@ impl LiveView for TailView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Logged(event)
+        match change.get::<Logged>() {
+            Some(Logged(event))
                 if self
                     .filter
                     .as_deref()
@@ -345,8 +347,8 @@ impl LiveView for AggregateView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        match change {
-            Change::Logged(event)
+        match change.get::<Logged>() {
+            Some(Logged(event))
                 if event.aggregate_type == self.aggregate_type
                     && event.aggregate_id == self.aggregate_id
                     && event.sequence > self.since =>

@@ -249,7 +249,7 @@ impl LiveView for TodosView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        let Change::Todos(change) = change else {
+        let Some(change) = change.get::<TodoChange>() else {
             return Vec::new();
         };
         if change.list != self.list {
