@@ -5,7 +5,8 @@
 //! - [`store`]: the event store and its gap-safe global log.
 //! - [`bus`]: the command bus over cqrs-es, with the aggregate cache and retries.
 //! - [`projections`]: this node's tail of the log into the read models.
-//! - [`pubsub`]: read model changes, by topic, to live views and channels.
+//! - [`pubsub`]: read model changes, by topic, to live views and channels;
+//!   [`recent_changes`]: the last of them, for pages that reconnect.
 //! - [`web`]: HTTP, the Phoenix Channels socket, live views, the apps' pages and APIs.
 //! - [`http`]: serving HTTP connections, with timeouts and caps.
 //! - [`server`]: wiring it together; [`cli`]: the `cinder` command; [`bench`]: `cinder bench`.
@@ -23,6 +24,7 @@ pub mod process;
 pub mod projections;
 pub mod pubsub;
 pub mod read_models;
+pub mod recent_changes;
 pub mod replay;
 pub mod secrets;
 pub mod server;

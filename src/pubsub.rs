@@ -8,13 +8,21 @@
 //! Subscribers receive a [`Published`]: the change, and what subscribers rendered of it. Ten
 //! thousand sockets in one room push the same message; the first to need a rendering makes it
 //! ([`Published::rendered`]) and the others take it, so it is rendered and encoded once.
+//!
+//! What the log causes is published a tail batch at a time ([`PubSub::publish_batch`]) and
+//! remembered ([`RecentChanges`]), so a live page that reconnects with the position its content
+//! reflects is sent only what it missed ([`PubSub::subscribe_since`]). Recording a batch and
+//! subscribing happen under one lock: a change is either in what a subscriber is told it missed
+//! or among what it receives, never both, never neither.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cinder_read_models::Change;
+use cinder_read_models::{Change, Cursor};
 use tokio::sync::broadcast;
+
+use crate::recent_changes::{self, Missed, RecentChanges};
 
 /// Changes buffered per topic for slow subscribers.
 pub const CAPACITY: usize = 256;
@@ -22,36 +30,125 @@ pub const CAPACITY: usize = 256;
 /// What a subscriber receives.
 pub type Subscription = broadcast::Receiver<Arc<Published>>;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PubSub {
-    topics: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Published>>>>>,
+    topics: Arc<Mutex<Topics>>,
+    recent: Arc<Mutex<RecentChanges<Change>>>,
+}
+
+#[derive(Default)]
+struct Topics {
+    senders: HashMap<String, broadcast::Sender<Arc<Published>>>,
+    /// Changes published so far: each [`Published`] is numbered in the order it was sent.
+    sent: u64,
+}
+
+impl Default for PubSub {
+    fn default() -> Self {
+        Self {
+            topics: Default::default(),
+            recent: Arc::new(Mutex::new(RecentChanges::new(recent_changes::CAPACITY))),
+        }
+    }
+}
+
+/// A subscription made by [`PubSub::subscribe_since`], with what came before it.
+pub struct Since {
+    pub subscriptions: Vec<Subscription>,
+    /// What the subscriber's page missed on its topics, from the position it gave.
+    pub missed: Missed<Change>,
+    /// The position a page reflects once it has what it missed (or has been sent whole), if
+    /// this node knows where its tail is.
+    pub latest: Option<Cursor>,
 }
 
 impl PubSub {
     pub fn subscribe(&self, topic: &str) -> Subscription {
         let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
         topics
+            .senders
             .entry(topic.to_owned())
             .or_insert_with(|| broadcast::channel(CAPACITY).0)
             .subscribe()
     }
 
+    /// Subscribes to `topics` and says what a page that reflects the log up to `since` missed
+    /// on them (at most `limit` changes): from then on the subscriptions bring the rest.
+    pub fn subscribe_since(&self, topics: &[String], since: Option<Cursor>, limit: usize) -> Since {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let subscriptions = topics.iter().map(|topic| self.subscribe(topic)).collect();
+        let missed = match since {
+            Some(since) => recent.missed(since, topics, limit),
+            None => Missed::Unknown,
+        };
+        Since {
+            subscriptions,
+            missed,
+            latest: recent.latest(),
+        }
+    }
+
+    /// The position of the last batch published (see [`Since::latest`]).
+    pub fn latest(&self) -> Option<Cursor> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .latest()
+    }
+
+    /// Publishes what the tail batch of events after `from`, up to `to`, changed, and remembers
+    /// it for pages that reconnect. Each change is published with `from` as the position a page
+    /// reflects once it has this change's patches (and everything published before it).
+    pub fn publish_batch(&self, from: Cursor, to: Cursor, changes: Vec<Change>) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let recorded = changes.iter().map(|c| (c.topic().to_owned(), c.clone()));
+        recent.record(from, to, recorded);
+        for change in changes {
+            self.send(change, Some(from));
+        }
+    }
+
+    /// Remembers changes from `at` on, forgetting those before unless the record reaches it:
+    /// for the tail when it starts, and after changes it could not announce.
+    pub fn remember_from(&self, at: Cursor) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .start_at(at);
+    }
+
     /// Whether anyone follows `topic` (to skip building changes nobody would receive).
     pub fn has_subscribers(&self, topic: &str) -> bool {
         let topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
-        topics.get(topic).is_some_and(|s| s.receiver_count() > 0)
+        topics
+            .senders
+            .get(topic)
+            .is_some_and(|s| s.receiver_count() > 0)
     }
 
-    /// Sends `change` to the subscribers of its topic; forgets topics nobody follows any more.
+    /// Sends `change` to the subscribers of its topic, unrecorded: for what the log does not
+    /// cause (presence) or that pages do not resume from (the log itself, a rebuild).
     pub fn publish(&self, change: Change) {
+        self.send(change, None);
+    }
+
+    /// Sends `change` on its topic; forgets topics nobody follows any more.
+    fn send(&self, change: Change, reached: Option<Cursor>) {
         let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sender) = topics.get(change.topic()) {
-            if sender
-                .send(Arc::new(Published::new(change.clone())))
-                .is_err()
-            {
-                topics.remove(change.topic());
-            }
+        topics.sent += 1;
+        let order = topics.sent;
+        let Some(sender) = topics.senders.get(change.topic()) else {
+            return;
+        };
+        let topic = change.topic().to_owned();
+        let published = Published {
+            change,
+            reached,
+            order,
+            renders: Mutex::new(Vec::new()),
+        };
+        if sender.send(Arc::new(published)).is_err() {
+            topics.senders.remove(&topic);
         }
     }
 }
@@ -59,6 +156,12 @@ impl PubSub {
 /// A change as its subscribers receive it, with the renderings made of it so far.
 pub struct Published {
     pub change: Change,
+    /// For a change the log caused: the position a page reflects once it shows this change and
+    /// everything published before it (where the log was before the batch that caused it).
+    pub reached: Option<Cursor>,
+    /// When it was published, among all changes of this node: subscribers of several topics
+    /// take their changes in this order.
+    pub order: u64,
     renders: Mutex<Vec<Rendering>>,
 }
 
@@ -86,6 +189,8 @@ impl Published {
     pub fn new(change: Change) -> Self {
         Self {
             change,
+            reached: None,
+            order: 0,
             renders: Mutex::new(Vec::new()),
         }
     }

@@ -50,6 +50,8 @@ impl ProjectionRunner {
     /// Tails the log forever. Errors (an unreachable store, say) are logged and retried.
     pub async fn run(mut self) {
         let appended = self.log.appended();
+        // What the tail announces from here on is remembered for pages that reconnect.
+        self.pubsub.remember_from(self.slowest());
         loop {
             match self.catch_up().await {
                 Ok(_) => {}
@@ -80,16 +82,21 @@ impl ProjectionRunner {
                 .map_or(0.0, |age| age.as_secs_f64()),
             _ => 0.0,
         };
+        // Every projection applies the batch, so what it changes is all announced: pages that
+        // reconnect can be told what they missed.
+        let complete = self.projections.iter().all(|r| r.checkpoint < last);
+        let mut changes = Vec::new();
         for registered in &mut self.projections {
             // One ahead of the others (rebuilt separately, say) must not go back.
             if registered.checkpoint >= last {
                 continue;
             }
-            let changes = apply_batch(registered, &batch, last)?;
+            changes.extend(apply_batch(registered, &batch, last)?);
             registered.checkpoint = last;
-            for change in changes {
-                self.pubsub.publish(change);
-            }
+        }
+        self.pubsub.publish_batch(from, last, changes);
+        if !complete {
+            self.pubsub.remember_from(last);
         }
         let read = batch.len();
         if self.pubsub.has_subscribers(LOG_TOPIC) {

@@ -5,12 +5,22 @@ use maud::{html, Markup, DOCTYPE};
 use super::session::Session;
 use super::AppState;
 
-/// A whole page. `live` is the view's path and join token, for pages that go live.
+/// What a page that goes live carries for `cinder.js`.
+pub struct Live<'a> {
+    /// The view's path: the page joins `lv:<path>`.
+    pub path: &'a str,
+    /// The join token.
+    pub token: &'a str,
+    /// The log position the page's content reflects, if known (see `live::resume`).
+    pub at: Option<&'a str>,
+}
+
+/// A whole page. `live` is what a page that goes live needs to join.
 pub fn page(
     title: &str,
     _app: &AppState,
     _session: &Session,
-    live: Option<(&str, &str)>,
+    live: Option<Live>,
     body: Markup,
 ) -> Markup {
     html! {
@@ -36,8 +46,9 @@ pub fn page(
                     }
                 }
                 @match live {
-                    Some((path, token)) => {
-                        main #cinder-root data-cinder-topic={ "lv:" (path) } data-cinder-token=(token) {
+                    Some(live) => {
+                        main #cinder-root data-cinder-topic={ "lv:" (live.path) }
+                            data-cinder-token=(live.token) data-cinder-at=[live.at] {
                             (body)
                         }
                     }

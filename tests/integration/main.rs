@@ -31,6 +31,7 @@ mod processes;
 mod projections;
 mod render_once;
 mod replay;
+mod resume;
 mod serializer_v1;
 mod socket;
 mod store;

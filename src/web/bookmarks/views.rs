@@ -224,6 +224,11 @@ impl LiveView for FirehoseView {
         ])
     }
 
+    /// Both lists grow only by the bookmarks added, which are in the log.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(Vec::new()))
+    }
+
     fn topics(&self) -> Vec<String> {
         vec![PUBLIC_TOPIC.to_owned(), owner_topic(&self.session.id)]
     }
@@ -339,6 +344,11 @@ impl LiveView for TagView {
             Patch::replace("bookmarks", list),
             Patch::replace("bookmarks-more", more),
         ])
+    }
+
+    /// The list grows only by the bookmarks added with the tag, which are in the log.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(Vec::new()))
     }
 
     fn topics(&self) -> Vec<String> {

@@ -79,6 +79,14 @@ impl RoomView {
         Some(here_list(&here))
     }
 
+    /// "Who's here", whole, noted as what the page was last sent.
+    fn here_region(&self) -> Patch {
+        let names = self.names();
+        let list = here_list(&names);
+        *self.here.lock().unwrap_or_else(|p| p.into_inner()) = names;
+        Patch::replace("present", list)
+    }
+
     /// The distinct names present in the room, sorted.
     fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -205,13 +213,13 @@ impl LiveView for RoomView {
         Ok(vec![
             Patch::replace("older", view.older_control()),
             Patch::replace("messages", rendered_list(&messages)),
-            Patch::replace("present", {
-                let names = self.names();
-                let list = here_list(&names);
-                *self.here.lock().unwrap_or_else(|p| p.into_inner()) = names;
-                list
-            }),
+            self.here_region(),
         ])
+    }
+
+    /// Messages are in the log; who is here is not, and is sent whole.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(vec![self.here_region()]))
     }
 
     fn topics(&self) -> Vec<String> {
@@ -423,6 +431,11 @@ impl LiveView for LobbyView {
             Patch::replace("rooms", list),
             Patch::replace("rooms-more", more),
         ])
+    }
+
+    /// Every change the lobby shows is a room's summary, from the log.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(Vec::new()))
     }
 
     fn topics(&self) -> Vec<String> {

@@ -3,10 +3,12 @@
 //! A live view renders a whole page for the first GET, then, joined over the socket as
 //! `lv:<path>`, answers page events and turns read model changes into [`Patch`]es. It keeps
 //! only what it needs to compute the next patch (a room name, the oldest message shown), never
-//! a copy of the page. On every join it re-sends its regions, so a page that reconnects heals.
+//! a copy of the page. A page that reconnects heals: its join is sent what it missed since the
+//! log position it reflects, or every region whole (see [`resume`]).
 
 mod event;
 mod patch;
+pub mod resume;
 
 use std::time::Duration;
 
@@ -38,8 +40,18 @@ pub trait LiveView: Send + Sync {
     /// The whole page body, for the first GET.
     async fn render(&self) -> Result<Markup, ViewError>;
 
-    /// Each live region, whole, as `replace` patches: sent on every join.
+    /// Each live region, whole, as `replace` patches: sent on a join that cannot be sent only
+    /// what the page missed (see [`resume`]).
     async fn regions(&self) -> Result<Vec<Patch>, ViewError>;
+
+    /// Whether a join may bring the page up to date by replaying the changes it missed through
+    /// [`LiveView::handle_change`] (or the shared render), and if so, the regions it must send
+    /// whole besides: those that show what the log does not record (who is here now). `None`,
+    /// the default, when the view shows more than its changes say: every join then sends every
+    /// region.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        None
+    }
 
     /// The pubsub topics whose changes this view shows.
     fn topics(&self) -> Vec<String>;
@@ -162,6 +174,8 @@ async fn render_page(
     view: &dyn LiveView,
     admin: bool,
 ) -> Response {
+    // Read before rendering: the page reflects at least this much of the log.
+    let at = resume::encode(app.progress.current());
     let body = match view.render().await {
         Ok(body) => body,
         Err(ViewError::NotFound) => return super::errors::not_found_page(app, session),
@@ -175,7 +189,12 @@ async fn render_page(
             admin_binding: admin.then(|| app.signer.admin_binding(&app.admin_password)),
         },
     );
-    let html = layout::page(&view.title(), app, session, Some((path, &token)), body);
+    let live = layout::Live {
+        path,
+        token: &token,
+        at: Some(&at),
+    };
+    let html = layout::page(&view.title(), app, session, Some(live), body);
     (
         [(header::CACHE_CONTROL, "no-store")],
         axum::response::Html(html.into_string()),
@@ -185,6 +204,7 @@ async fn render_page(
 
 /// A live page whose first paint was rendered by its handler (`body`), joined as the view at
 /// `path`: for pages whose first paint takes more than the view keeps (an aggregate's history).
+/// Rendered before this is called, it carries no log position: its join sends it whole.
 pub async fn live_markup_page(
     app: &AppState,
     session: &Session,
@@ -200,7 +220,12 @@ pub async fn live_markup_page(
             admin_binding: None,
         },
     );
-    let html = layout::page(title, app, session, Some((path, &token)), body);
+    let live = layout::Live {
+        path,
+        token: &token,
+        at: None,
+    };
+    let html = layout::page(title, app, session, Some(live), body);
     (
         [(header::CACHE_CONTROL, "no-store")],
         axum::response::Html(html.into_string()),
@@ -279,22 +304,28 @@ impl ChannelFactory for LiveChannels {
         if path.starts_with("/admin") && !claims.is_admin(app) {
             return Err(reason("forbidden"));
         }
+        let at = resume::position(app, &payload).await;
         let mut view =
             mount(path, &claims.session, app).ok_or_else(|| reason("no live view here"))?;
         view.joined();
-        let subscriptions = view
-            .topics()
-            .iter()
-            .map(|t| app.pubsub.subscribe(t))
-            .collect();
-        let regions = view.regions().await.map_err(|e| reason(e.to_string()))?;
+        let since = app
+            .pubsub
+            .subscribe_since(&view.topics(), at, resume::MISSED_AT_MOST);
+        let patches = resume::join_patches(app, view.as_mut(), since.missed)
+            .await
+            .map_err(|e| reason(e.to_string()))?;
+        let mut reply = json!({ "patches": patches });
+        if let Some(latest) = since.latest {
+            reply["at"] = Value::String(resume::encode(latest));
+        }
         Ok(Joined {
             channel: Box::new(LiveChannel {
                 view,
                 app: app.clone(),
+                reached: None,
             }),
-            reply: json!({ "patches": regions }),
-            subscriptions,
+            reply,
+            subscriptions: since.subscriptions,
         })
     }
 }
@@ -303,6 +334,8 @@ impl ChannelFactory for LiveChannels {
 struct LiveChannel {
     view: Box<dyn LiveView>,
     app: AppState,
+    /// Where the log was before the change being handled, told to the page with its patches.
+    reached: Option<Cursor>,
 }
 
 #[async_trait]
@@ -330,25 +363,33 @@ impl Channel for LiveChannel {
         Ok(reply)
     }
 
+    fn reached(&mut self, position: Option<Cursor>) {
+        self.reached = position;
+    }
+
     fn handle_change(&mut self, change: &Change) -> Vec<Push> {
-        patch_push(self.view.handle_change(change))
+        patch_push(self.view.handle_change(change), self.reached)
     }
 
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
         self.view.shared_key(change)
     }
 
+    /// Shared by every view that gives the same key for the same change, and so is its
+    /// position: the change's own.
     fn render_shared(&self, change: &Change) -> Vec<Push> {
-        patch_push(self.view.render_shared(change))
+        patch_push(self.view.render_shared(change), self.reached)
     }
 
     async fn catch_up(&mut self, pusher: &Pusher, missed: bool) -> Result<(), Stalled> {
         if !missed {
             return Ok(());
         }
+        // Read before the regions, which then reflect at least this much of the log.
+        let latest = self.app.pubsub.latest();
         match self.view.regions().await {
             Ok(patches) => {
-                for push in patch_push(patches) {
+                for push in patch_push(patches, latest) {
                     pusher.push(push).await?;
                 }
             }
@@ -358,12 +399,18 @@ impl Channel for LiveChannel {
     }
 }
 
-fn patch_push(patches: Vec<Patch>) -> Vec<Push> {
+/// The `patch` push of `patches`, with the position the page reflects once it has them, if the
+/// log caused them.
+fn patch_push(patches: Vec<Patch>, at: Option<Cursor>) -> Vec<Push> {
     if patches.is_empty() {
         return Vec::new();
     }
+    let mut payload = json!({ "ops": patches });
+    if let Some(at) = at {
+        payload["at"] = Value::String(resume::encode(at));
+    }
     vec![Push {
         event: "patch",
-        payload: json!({ "ops": patches }),
+        payload,
     }]
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cinder_read_models::Change;
+use cinder_read_models::{Change, Cursor};
 use serde_json::Value;
 
 use super::frame::{EncodedPush, PushFraming};
@@ -51,6 +51,12 @@ pub trait Channel: Send {
 
     /// A change on a followed topic; returns what to push to the client.
     fn handle_change(&mut self, change: &Change) -> Vec<Push>;
+
+    /// Called before each change is handed to the channel, with where the log was before the
+    /// batch that caused it (`None` for changes the log did not cause: see
+    /// [`crate::pubsub::Published::reached`]). Live views tell their page, so it can say where
+    /// it was when it reconnects.
+    fn reached(&mut self, _position: Option<Cursor>) {}
 
     /// For a change that channels of this kind push alike (every member of a room gets the same
     /// `message_sent`): the key its pushes are rendered and encoded under, once for all of them

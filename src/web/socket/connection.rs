@@ -289,7 +289,7 @@ impl Connection {
             Box::new((frame.topic.clone(), frame.join_ref.clone())),
             Arc::new(framing),
             messages,
-            Subscriptions(joined.subscriptions),
+            Subscriptions::new(joined.subscriptions),
             self.outbox.clone(),
             self.exits.clone(),
         ));
@@ -378,40 +378,63 @@ fn close_frame(topic: &str, join_ref: &Option<String>) -> Frame {
     }
 }
 
-/// The pubsub receivers of one channel, read as one stream.
-struct Subscriptions(Vec<Subscription>);
+/// The pubsub receivers of one channel, read as one stream in the order the changes were
+/// published (a live page's position is only right if it got every earlier change first).
+struct Subscriptions {
+    receivers: Vec<Subscription>,
+    /// A change taken from each receiver and not yet handed out.
+    waiting: Vec<Option<Arc<Published>>>,
+}
 
 /// Changes were missed.
 struct Lagged;
 
 impl Subscriptions {
+    fn new(receivers: Vec<Subscription>) -> Self {
+        let waiting = receivers.iter().map(|_| None).collect();
+        Self { receivers, waiting }
+    }
+
     async fn next(&mut self) -> Result<Arc<Published>, Lagged> {
         loop {
-            if self.0.is_empty() {
+            if let Some(ready) = self.ready() {
+                return ready;
+            }
+            if self.receivers.is_empty() {
                 return std::future::pending().await;
             }
-            let receivers = self.0.iter_mut().map(|r| Box::pin(r.recv()));
+            let receivers = self.receivers.iter_mut().map(|r| Box::pin(r.recv()));
             let (result, index, _) = futures_util::future::select_all(receivers).await;
             match result {
-                Ok(change) => return Ok(change),
+                // Kept, not returned: another receiver may hold an earlier change.
+                Ok(change) => self.waiting[index] = Some(change),
                 Err(broadcast::error::RecvError::Lagged(_)) => return Err(Lagged),
                 Err(broadcast::error::RecvError::Closed) => {
-                    self.0.swap_remove(index);
+                    self.receivers.swap_remove(index);
+                    self.waiting.swap_remove(index);
                 }
             }
         }
     }
 
-    /// A change that is already waiting, without waiting for one.
+    /// The earliest change that is already waiting, without waiting for one.
     fn ready(&mut self) -> Option<Result<Arc<Published>, Lagged>> {
-        for receiver in &mut self.0 {
-            match receiver.try_recv() {
-                Ok(change) => return Some(Ok(change)),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => return Some(Err(Lagged)),
-                Err(_) => {}
+        for (receiver, waiting) in self.receivers.iter_mut().zip(&mut self.waiting) {
+            if waiting.is_none() {
+                match receiver.try_recv() {
+                    Ok(change) => *waiting = Some(change),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => return Some(Err(Lagged)),
+                    Err(_) => {}
+                }
             }
         }
-        None
+        let earliest = self
+            .waiting
+            .iter()
+            .enumerate()
+            .filter_map(|(index, change)| change.as_ref().map(|c| (c.order, index)))
+            .min()?;
+        self.waiting[earliest.1].take().map(Ok)
     }
 }
 
@@ -435,6 +458,7 @@ async fn run_channel(
     // by this channel alone; either way only the framing is this channel's.
     let push = |channel: &mut Box<dyn Channel>, published: &Published| {
         let change = &published.change;
+        channel.reached(published.reached);
         match channel.shared_key(change) {
             Some(key) => {
                 let pushes = published.rendered(key, || encoded(channel.render_shared(change)));
@@ -515,4 +539,43 @@ fn encoded(pushes: Vec<Push>) -> Vec<EncodedPush> {
 /// Turns an `Err` payload of a join into the usual `{"reason": ...}` shape.
 pub fn reason(text: impl Into<String>) -> Value {
     json!({"reason": text.into()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pubsub::PubSub;
+    use cinder_read_models::{Change, Cursor};
+
+    fn on(topic: &str) -> Change {
+        Change::new(topic.to_owned(), ())
+    }
+
+    fn topic(published: Option<Arc<Published>>) -> Option<String> {
+        published.map(|p| p.change.topic().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_channel_takes_the_changes_of_all_its_topics_in_the_order_they_were_published() {
+        let pubsub = PubSub::default();
+        let mut subscriptions =
+            Subscriptions::new(vec![pubsub.subscribe("a"), pubsub.subscribe("b")]);
+        let at = Cursor { tx: 1, position: 1 };
+        pubsub.publish_batch(at, at, vec![on("b"), on("a")]);
+        pubsub.publish(on("b"));
+        let mut topics = Vec::new();
+        while let Some(Ok(published)) = subscriptions.ready() {
+            topics.extend(topic(Some(published)));
+        }
+        assert_eq!(topics, ["b", "a", "b"]);
+
+        pubsub.publish(on("b"));
+        pubsub.publish(on("a"));
+        let first = topic(subscriptions.next().await.ok());
+        let second = topic(subscriptions.next().await.ok());
+        assert_eq!(
+            (first.as_deref(), second.as_deref()),
+            (Some("b"), Some("a"))
+        );
+    }
 }

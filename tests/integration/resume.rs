@@ -1,0 +1,194 @@
+//! Resuming live pages: a join that gives the log position its page reflects (`at`) is sent
+//! only what the page missed since, on the node that served the page or on another one; the
+//! page is sent whole when that cannot be told or would cost more.
+
+use serde_json::{json, Value};
+
+use crate::socket::{attribute, page};
+use crate::support::{http, Client, TestServer};
+
+/// Posts a message to the room `lobby` through `server`'s JSON API (answered once the server's
+/// read models have it).
+async fn post(server: &TestServer, sender: &str, content: &str) {
+    let response = http()
+        .post(format!("{}/api/chat/rooms/lobby/messages", server.url()))
+        .json(&json!({"sender": sender, "content": content}))
+        .send()
+        .await
+        .expect("POST message");
+    assert_eq!(response.status(), 201);
+}
+
+/// Joins `lv:/chat/lobby` on `server` with the page's `token` and `at` (left out if `None`);
+/// returns the reply's response.
+async fn join(server: &TestServer, token: &str, at: Option<&str>) -> Value {
+    let mut payload = json!({ "token": token });
+    if let Some(at) = at {
+        payload["at"] = json!(at);
+    }
+    let mut client = Client::connect(&server.ws_url()).await;
+    let (_, reply) = client.join("lv:/chat/lobby", payload).await;
+    assert_eq!(reply["status"], "ok", "{reply}");
+    reply["response"].clone()
+}
+
+/// The ops of a join reply.
+fn ops(response: &Value) -> Vec<Value> {
+    response["patches"].as_array().cloned().unwrap_or_default()
+}
+
+/// Whether the reply sends the message list whole.
+fn whole(response: &Value) -> bool {
+    ops(response)
+        .iter()
+        .any(|op| op["op"] == "replace" && op["id"] == "messages")
+}
+
+/// The html of each message appended, in order.
+fn appended(response: &Value) -> Vec<String> {
+    ops(response)
+        .iter()
+        .filter(|op| op["op"] == "append" && op["id"] == "messages")
+        .map(|op| op["html"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Waits until `server`'s read models have a message saying `content` (another node's, say).
+async fn wait_for_message(server: &TestServer, content: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, messages) = server
+            .get_json("/api/chat/rooms/lobby/messages", None)
+            .await;
+        if messages.to_string().contains(content) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{content:?} did not arrive: {messages}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn position(response: &Value) -> String {
+    response["at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the reply says where the page is: {response}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_is_sent_only_the_messages_it_missed() {
+    let server = TestServer::start().await;
+    post(&server, "ada", "before the page").await;
+    let (html, _) = page(&server, "/chat/lobby", None).await;
+    assert!(html.contains("before the page"));
+    let token = attribute(&html, "data-cinder-token");
+    let at = attribute(&html, "data-cinder-at");
+
+    // The first join of a page that missed nothing is not sent its messages again.
+    let first = join(&server, &token, Some(&at)).await;
+    assert!(!whole(&first), "nothing was missed: {first}");
+    assert!(appended(&first).is_empty(), "{first}");
+    let at = position(&first);
+
+    // Away (no socket), two messages are posted; back, the page is sent those two alone.
+    post(&server, "bob", "missed one").await;
+    post(&server, "cy", "missed two").await;
+    let back = join(&server, &token, Some(&at)).await;
+    assert!(!whole(&back), "{back}");
+    let missed = appended(&back);
+    assert_eq!(missed.len(), 2, "{back}");
+    assert!(missed[0].contains("missed one") && missed[1].contains("missed two"));
+    assert!(
+        ops(&back)
+            .iter()
+            .all(|op| op["id"] == "messages" || op["id"] == "present"),
+        "only the missed messages and who is here: {back}"
+    );
+    let at = position(&back);
+    let again = join(&server, &token, Some(&at)).await;
+    assert!(appended(&again).is_empty() && !whole(&again), "{again}");
+
+    // A push carries the position its page then reflects: rejoining from it misses nothing.
+    let mut live = Client::connect(&server.ws_url()).await;
+    live.join("lv:/chat/lobby", json!({"token": token, "at": at}))
+        .await;
+    post(&server, "dee", "seen live").await;
+    let push = live.until(|f| f[3] == "patch").await;
+    let pushed_at = push[4]["at"]
+        .as_str()
+        .expect("the patch's position")
+        .to_owned();
+    drop(live);
+    let resumed = join(&server, &token, Some(&pushed_at)).await;
+    assert!(!whole(&resumed), "{resumed}");
+    assert!(
+        appended(&resumed)
+            .iter()
+            .all(|html| html.contains("seen live")),
+        "at most the pushed message again, which the page shows once: {resumed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_too_far_behind_or_with_no_usable_position_is_sent_whole() {
+    let server = TestServer::start().await;
+    let (html, _) = page(&server, "/chat/lobby", None).await;
+    let token = attribute(&html, "data-cinder-token");
+    let at = position(&join(&server, &token, None).await);
+
+    // 65 messages (past the 64 replayed at most), from as many senders (each may send 10 a
+    // minute): the page is sent whole.
+    for n in 0..65 {
+        post(&server, &format!("sender-{n}"), &format!("message {n}")).await;
+    }
+    let behind = join(&server, &token, Some(&at)).await;
+    assert!(whole(&behind), "{behind}");
+    assert!(appended(&behind).is_empty());
+
+    for bad in ["", "nonsense", "1.x", "-1.-1"] {
+        let reply = join(&server, &token, Some(bad)).await;
+        assert!(whole(&reply), "{bad:?}: {reply}");
+    }
+    assert!(whole(&join(&server, &token, None).await));
+    // Ahead of anything this log has reached (a page from another log): whole, after a wait.
+    let ahead = join(&server, &token, Some("18446744073709551615.1")).await;
+    assert!(whole(&ahead), "{ahead}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_moves_between_nodes_on_one_log() {
+    let a = TestServer::start().await;
+    let (html, _) = page(&a, "/chat/lobby", None).await;
+    let token = attribute(&html, "data-cinder-token");
+    let at = position(&join(&a, &token, None).await);
+    post(&a, "ada", "on a, before b started").await;
+
+    // B starts after the page's position: it cannot tell what the page missed, so whole.
+    let b = TestServer::start_on(&a.db.url).await;
+    let on_b = join(&b, &token, Some(&at)).await;
+    assert!(whole(&on_b), "{on_b}");
+    let at = position(&on_b);
+
+    // B's position means the same on A: back on A, only what was posted since.
+    post(&b, "bob", "on b").await;
+    // (Joined before A has it, the page would get it as a push instead.)
+    wait_for_message(&a, "on b").await;
+    let back_on_a = join(&a, &token, Some(&at)).await;
+    assert!(!whole(&back_on_a), "{back_on_a}");
+    let missed = appended(&back_on_a);
+    assert_eq!(missed.len(), 1, "{back_on_a}");
+    assert!(missed[0].contains("on b"));
+    let at = position(&back_on_a);
+
+    // And from A to B again.
+    post(&a, "cy", "on a again").await;
+    wait_for_message(&b, "on a again").await;
+    let back_on_b = join(&b, &token, Some(&at)).await;
+    let missed = appended(&back_on_b);
+    assert!(!whole(&back_on_b), "{back_on_b}");
+    assert_eq!(missed.len(), 1, "{back_on_b}");
+    assert!(missed[0].contains("on a again"));
+}
