@@ -196,3 +196,11 @@ async fn fields_are_validated_as_they_are_typed_in_chromium() {
 async fn links_swap_live_pages_over_the_open_socket_with_back_and_forward_in_chromium() {
     run_node("browser_navigation.mjs").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_cut_off_gets_only_what_it_missed_here_and_on_another_node_in_chromium() {
+    let a = TestServer::start().await;
+    // A second node on the same Postgres, where the page moves.
+    let b = TestServer::start_on(&a.db.url).await;
+    run_node_on(&a, "browser_resume.mjs", &[("CINDER_URL_B", b.url())]).await;
+}

@@ -387,10 +387,11 @@
       var fresh = document.createDocumentFragment();
       Array.prototype.slice.call(parse(op.html).children).forEach(function (el) {
         // An element this list already shows (a message both in a reply and in a broadcast, or
-        // re-sent after a rejoin) is updated in place rather than shown twice. Only this list's
-        // own children count: the same item may rightly show in another list of the page.
+        // re-sent after a rejoin) is updated in place rather than shown twice, keeping the nodes
+        // that did not change (see morph). Only this list's own children count: the same item
+        // may rightly show in another list of the page.
         var old = el.id ? childWithId(parent, el.id) : null;
-        if (old) old.replaceWith(el);
+        if (old) morph(old, el, document.activeElement);
         else fresh.appendChild(el);
       });
       // Inserted in one go, so prepended elements keep their order.
