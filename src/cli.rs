@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use cinder_domain::Clock;
 
-use crate::bus::CommandBus;
 use crate::config::{Config, StoreConfig};
 use crate::data_dir::DataDirLock;
-use crate::read_models::PROJECTIONS;
+use crate::read_models::projection_names;
 use crate::replay::replay;
 use crate::server::{event_log, Server};
 
@@ -71,7 +70,7 @@ pub enum Command {
         #[command(flatten)]
         store: StoreConfig,
         /// Only this projection (default: all of them).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PROJECTIONS))]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(projection_names()))]
         projection: Option<String>,
     },
 }
@@ -116,7 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let _held = hold_data_dir(&store)?;
             let log = event_log(&store.config()).await?;
-            let bus = CommandBus::new(log, Clock::system());
+            let bus = crate::web::command_bus(log, Clock::system());
             let created = crate::simulators::drops::seed(&bus).await?;
             println!("seeded drops: {created} product(s) created (existing ones left alone)");
         }
@@ -128,7 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let _held = hold_data_dir(&store)?;
             let log = event_log(&store.config()).await?;
-            let bus = CommandBus::new(log.clone(), Clock::system());
+            let bus = crate::web::command_bus(log.clone(), Clock::system());
             let report = crate::simulators::drops::simulate(
                 &bus,
                 &log,

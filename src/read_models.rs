@@ -1,26 +1,23 @@
-//! This node's read models: the sled database they live in, and the list of projections.
+//! This node's read models: the sled database they live in, and every app opened on it.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use cinder_read_models::bookmarks::BookmarksReadModel;
-use cinder_read_models::chat::ChatReadModel;
-use cinder_read_models::drops::DropsReadModel;
-use cinder_read_models::todos::TodosReadModel;
 use cinder_read_models::{Projection, ProjectionError};
+
+use crate::web::{Apps, APPS};
 
 /// The names of the projections [`ReadModels::projections`] returns, in its order: known
 /// before any data dir is opened, for `cinder replay --help` and its argument's check.
-pub const PROJECTIONS: [&str; 4] = ["chat", "bookmarks", "todos", "drops"];
+pub fn projection_names() -> Vec<&'static str> {
+    crate::web::app::projection_names(APPS)
+}
 
-/// Every read model, opened on one sled database.
+/// Every app, opened on one sled database.
 #[derive(Clone)]
 pub struct ReadModels {
     pub db: sled::Db,
-    pub chat: ChatReadModel,
-    pub bookmarks: BookmarksReadModel,
-    pub todos: TodosReadModel,
-    pub drops: DropsReadModel,
+    pub apps: Apps,
 }
 
 impl ReadModels {
@@ -42,22 +39,14 @@ impl ReadModels {
             }
         };
         Ok(ReadModels {
-            chat: ChatReadModel::open(&db)?,
-            bookmarks: BookmarksReadModel::open(&db)?,
-            todos: TodosReadModel::open(&db)?,
-            drops: DropsReadModel::open(&db)?,
+            apps: Apps::open(APPS, &db)?,
             db,
         })
     }
 
     /// The projections that keep these read models, for the runner.
     pub fn projections(&self) -> Vec<Arc<dyn Projection>> {
-        vec![
-            Arc::new(self.chat.clone()),
-            Arc::new(self.bookmarks.clone()),
-            Arc::new(self.todos.clone()),
-            Arc::new(self.drops.clone()),
-        ]
+        self.apps.projections()
     }
 }
 
@@ -70,7 +59,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cinder-names-{:016x}", rand::random::<u64>()));
         let models = ReadModels::open(&dir).expect("read models");
         let names: Vec<&str> = models.projections().iter().map(|p| p.name()).collect();
-        assert_eq!(names, PROJECTIONS);
+        assert_eq!(names, projection_names());
+        assert!(!names.is_empty());
         drop(models);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -7,7 +7,6 @@ use cinder_domain::Clock;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::bus::CommandBus;
 use crate::config::Config;
 use crate::data_dir::DataDirLock;
 use crate::projections::ProjectionRunner;
@@ -16,7 +15,7 @@ use crate::read_models::ReadModels;
 use crate::shutdown::{InFlight, GRACE};
 use crate::store::{EventLog, PostgresEventLog, StoreError};
 use crate::web::session::Signer;
-use crate::web::{channel_factories, router, App, AppState};
+use crate::web::{channel_factories, command_bus, router, AppState, Node};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -197,8 +196,8 @@ impl Server {
         if let Some(task) = presence.spawn() {
             tasks.push(until(stopping.clone(), task));
         }
-        let state = AppState::new(App {
-            bus: Arc::new(CommandBus::new(log.clone(), Clock::system())),
+        let state = AppState::new(Node {
+            bus: Arc::new(command_bus(log.clone(), Clock::system())),
             log,
             presence: presence.clone(),
             pubsub,
@@ -206,11 +205,8 @@ impl Server {
             signer: signer(&secret, &config),
             socket: config.socket.clone(),
             allowed_hosts: Arc::new(config.allowed_hosts.clone()),
-            channels: Arc::new(channel_factories()),
-            chat: models.chat.clone(),
-            bookmarks: models.bookmarks.clone(),
-            todos: models.todos.clone(),
-            drops: models.drops.clone(),
+            channels: Arc::new(channel_factories(&models.apps)),
+            apps: models.apps.clone(),
             admin_password,
             draining: draining.clone(),
             sockets: InFlight::default(),
@@ -219,18 +215,10 @@ impl Server {
             socket_slots: crate::web::socket::IpSlots::new(config.max_sockets_per_ip),
             longpoll: Default::default(),
         });
-        tasks.push(until(
-            stopping.clone(),
-            crate::process::checkout::spawn_recovery(
-                crate::web::drops::shop(&state),
-                std::time::Duration::from_secs(30),
-            ),
-        ));
-        if let Some(every) = config.simulate_bookmarks {
-            tasks.push(until(
-                stopping.clone(),
-                crate::simulators::bookmarks::spawn(state.bus.clone(), every),
-            ));
+        for app in state.apps.iter() {
+            for task in app.spawn(&state, &config) {
+                tasks.push(until(stopping.clone(), task));
+            }
         }
 
         let listener = socket

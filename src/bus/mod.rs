@@ -4,15 +4,14 @@
 mod cache;
 mod turns;
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cinder_domain::bookmarks::{Bookmark, BookmarkServices};
-use cinder_domain::chat::{self, Room, RoomServices};
-use cinder_domain::drops::{Cart, CartServices, DropsServices, Product, Purchase};
-use cinder_domain::todos::TodoList;
 use cinder_domain::Clock;
 use cinder_domain::Cursor;
+use cqrs_es::persist::EventUpcaster;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use rand::Rng;
 
@@ -26,52 +25,96 @@ use crate::store::EventLog;
 /// Attempts of a command before a conflict is reported to its sender.
 const MAX_ATTEMPTS: u32 = 8;
 
-/// Every aggregate type's bus.
+/// The bus of every registered aggregate type, found by the type: apps register theirs at
+/// start-up ([`CommandBus::register`]), and a command for `A` runs through `A`'s
+/// ([`CommandBus::execute`]). Nothing here names an aggregate.
 pub struct CommandBus {
-    pub rooms: AggregateBus<Room>,
-    pub bookmarks: AggregateBus<Bookmark>,
-    pub todos: AggregateBus<TodoList>,
-    pub products: AggregateBus<Product>,
-    pub carts: AggregateBus<Cart>,
-    pub purchases: AggregateBus<Purchase>,
+    log: EventLog,
+    clock: Clock,
+    /// `AggregateBus<A>` of each registered `A`, by `TypeId::of::<A>()`.
+    buses: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    /// The registered aggregate types' names, in registration order.
+    types: Vec<&'static str>,
     /// Commands running now, on every aggregate type (a stopping node lets them finish).
     pub in_flight: InFlight,
 }
 
 impl CommandBus {
+    /// A bus with no aggregate registered yet, writing to `log`; `clock` is the time the
+    /// aggregates' services are given.
     pub fn new(log: EventLog, clock: Clock) -> Self {
-        let in_flight = InFlight::default();
         Self {
-            rooms: AggregateBus::new(
-                log.clone(),
-                RoomServices {
-                    clock: clock.clone(),
-                },
-                chat::upcasters(),
-            )
-            .tracked_by(&in_flight),
-            todos: AggregateBus::new(log.clone(), (), Vec::new()).tracked_by(&in_flight),
-            bookmarks: AggregateBus::new(
-                log.clone(),
-                BookmarkServices {
-                    clock: clock.clone(),
-                },
-                Vec::new(),
-            )
-            .tracked_by(&in_flight),
-            products: AggregateBus::new(
-                log.clone(),
-                DropsServices {
-                    clock: clock.clone(),
-                },
-                Vec::new(),
-            )
-            .tracked_by(&in_flight),
-            carts: AggregateBus::new(log.clone(), CartServices, Vec::new()).tracked_by(&in_flight),
-            purchases: AggregateBus::new(log, DropsServices { clock }, Vec::new())
-                .tracked_by(&in_flight),
-            in_flight,
+            log,
+            clock,
+            buses: HashMap::new(),
+            types: Vec::new(),
+            in_flight: InFlight::default(),
         }
+    }
+
+    /// The time given to the aggregates' services.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Registers aggregate type `A` with its services and the upcasters of its old events;
+    /// from now on its commands run through this bus. A second registration of `A` replaces
+    /// the first.
+    pub fn register<A>(
+        &mut self,
+        services: A::Services,
+        upcasters: Vec<Box<dyn EventUpcaster>>,
+    ) -> &mut Self
+    where
+        A: Aggregate + Clone + 'static,
+        A::Command: Clone,
+    {
+        let bus = AggregateBus::<A>::new(self.log.clone(), services, upcasters)
+            .tracked_by(&self.in_flight);
+        if self
+            .buses
+            .insert(TypeId::of::<A>(), Arc::new(bus))
+            .is_none()
+        {
+            self.types.push(A::TYPE);
+        }
+        self
+    }
+
+    /// The bus of aggregate type `A`, if it is registered.
+    pub fn aggregate<A>(&self) -> Option<&AggregateBus<A>>
+    where
+        A: Aggregate + Clone + 'static,
+    {
+        self.buses.get(&TypeId::of::<A>())?.downcast_ref()
+    }
+
+    /// Runs `command` against aggregate `aggregate_id` of type `A` (see
+    /// [`AggregateBus::execute`]); an unregistered type is an internal error, not a panic.
+    pub async fn execute<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+    ) -> Result<Committed<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate + Clone + 'static,
+        A::Command: Clone,
+    {
+        match self.aggregate::<A>() {
+            Some(bus) => bus.execute(aggregate_id, command).await,
+            None => {
+                tracing::error!(aggregate = A::TYPE, "no app registered this aggregate type");
+                Err(CommandError::Internal(format!(
+                    "aggregate type {} is not registered",
+                    A::TYPE
+                )))
+            }
+        }
+    }
+
+    /// The registered aggregate types' names (`Room`, `Product`, …), in registration order.
+    pub fn aggregate_types(&self) -> &[&'static str] {
+        &self.types
     }
 }
 
@@ -127,7 +170,7 @@ where
     pub fn new(
         log: EventLog,
         services: A::Services,
-        upcasters: Vec<Box<dyn cqrs_es::persist::EventUpcaster>>,
+        upcasters: Vec<Box<dyn EventUpcaster>>,
     ) -> Self {
         let store = CachedEventStore::new(log, upcasters);
         crate::metrics::aggregate(A::TYPE);

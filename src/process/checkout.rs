@@ -256,8 +256,7 @@ async fn cart(
     command: CartCommand,
 ) -> Result<crate::bus::Committed<cinder_domain::drops::CartEvent>, CommandError<CartError>> {
     shop.bus
-        .carts
-        .execute(cart_id, (cart_id.to_owned(), command))
+        .execute::<cinder_domain::drops::Cart>(cart_id, (cart_id.to_owned(), command))
         .await
 }
 
@@ -278,8 +277,7 @@ async fn sell(shop: &Shop, item_id: &str, purchase_id: &str) -> Result<(), Strin
         purchase_id: Some(purchase_id.to_owned()),
     };
     shop.bus
-        .products
-        .execute(product_id, command)
+        .execute::<cinder_domain::drops::Product>(product_id, command)
         .await
         .map(|_| ())
         .map_err(|e| match e {
@@ -294,8 +292,7 @@ async fn purchase(
     command: PurchaseCommand,
 ) -> Result<(), CheckoutError> {
     shop.bus
-        .purchases
-        .execute(purchase_id, (purchase_id.to_owned(), command))
+        .execute::<cinder_domain::drops::Purchase>(purchase_id, (purchase_id.to_owned(), command))
         .await
         .map(|_| ())
         .map_err(|error| {
@@ -337,7 +334,11 @@ async fn undo(shop: &Shop, purchase_id: &str, item_id: &str) -> Result<bool, Che
         item_id: item_id.to_owned(),
         purchase_id: purchase_id.to_owned(),
     };
-    match shop.bus.products.execute(product_id, command).await {
+    match shop
+        .bus
+        .execute::<cinder_domain::drops::Product>(product_id, command)
+        .await
+    {
         Ok(_) => Ok(true),
         Err(CommandError::Rejected(
             ProductError::NothingToUndo | ProductError::NoSuchItem | ProductError::NotFound,

@@ -100,8 +100,10 @@ pub fn spawn(bus: Arc<CommandBus>, every: Duration) -> tokio::task::JoinHandle<(
             let add = random_bookmark(&mut rand::rng());
             let id = add.id.clone();
             if let Err(error) = bus
-                .bookmarks
-                .execute(&id, BookmarkCommand::AddBookmark(add))
+                .execute::<cinder_domain::bookmarks::Bookmark>(
+                    &id,
+                    BookmarkCommand::AddBookmark(add),
+                )
                 .await
             {
                 tracing::warn!(%error, "simulated bookmark refused");

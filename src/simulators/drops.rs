@@ -56,8 +56,7 @@ pub async fn seed(bus: &CommandBus) -> Result<usize, CommandError<ProductError>>
     for product in seed_products(&mut rand::rng()) {
         let id = product.sku.clone();
         match bus
-            .products
-            .execute(&id, ProductCommand::CreateProduct(product))
+            .execute::<cinder_domain::drops::Product>(&id, ProductCommand::CreateProduct(product))
             .await
         {
             Ok(_) => created += 1,
@@ -176,8 +175,7 @@ pub async fn simulate(
     let mut available = counts_after(log, None).await?;
     for product_id in available.keys() {
         match bus
-            .products
-            .execute(product_id, ProductCommand::ReleaseProduct)
+            .execute::<cinder_domain::drops::Product>(product_id, ProductCommand::ReleaseProduct)
             .await
         {
             Ok(_) => tracing::info!(product_id, "released"),
@@ -218,7 +216,8 @@ pub async fn simulate(
                 (
                     product_id.clone(),
                     item_id,
-                    bus.products.execute(&product_id, command).await,
+                    bus.execute::<cinder_domain::drops::Product>(&product_id, command)
+                        .await,
                 )
             })
             .buffer_unordered(32)

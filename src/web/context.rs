@@ -9,7 +9,7 @@ use cqrs_es::Aggregate;
 
 use super::session::Session;
 use super::AppState;
-use crate::bus::{AggregateBus, CommandError, Committed};
+use crate::bus::{CommandError, Committed};
 
 /// What a command function runs with. Cheap to clone.
 #[derive(Clone)]
@@ -38,20 +38,20 @@ impl Context {
         }
     }
 
-    /// Runs `command` on aggregate `id` through `bus`, then waits until this node's read models
-    /// have what it committed (see [`crate::projections::Progress::read_your_writes`]), so the
-    /// caller's next read shows it. The one place a command's sender waits.
+    /// Runs `command` on aggregate `id` of type `A` through the node's bus, then waits until
+    /// this node's read models have what it committed (see
+    /// [`crate::projections::Progress::read_your_writes`]), so the caller's next read shows it.
+    /// The one place a command's sender waits.
     pub async fn execute<A>(
         &self,
-        bus: &AggregateBus<A>,
         id: &str,
         command: A::Command,
     ) -> Result<Committed<A::Event>, CommandError<A::Error>>
     where
-        A: Aggregate + Clone,
+        A: Aggregate + Clone + 'static,
         A::Command: Clone,
     {
-        let committed = bus.execute(id, command).await?;
+        let committed = self.app.bus.execute::<A>(id, command).await?;
         self.app.progress.read_your_writes(committed.last()).await;
         Ok(committed)
     }

@@ -98,11 +98,9 @@ pub fn not_found_page(app: &AppState, session: &Session) -> Response {
             h1 { "Nothing here" }
             p.lead { "The page you asked for does not exist, or is not yours to see." }
             ul.app-links {
-                li { a href="/chat" { strong { "Chat" } span { "Rooms, live" } } }
-                li { a href="/bookmarks" { strong { "Bookmarks" } span { "Links worth reading" } } }
-                li { a href="/drops" { strong { "Drops" } span { "Limited sneakers" } } }
-                li { a href="/todos" { strong { "Todos" } span { "Your list" } } }
-                li { a href="/events" { strong { "Events" } span { "The log behind it all" } } }
+                @for nav in app.apps.nav() {
+                    li { a href=(nav.href) { strong { (nav.label) } span { (nav.blurb) } } }
+                }
             }
         }
     };

@@ -18,7 +18,7 @@ pub struct Live<'a> {
 /// A whole page. `live` is what a page that goes live needs to join.
 pub fn page(
     title: &str,
-    _app: &AppState,
+    app: &AppState,
     _session: &Session,
     live: Option<Live>,
     body: Markup,
@@ -38,11 +38,7 @@ pub fn page(
                 header.site {
                     a.brand href="/" { "Cinder" }
                     nav aria-label="Apps" {
-                        a href="/chat" { "Chat" }
-                        a href="/bookmarks" { "Bookmarks" }
-                        a href="/drops" { "Drops" }
-                        a href="/todos" { "Todos" }
-                        a href="/events" { "Events" }
+                        @for nav in app.apps.nav() { a href=(nav.href) { (nav.label) } }
                     }
                 }
                 @match live {

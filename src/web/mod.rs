@@ -1,12 +1,10 @@
-//! The web edge: HTTP pages and API, the socket, live views and assets.
+//! The web edge: HTTP pages and API, the socket, live views and assets, and the list of apps.
 
+pub mod admin;
+pub mod app;
 mod assets;
-pub mod bookmarks;
-pub mod chat;
 pub mod context;
-pub mod drops;
 pub mod errors;
-pub mod events;
 pub mod forms;
 mod layout;
 pub mod live;
@@ -16,7 +14,25 @@ mod paging;
 mod params;
 pub mod session;
 pub mod socket;
-pub mod todos;
+
+/// Declares each app's module and lists its [`app::Registration`] (its `APP`), in nav order.
+macro_rules! apps {
+    ($($app:ident,)*) => {
+        $(pub mod $app;)*
+
+        /// Every app a node runs, in nav order: the one place that names them.
+        pub static APPS: &[&app::Registration] = &[$(&$app::APP),*];
+    };
+}
+
+// One line per app.
+apps! {
+    chat,
+    bookmarks,
+    drops,
+    todos,
+    events,
+}
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -27,10 +43,6 @@ use axum::middleware::Next;
 use axum::response::{Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use cinder_read_models::bookmarks::BookmarksReadModel;
-use cinder_read_models::chat::ChatReadModel;
-use cinder_read_models::drops::DropsReadModel;
-use cinder_read_models::todos::TodosReadModel;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,14 +51,16 @@ use crate::bus::CommandBus;
 use crate::projections::Progress;
 use crate::pubsub::PubSub;
 use crate::store::EventLog;
+pub use app::{App, Apps};
 use session::{Session, Signer};
 use socket::{ChannelFactory, SocketSettings};
 
 /// Everything a request, channel or live view may need. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<App>);
+pub struct AppState(Arc<Node>);
 
-pub struct App {
+/// A node as its web edge sees it: the platform's parts, and the apps it runs.
+pub struct Node {
     pub bus: Arc<CommandBus>,
     pub log: EventLog,
     pub pubsub: PubSub,
@@ -55,11 +69,10 @@ pub struct App {
     pub socket: SocketSettings,
     /// Hosts, besides the one a request names itself, whose pages may open sockets.
     pub allowed_hosts: Arc<Vec<String>>,
+    /// Every app, opened on this node's read models.
+    pub apps: Apps,
+    /// Every topic family the socket serves: live views first, then each app's.
     pub channels: Arc<Vec<Arc<dyn ChannelFactory>>>,
-    pub chat: ChatReadModel,
-    pub bookmarks: BookmarksReadModel,
-    pub todos: TodosReadModel,
-    pub drops: DropsReadModel,
     pub presence: crate::presence::Presence,
     /// The password of `/admin` and the admin API (user `admin`).
     pub admin_password: String,
@@ -78,35 +91,42 @@ pub struct App {
 }
 
 impl AppState {
-    pub fn new(app: App) -> Self {
-        Self(Arc::new(app))
+    pub fn new(node: Node) -> Self {
+        Self(Arc::new(node))
     }
 }
 
 impl Deref for AppState {
-    type Target = App;
+    type Target = Node;
 
-    fn deref(&self) -> &App {
+    fn deref(&self) -> &Node {
         &self.0
     }
 }
 
-/// Every topic family the socket serves.
-pub fn channel_factories() -> Vec<Arc<dyn ChannelFactory>> {
-    vec![
-        Arc::new(live::LiveChannels),
-        Arc::new(chat::RoomChannels),
-        Arc::new(events::LogChannels),
-        Arc::new(bookmarks::BookmarkChannels),
-        Arc::new(drops::ProductChannels),
-    ]
+/// A command bus with every app's aggregates registered: what a node, the CLI and the tests
+/// send commands through.
+pub fn command_bus(log: EventLog, clock: cinder_domain::Clock) -> CommandBus {
+    let mut bus = CommandBus::new(log, clock);
+    for registration in APPS {
+        (registration.aggregates)(&mut bus);
+    }
+    bus
+}
+
+/// Every topic family the socket serves: `lv:` live views, then each app's topics.
+pub fn channel_factories(apps: &Apps) -> Vec<Arc<dyn ChannelFactory>> {
+    let mut factories: Vec<Arc<dyn ChannelFactory>> = vec![Arc::new(live::LiveChannels)];
+    factories.extend(apps.iter().flat_map(|app| app.channels()));
+    factories
 }
 
 /// Every route: the pages, the socket and assets for browsers, and the API, each of whose
-/// endpoints is registered with its OpenAPI description ([`openapi`]).
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .route("/", get(|| async { Redirect::to("/chat") }))
+/// endpoints is registered with its OpenAPI description ([`openapi`]), then each app's.
+pub fn routes(apps: &Apps) -> OpenApiRouter<AppState> {
+    let home = apps.nav().first().map_or("/events", |nav| nav.href);
+    let mut routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .route("/", get(move || async move { Redirect::to(home) }))
         .route("/socket/websocket", get(socket::upgrade))
         .route(
             "/socket/longpoll",
@@ -119,17 +139,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
-        .routes(routes!(openapi::openapi_json))
-        .merge(chat::routes())
-        .merge(events::routes())
-        .merge(bookmarks::routes())
-        .merge(todos::routes())
-        .merge(drops::routes())
+        .routes(routes!(openapi::openapi_json));
+    for app in apps.iter() {
+        routes = routes.merge(app.routes());
+    }
+    routes
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, _) = routes().split_for_parts();
+    let (routes, document) = routes(&state.apps).split_for_parts();
     routes
+        .layer(axum::Extension(openapi::Document::new(&document)))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,7 @@
 //! `GET /api/openapi.json`; pages, form posts, assets and the socket (HTML and websockets for
 //! browsers) are not part of it.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -28,11 +28,6 @@ use super::errors::{ErrorBody, FieldErrors};
     modifiers(&AdminCredentials),
     components(schemas(ErrorBody, FieldErrors)),
     tags(
-        (name = "chat", description = "Rooms and messages"),
-        (name = "bookmarks", description = "Public bookmarks, tags and discussions"),
-        (name = "todos", description = "The caller's todo list (by its session cookie)"),
-        (name = "drops", description = "Limited product launches: products, carts, checkout"),
-        (name = "events", description = "The event log and aggregate histories"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -59,18 +54,35 @@ impl Modify for AdminCredentials {
     }
 }
 
-/// The whole document, as JSON, made once.
-pub fn document() -> &'static str {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        super::routes()
-            .into_openapi()
-            .to_json()
-            .unwrap_or_else(|error| {
-                tracing::error!(%error, "the OpenAPI document could not be written");
-                String::from("{}")
-            })
-    })
+/// The whole document, as JSON: made once, when the node's router is (each app brings its
+/// endpoints and its tag), and handed to [`openapi_json`] as an extension.
+#[derive(Clone)]
+pub struct Document(Arc<str>);
+
+impl Document {
+    pub fn new(openapi: &utoipa::openapi::OpenApi) -> Self {
+        let json = openapi.to_json().unwrap_or_else(|error| {
+            tracing::error!(%error, "the OpenAPI document could not be written");
+            String::from("{}")
+        });
+        Self(json.into())
+    }
+}
+
+/// A router whose document starts with `tag` (an app's: its name and what its endpoints do):
+/// what each app's routes begin with.
+pub fn tagged<S: Clone + Send + Sync + 'static>(
+    name: &str,
+    description: &str,
+) -> utoipa_axum::router::OpenApiRouter<S> {
+    let tag = utoipa::openapi::tag::TagBuilder::new()
+        .name(name)
+        .description(Some(description))
+        .build();
+    let openapi = utoipa::openapi::OpenApiBuilder::new()
+        .tags(Some(vec![tag]))
+        .build();
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi)
 }
 
 /// `GET /api/openapi.json`: this API's OpenAPI 3.1 document.
@@ -83,6 +95,10 @@ pub fn document() -> &'static str {
         (status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object),
     )
 )]
-pub async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
+pub async fn openapi_json(axum::Extension(document): axum::Extension<Document>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.0.to_string(),
+    )
+        .into_response()
 }

@@ -1,7 +1,7 @@
 //! The command bus against both stores: concurrency, conflicts between nodes (or, embedded,
 //! between two caches on one store), and a cost per command that does not grow with history.
 
-use cinder::bus::{CommandBus, CommandError};
+use cinder::bus::CommandError;
 use cinder::store::NewEvent;
 use cinder_domain::chat::{ChatError, MessageSent, Room, RoomCommand, RoomEvent, SendMessage};
 use cinder_domain::Clock;
@@ -101,15 +101,20 @@ on_both_stores!(
 async fn conflicts_between_nodes_are_retried_until_every_command_lands(backend: Backend) {
     let store = TestStore::new(backend).await;
     // Two nodes: separate caches (and, on Postgres, separate pools), one room.
-    let a = std::sync::Arc::new(CommandBus::new(store.log.clone(), Clock::system()));
-    let b = std::sync::Arc::new(CommandBus::new(store.other_node().await, Clock::system()));
+    let a = std::sync::Arc::new(cinder::web::command_bus(store.log.clone(), Clock::system()));
+    let b = std::sync::Arc::new(cinder::web::command_bus(
+        store.other_node().await,
+        Clock::system(),
+    ));
     let mut tasks = Vec::new();
     for n in 0..40 {
         let bus = if n % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            bus.rooms
-                .execute("contested", send("contested", &format!("s{n}"), "hi"))
-                .await
+            bus.execute::<cinder_domain::chat::Room>(
+                "contested",
+                send("contested", &format!("s{n}"), "hi"),
+            )
+            .await
         }));
     }
     for task in tasks {
@@ -124,22 +129,19 @@ async fn conflicts_between_nodes_are_retried_until_every_command_lands(backend: 
 on_both_stores!(refusals_are_domain_errors);
 async fn refusals_are_domain_errors(backend: Backend) {
     let store = TestStore::new(backend).await;
-    let bus = CommandBus::new(store.log.clone(), Clock::system());
+    let bus = cinder::web::command_bus(store.log.clone(), Clock::system());
     let refused = bus
-        .rooms
-        .execute("lobby", send("lobby", "ada", "   "))
+        .execute::<cinder_domain::chat::Room>("lobby", send("lobby", "ada", "   "))
         .await;
     assert!(matches!(
         refused,
         Err(CommandError::Rejected(ChatError::EmptyContent))
     ));
-    bus.rooms
-        .execute("lobby", send("lobby", "ada", "hello"))
+    bus.execute::<cinder_domain::chat::Room>("lobby", send("lobby", "ada", "hello"))
         .await
         .unwrap();
     let duplicate = bus
-        .rooms
-        .execute("lobby", send("lobby", "ada", "hello"))
+        .execute::<cinder_domain::chat::Room>("lobby", send("lobby", "ada", "hello"))
         .await;
     assert!(matches!(
         duplicate,
@@ -175,9 +177,8 @@ async fn a_command_does_not_reread_a_long_history(backend: Backend) {
     for chunk in past.chunks(2000) {
         log.append(chunk).await.unwrap();
     }
-    let bus = CommandBus::new(log.clone(), Clock::system());
-    bus.rooms
-        .execute("old", send("old", "ada", "first"))
+    let bus = cinder::web::command_bus(log.clone(), Clock::system());
+    bus.execute::<cinder_domain::chat::Room>("old", send("old", "ada", "first"))
         .await
         .unwrap();
     assert_eq!(
@@ -186,11 +187,10 @@ async fn a_command_does_not_reread_a_long_history(backend: Backend) {
         "a cold cache reads the history once"
     );
 
-    let other_node = CommandBus::new(store.other_node().await, Clock::system());
+    let other_node = cinder::web::command_bus(store.other_node().await, Clock::system());
     for n in 0..20 {
         let committed = bus
-            .rooms
-            .execute("old", send("old", &format!("ada{n}"), "hi"))
+            .execute::<cinder_domain::chat::Room>("old", send("old", &format!("ada{n}"), "hi"))
             .await
             .unwrap();
         let RoomEvent::MessageSent(sent) = &committed.events[0];
@@ -203,14 +203,12 @@ async fn a_command_does_not_reread_a_long_history(backend: Backend) {
     );
 
     other_node
-        .rooms
-        .execute("old", send("old", "bob", "from elsewhere"))
+        .execute::<cinder_domain::chat::Room>("old", send("old", "bob", "from elsewhere"))
         .await
         .unwrap();
     // The embedded store's handles share one counter; count only what `bus` loads from here.
     let before = log.events_loaded();
-    bus.rooms
-        .execute("old", send("old", "ada", "after"))
+    bus.execute::<cinder_domain::chat::Room>("old", send("old", "ada", "after"))
         .await
         .unwrap();
     assert_eq!(
@@ -228,19 +226,19 @@ on_both_stores!(a_node_with_stale_state_decides_on_the_latest);
 async fn a_node_with_stale_state_decides_on_the_latest(backend: Backend) {
     use cinder_domain::drops::{CreateProduct, NewItem, ProductCommand};
     let store = TestStore::new(backend).await;
-    let a = CommandBus::new(store.log.clone(), Clock::system());
-    let b = CommandBus::new(store.other_node().await, Clock::system());
+    let a = cinder::web::command_bus(store.log.clone(), Clock::system());
+    let b = cinder::web::command_bus(store.other_node().await, Clock::system());
 
     // Both nodes know the room; then A takes "bob: hi", which B's copy has not seen.
-    b.rooms
-        .execute("shared", send("shared", "ada", "hello"))
+    b.execute::<cinder_domain::chat::Room>("shared", send("shared", "ada", "hello"))
         .await
         .unwrap();
-    a.rooms
-        .execute("shared", send("shared", "bob", "hi"))
+    a.execute::<cinder_domain::chat::Room>("shared", send("shared", "bob", "hi"))
         .await
         .unwrap();
-    let duplicate = b.rooms.execute("shared", send("shared", "bob", "hi")).await;
+    let duplicate = b
+        .execute::<cinder_domain::chat::Room>("shared", send("shared", "bob", "hi"))
+        .await;
     assert!(
         matches!(duplicate, Err(CommandError::Rejected(ChatError::Duplicate))),
         "{duplicate:?}"
@@ -249,33 +247,30 @@ async fn a_node_with_stale_state_decides_on_the_latest(backend: Backend) {
     assert_eq!(history.len(), 2, "the duplicate was not stored");
 
     // B knows the product unreleased; A releases it; B sells.
-    b.products
-        .execute(
-            "shoe",
-            ProductCommand::CreateProduct(CreateProduct {
-                sku: "shoe".into(),
-                name: "Shoe".into(),
-                brand: "Brand".into(),
-                color: "red".into(),
-                price_usd: 100,
-                image_url: "https://example.com/shoe.png".into(),
-                order: 1,
-                items: vec![NewItem {
-                    sku: "shoe-8".into(),
-                    size: "8".into(),
-                    available: 1,
-                }],
-            }),
-        )
-        .await
-        .unwrap();
-    a.products
-        .execute("shoe", ProductCommand::ReleaseProduct)
+    b.execute::<cinder_domain::drops::Product>(
+        "shoe",
+        ProductCommand::CreateProduct(CreateProduct {
+            sku: "shoe".into(),
+            name: "Shoe".into(),
+            brand: "Brand".into(),
+            color: "red".into(),
+            price_usd: 100,
+            image_url: "https://example.com/shoe.png".into(),
+            order: 1,
+            items: vec![NewItem {
+                sku: "shoe-8".into(),
+                size: "8".into(),
+                available: 1,
+            }],
+        }),
+    )
+    .await
+    .unwrap();
+    a.execute::<cinder_domain::drops::Product>("shoe", ProductCommand::ReleaseProduct)
         .await
         .unwrap();
     let sold = b
-        .products
-        .execute(
+        .execute::<cinder_domain::drops::Product>(
             "shoe",
             ProductCommand::SellItem {
                 item_id: "shoe-8".into(),

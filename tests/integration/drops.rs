@@ -3,13 +3,28 @@
 
 use std::time::Duration;
 
+use cinder::process::checkout::Shop;
 use cinder::process::checkout::{buy, recover, CheckoutError};
-use cinder::web::drops::shop;
+use cinder::web::AppState;
 use cinder_domain::drops::{CartCommand, CartError, ProductCommand, PurchaseCommand};
+use cinder_read_models::drops::DropsReadModel;
 use serde_json::{json, Value};
 
 use crate::socket::{attribute, page};
 use crate::support::{http, Client, TestServer};
+
+/// The node's Drops read model (the app registers it).
+fn drops(app: &AppState) -> DropsReadModel {
+    app.apps
+        .get::<DropsReadModel>()
+        .expect("Drops is registered")
+        .clone()
+}
+
+/// What the checkout process manager works with on this node.
+fn shop(app: &AppState) -> Shop {
+    cinder::web::drops::shop(app, &drops(app))
+}
 
 const PASSWORD: &str = "test-admin";
 
@@ -184,8 +199,7 @@ async fn a_purchase_that_fails_midway_gives_back_what_it_took() {
         .server
         .state
         .bus
-        .products
-        .execute(
+        .execute::<cinder_domain::drops::Product>(
             "TWO",
             ProductCommand::SellItem {
                 item_id: second[0].clone(),
@@ -255,8 +269,7 @@ async fn an_interrupted_purchase_is_finished_by_giving_back() {
     // A node got this far and died: item one sold and recorded, item two sold but not recorded.
     let record = |command| {
         app.bus
-            .purchases
-            .execute(purchase, (purchase.to_owned(), command))
+            .execute::<cinder_domain::drops::Purchase>(purchase, (purchase.to_owned(), command))
     };
     record(PurchaseCommand::Start {
         cart_id: "c".into(),
@@ -266,8 +279,7 @@ async fn an_interrupted_purchase_is_finished_by_giving_back() {
     .unwrap();
     for item in &items {
         app.bus
-            .products
-            .execute(
+            .execute::<cinder_domain::drops::Product>(
                 "HALF",
                 ProductCommand::SellItem {
                     item_id: item.clone(),
@@ -299,7 +311,7 @@ async fn an_interrupted_purchase_is_finished_by_giving_back() {
     let mut again = None;
     for _ in 0..200 {
         // Once the read model shows the purchase ended, there is nothing left to finish.
-        let status = app.drops.purchase(purchase).unwrap().unwrap().status;
+        let status = drops(app).purchase(purchase).unwrap().unwrap().status;
         if status != cinder_domain::drops::PurchaseStatus::Running {
             again = Some(recover(&shop(app), Duration::ZERO).await);
             break;
@@ -308,7 +320,7 @@ async fn an_interrupted_purchase_is_finished_by_giving_back() {
     }
     assert_eq!(again, Some(0), "and only once");
     assert_eq!(available(&server, "HALF").await, vec![10, 10]);
-    let status = app.drops.purchase(purchase).unwrap().unwrap().status;
+    let status = drops(app).purchase(purchase).unwrap().unwrap().status;
     assert_eq!(status, cinder_domain::drops::PurchaseStatus::Failed);
 }
 
@@ -518,8 +530,7 @@ async fn product_topics_push_release_and_level_changes_only() {
     let state = &server.server.state;
     state
         .bus
-        .products
-        .execute("TOPIC", ProductCommand::ReleaseProduct)
+        .execute::<cinder_domain::drops::Product>("TOPIC", ProductCommand::ReleaseProduct)
         .await
         .unwrap();
     let released = client.until(|f| f[3] == "released").await;
@@ -529,7 +540,7 @@ async fn product_topics_push_release_and_level_changes_only() {
         .unwrap()
         .contains("level-medium"));
     let sell = |item: &str| {
-        state.bus.products.execute(
+        state.bus.execute::<cinder_domain::drops::Product>(
             "TOPIC",
             ProductCommand::SellItem {
                 item_id: item.to_owned(),
@@ -589,8 +600,7 @@ async fn one_cart_across_tabs_and_sold_out_items_grey_out_live() {
         .server
         .state
         .bus
-        .products
-        .execute(
+        .execute::<cinder_domain::drops::Product>(
             "LIVE",
             ProductCommand::SellItem {
                 item_id: items[0].clone(),
@@ -619,7 +629,7 @@ async fn seeding_creates_the_two_launch_products_once() {
     use cinder::simulators::drops::{counts_after, seed};
     let db = crate::support::TestDb::new().await;
     let log = db.log().await;
-    let bus = cinder::bus::CommandBus::new(log.clone(), cinder_domain::Clock::system());
+    let bus = cinder::web::command_bus(log.clone(), cinder_domain::Clock::system());
     assert_eq!(seed(&bus).await.unwrap(), 2);
     assert_eq!(
         seed(&bus).await.unwrap(),
@@ -647,7 +657,7 @@ async fn a_simulated_launch_releases_and_sells_everything_without_errors() {
     use cinder_domain::drops::{CreateProduct, NewItem};
     let db = crate::support::TestDb::new().await;
     let log = db.log().await;
-    let bus = cinder::bus::CommandBus::new(log.clone(), cinder_domain::Clock::system());
+    let bus = cinder::web::command_bus(log.clone(), cinder_domain::Clock::system());
     for (sku, units) in [("SIM1", [7, 0, 12]), ("SIM2", [3, 9, 1])] {
         let items = ["8", "9", "10"]
             .iter()
@@ -668,8 +678,7 @@ async fn a_simulated_launch_releases_and_sells_everything_without_errors() {
             order: 0,
             items,
         };
-        bus.products
-            .execute(sku, ProductCommand::CreateProduct(create))
+        bus.execute::<cinder_domain::drops::Product>(sku, ProductCommand::CreateProduct(create))
             .await
             .unwrap();
     }
@@ -827,8 +836,7 @@ async fn cart_command(
         .server
         .state
         .bus
-        .carts
-        .execute(cart, (cart.to_owned(), command))
+        .execute::<cinder_domain::drops::Cart>(cart, (cart.to_owned(), command))
         .await
     {
         Ok(_) => Ok(()),
@@ -844,8 +852,7 @@ async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_complete
     let app = &server.server.state;
     let record = |purchase: &'static str, command| {
         app.bus
-            .purchases
-            .execute(purchase, (purchase.to_owned(), command))
+            .execute::<cinder_domain::drops::Purchase>(purchase, (purchase.to_owned(), command))
     };
     // Two shoppers' checkouts, each interrupted after its sale: one before the cart was
     // checked out, one after (but before the purchase was recorded complete).
@@ -875,8 +882,7 @@ async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_complete
         };
         cart_command(&server, cart, begin).await.unwrap();
         app.bus
-            .products
-            .execute(
+            .execute::<cinder_domain::drops::Product>(
                 "CRASH",
                 ProductCommand::SellItem {
                     item_id: items[0].clone(),
@@ -925,7 +931,7 @@ async fn recovery_frees_the_cart_of_an_interrupted_checkout_and_keeps_a_complete
     cart_command(&server, "c-before", change)
         .await
         .expect("the interrupted checkout's cart is free again");
-    let status = |id| app.drops.purchase(id).unwrap().unwrap().status;
+    let status = |id| drops(app).purchase(id).unwrap().unwrap().status;
     for _ in 0..200 {
         let running = cinder_domain::drops::PurchaseStatus::Running;
         if status("p-after") != running && status("p-before") != running {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cinder::bus::CommandBus;
 use cinder::store::{EventLog, StoreError};
 use cinder_domain::chat::{RoomCommand, SendMessage};
 use cinder_domain::Clock;
@@ -28,7 +27,7 @@ on_both_stores!(
 );
 async fn concurrent_commands_share_transactions(backend: Backend) {
     let store = TestStore::new(backend).await;
-    let bus = Arc::new(CommandBus::new(store.log.clone(), Clock::system()));
+    let bus = Arc::new(cinder::web::command_bus(store.log.clone(), Clock::system()));
     let before = store.log.batches();
     let commands = 200;
     let start = Arc::new(tokio::sync::Barrier::new(commands));
@@ -38,7 +37,8 @@ async fn concurrent_commands_share_transactions(backend: Backend) {
         tasks.push(tokio::spawn(async move {
             start.wait().await;
             let room = format!("room-{}", n % 50);
-            bus.rooms.execute(&room, send(&room, n)).await
+            bus.execute::<cinder_domain::chat::Room>(&room, send(&room, n))
+                .await
         }));
     }
     let mut positions = Vec::new();

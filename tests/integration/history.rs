@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use cinder::bus::CommandBus;
 use cinder::projections::ProjectionRunner;
 use cinder::pubsub::PubSub;
 use cinder::store::NewEvent;
@@ -34,13 +33,16 @@ async fn version_1_message_events_still_load_everywhere() {
     .await
     .unwrap();
 
-    let bus = CommandBus::new(log.clone(), Clock::system());
+    let bus = cinder::web::command_bus(log.clone(), Clock::system());
     let command = RoomCommand::SendMessage(SendMessage {
         room: "legacy".into(),
         sender: "ada".into(),
         content: "hello @bob".into(),
     });
-    let committed = bus.rooms.execute("legacy", command).await.unwrap();
+    let committed = bus
+        .execute::<cinder_domain::chat::Room>("legacy", command)
+        .await
+        .unwrap();
     let RoomEvent::MessageSent(sent) = &committed.events[0];
     assert_eq!(sent.id, 2, "the aggregate loaded the old event");
 

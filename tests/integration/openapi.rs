@@ -47,7 +47,9 @@ fn is_api(path: &str) -> bool {
 
 /// The paths the router serves, read from its `Debug` form (axum lists its routes there).
 fn routed_paths() -> BTreeSet<String> {
-    let (router, _) = cinder::web::routes().split_for_parts();
+    let db = cinder::web::events::scratch_db().expect("a scratch database");
+    let apps = cinder::web::Apps::open(cinder::web::APPS, &db).expect("the apps");
+    let (router, _) = cinder::web::routes(&apps).split_for_parts();
     let debug = format!("{router:?}");
     let paths: BTreeSet<String> = debug
         .split('"')

@@ -86,10 +86,7 @@ async fn replay_rebuilds_exactly_what_the_live_projection_built() {
 
     let report = replay(&config(&db, &dir), None, false).await.unwrap();
     assert_eq!(report.events, FILLED);
-    assert_eq!(
-        report.projections,
-        vec!["chat", "bookmarks", "todos", "drops"]
-    );
+    assert_eq!(report.projections, cinder::read_models::projection_names());
     assert_eq!(
         dump(&dir.0),
         live,

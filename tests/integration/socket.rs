@@ -539,7 +539,13 @@ async fn a_failing_channel_sends_phx_error_and_the_connection_lives_on() {
     let app = server.server.state.clone();
     let factories: Arc<Vec<Arc<dyn cinder::web::socket::ChannelFactory>>> = Arc::new(vec![
         Arc::new(Fragile),
-        Arc::new(cinder::web::chat::RoomChannels),
+        Arc::new(cinder::web::chat::RoomChannels {
+            chat: app
+                .apps
+                .get::<cinder_read_models::chat::ChatReadModel>()
+                .expect("chat is registered")
+                .clone(),
+        }),
     ]);
     let router = axum::Router::new().route(
         "/ws",

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cinder_domain::bookmarks::{
-    AddBookmark, BookmarkCommand, BookmarkError, CommentOnBookmark, TagsInput,
+    AddBookmark, BookmarkError, CommentOnBookmark, TagsInput,
 };
 use cinder_read_models::bookmarks::{Comment, PublicBookmark};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::{params, AppState};
+use cinder_read_models::bookmarks::BookmarksReadModel;
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
@@ -136,6 +137,7 @@ pub struct AddedComment {
 )]
 pub async fn create(
     State(app): State<AppState>,
+    Extension(bookmarks): Extension<BookmarksReadModel>,
     Extension(session): Extension<Session>,
     body: Bytes,
 ) -> Response {
@@ -185,21 +187,17 @@ pub async fn create(
         )
             .into_response();
     }
-    let id = cinder_domain::bookmarks::new_id(rand::random());
-    let command = BookmarkCommand::AddBookmark(AddBookmark {
-        id: id.clone(),
+    let add = AddBookmark {
+        id: cinder_domain::bookmarks::new_id(rand::random()),
         owner: session.id.clone(),
         title,
         url,
         description,
         public,
         tags,
-    });
-    match Context::new(&app)
-        .execute(&app.bus.bookmarks, &id, command)
-        .await
-    {
-        Ok(_) => match app.bookmarks.get(&id) {
+    };
+    match super::context::add_bookmark(&Context::for_visitor(&app, &session), add).await {
+        Ok(added) => match bookmarks.get(&added.id) {
             Ok(Some(bookmark)) => (
                 StatusCode::CREATED,
                 Json(BookmarkCreated {
@@ -239,6 +237,7 @@ pub async fn create(
 )]
 pub async fn list(
     State(app): State<AppState>,
+    Extension(bookmarks): Extension<BookmarksReadModel>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let limit = match params::limit(&query, DEFAULT_LIMIT, MAX_LIMIT) {
@@ -251,14 +250,14 @@ pub async fn list(
     }
     let found = match query.get("tag") {
         Some(tag) if !is_tag(tag) => return json_error(StatusCode::BAD_REQUEST, "not a tag"),
-        Some(tag) => app.bookmarks.tagged_before(tag, before).and_then(|found| {
+        Some(tag) => bookmarks.tagged_before(tag, before).and_then(|found| {
             paging::serialized(
                 found.map(|b| b.map(|b| b.public())),
                 limit,
                 list_budget(&app),
             )
         }),
-        None => app.bookmarks.firehose_before(before).and_then(|found| {
+        None => bookmarks.firehose_before(before).and_then(|found| {
             paging::serialized(
                 found.map(|b| b.map(|b| b.public())),
                 limit,
@@ -294,8 +293,8 @@ pub async fn list(
         (status = 500, description = "The read model could not be read", body = ErrorBody),
     )
 )]
-pub async fn random(State(app): State<AppState>) -> Response {
-    match app.bookmarks.random(rand::random()) {
+pub async fn random(Extension(bookmarks): Extension<BookmarksReadModel>) -> Response {
+    match bookmarks.random(rand::random()) {
         Ok(Some(bookmark)) => Json(OneBookmark {
             bookmark: bookmark.public(),
         })
@@ -328,6 +327,7 @@ pub async fn random(State(app): State<AppState>) -> Response {
 )]
 pub async fn show(
     State(app): State<AppState>,
+    Extension(bookmarks): Extension<BookmarksReadModel>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -340,14 +340,14 @@ pub async fn show(
         Ok(limit) => limit,
         Err(bad) => return bad.into_response(),
     };
-    let bookmark = match app.bookmarks.get(&id) {
+    let bookmark = match bookmarks.get(&id) {
         Ok(Some(bookmark)) if bookmark.visible_to(&session.id) => bookmark,
         Ok(_) => return json_error(StatusCode::NOT_FOUND, "no such bookmark"),
         Err(error) => return read_failed(error),
     };
     let public = bookmark.public();
     let budget = list_budget(&app).saturating_sub(paging::json_size(&public));
-    match paging::serialized(app.bookmarks.comments_before(&id, before), limit, budget) {
+    match paging::serialized(bookmarks.comments_before(&id, before), limit, budget) {
         Ok(page) => {
             let next = page
                 .more
@@ -406,29 +406,21 @@ pub async fn comment(
             .unwrap_or_default()
             .to_owned()
     };
-    let command = BookmarkCommand::CommentOnBookmark(CommentOnBookmark {
+    let comment = CommentOnBookmark {
         by: session.id.clone(),
         author: text("author"),
         content: text("content"),
-    });
-    match Context::new(&app)
-        .execute(&app.bus.bookmarks, &id, command)
-        .await
-    {
-        Ok(committed) => {
-            let comment_id = committed.events.iter().find_map(|e| match e {
-                cinder_domain::bookmarks::BookmarkEvent::CommentAdded(c) => Some(c.id),
-                _ => None,
-            });
-            (
-                StatusCode::CREATED,
-                Json(AddedComment {
-                    id: comment_id,
-                    position: committed.position(),
-                }),
-            )
-                .into_response()
-        }
+    };
+    let ctx = Context::for_visitor(&app, &session);
+    match super::context::comment_on_bookmark(&ctx, &id, comment).await {
+        Ok(added) => (
+            StatusCode::CREATED,
+            Json(AddedComment {
+                id: added.id,
+                position: added.position,
+            }),
+        )
+            .into_response(),
         Err(CommandError::Rejected(BookmarkError::NotFound)) => {
             json_error(StatusCode::NOT_FOUND, "no such bookmark")
         }

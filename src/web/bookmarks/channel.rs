@@ -3,7 +3,7 @@
 //! older ones are paged over HTTP), then each new one is pushed as `bookmark_created`.
 
 use async_trait::async_trait;
-use cinder_read_models::bookmarks::{tag_topic, BookmarkChange, PUBLIC_TOPIC};
+use cinder_read_models::bookmarks::{tag_topic, BookmarkChange, BookmarksReadModel, PUBLIC_TOPIC};
 use cinder_read_models::Change;
 use serde_json::{json, Value};
 
@@ -13,7 +13,9 @@ use crate::web::socket::{reason, Channel, ChannelFactory, Joined, Push, SocketIn
 
 const JOIN_BOOKMARKS: usize = 50;
 
-pub struct BookmarkChannels;
+pub struct BookmarkChannels {
+    pub bookmarks: BookmarksReadModel,
+}
 
 #[async_trait]
 impl ChannelFactory for BookmarkChannels {
@@ -46,11 +48,11 @@ impl ChannelFactory for BookmarkChannels {
             )
         };
         let bookmarks: Vec<Value> = match tag {
-            Some(tag) => app
+            Some(tag) => self
                 .bookmarks
                 .tagged_before(tag, None)
                 .and_then(|found| page(Box::new(found))),
-            None => app
+            None => self
                 .bookmarks
                 .firehose_before(None)
                 .and_then(|found| page(Box::new(found))),

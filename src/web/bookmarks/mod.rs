@@ -2,31 +2,128 @@
 //! the `bookmarks:*` topics and the JSON API.
 
 mod api;
+mod as_of;
 mod channel;
+pub mod context;
 mod pages;
 mod views;
 
+use std::sync::Arc;
+
 use axum::routing::{get, post};
+use axum::Extension;
+use cinder_domain::bookmarks::{Bookmark, BookmarkServices};
+use cinder_domain::StoredEvent;
+use cinder_read_models::bookmarks::BookmarksReadModel;
+use cinder_read_models::Projection;
+use cqrs_es::Aggregate;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use channel::BookmarkChannels;
 
+use super::app::{App, Nav, Registration};
+use super::events::{NewAsOf, Viewer};
 use super::live::LiveView;
 use super::session::Session;
+use super::socket::ChannelFactory;
 use super::AppState;
+use crate::bus::CommandBus;
+use crate::config::Config;
 
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .route("/bookmarks", get(pages::firehose).post(pages::add))
-        .route("/bookmarks/random", get(pages::random))
-        .route("/bookmarks/tags/{tag}", get(pages::tag))
-        .route("/bookmarks/{id}", get(pages::bookmark))
-        .route("/bookmarks/{id}/comments", post(pages::comment))
-        .routes(routes!(api::list, api::create))
-        .routes(routes!(api::random))
-        .routes(routes!(api::show))
-        .routes(routes!(api::comment))
+/// Bookmarks, as the platform registers it.
+pub static APP: Registration = Registration {
+    name: "bookmarks",
+    projections: &["bookmarks"],
+    aggregates,
+    open: |db| Ok(Arc::new(BookmarksReadModel::open(db)?)),
+};
+
+fn aggregates(bus: &mut CommandBus) {
+    let clock = bus.clock().clone();
+    bus.register::<Bookmark>(BookmarkServices { clock }, Vec::new());
+}
+
+/// Bookmarks on a node is its read model: every page, view and feed of it reads there.
+impl App for BookmarksReadModel {
+    fn nav(&self) -> Option<Nav> {
+        Some(Nav {
+            href: "/bookmarks",
+            label: "Bookmarks",
+            blurb: "Links worth reading",
+        })
+    }
+
+    fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        vec![Arc::new(self.clone())]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        crate::web::openapi::tagged("bookmarks", "Public bookmarks, tags and discussions")
+            .route("/bookmarks", get(pages::firehose).post(pages::add))
+            .route("/bookmarks/random", get(pages::random))
+            .route("/bookmarks/tags/{tag}", get(pages::tag))
+            .route("/bookmarks/{id}", get(pages::bookmark))
+            .route("/bookmarks/{id}/comments", post(pages::comment))
+            .routes(routes!(api::list, api::create))
+            .routes(routes!(api::random))
+            .routes(routes!(api::show))
+            .routes(routes!(api::comment))
+            .layer(Extension(self.clone()))
+    }
+
+    fn channels(&self) -> Vec<Arc<dyn ChannelFactory>> {
+        vec![Arc::new(BookmarkChannels {
+            bookmarks: self.clone(),
+        })]
+    }
+
+    fn mount(&self, path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+        let rest = path.strip_prefix("/bookmarks")?;
+        let (app, bookmarks, session) = (app.clone(), self.clone(), session.clone());
+        match rest {
+            "" => Some(Box::new(views::FirehoseView::new(app, bookmarks, session))),
+            "/random" => Some(Box::new(views::RandomView::new(bookmarks))),
+            _ => {
+                let rest = rest.strip_prefix('/')?;
+                if let Some(tag) = rest.strip_prefix("tags/") {
+                    return is_tag(tag)
+                        .then(|| Box::new(views::TagView::new(app, bookmarks, session, tag)) as _);
+                }
+                is_id(rest)
+                    .then(|| Box::new(views::BookmarkView::new(app, bookmarks, session, rest)) as _)
+            }
+        }
+    }
+
+    fn as_of(&self, aggregate_type: &str) -> Option<NewAsOf> {
+        (aggregate_type == Bookmark::TYPE).then_some(as_of::new as NewAsOf)
+    }
+
+    /// Owners are never shown, nor anything of a private bookmark (its addition, its comments),
+    /// to anyone: a private bookmark is its owner's business, and the log is no place to read it.
+    fn redact(&self, event: &StoredEvent, _viewer: &Viewer) -> Option<Value> {
+        (event.aggregate_type == Bookmark::TYPE).then(|| public_payload(self, event))
+    }
+
+    fn may_see(&self, aggregate_type: &str, aggregate_id: &str, _viewer: &Viewer) -> bool {
+        aggregate_type != Bookmark::TYPE
+            || self
+                .get(aggregate_id)
+                .ok()
+                .flatten()
+                .is_none_or(|bookmark| bookmark.public)
+    }
+
+    fn spawn(&self, app: &AppState, config: &Config) -> Vec<JoinHandle<()>> {
+        config
+            .simulate_bookmarks
+            .map(|every| crate::simulators::bookmarks::spawn(app.bus.clone(), every))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// Whether `tag` could be a tag (so it can name a page or topic).
@@ -42,28 +139,9 @@ pub fn is_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// The bookmarks live view at `path`, if it is one of bookmarks'.
-pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
-    let rest = path.strip_prefix("/bookmarks")?;
-    let app = app.clone();
-    let session = session.clone();
-    match rest {
-        "" => Some(Box::new(views::FirehoseView::new(app, session))),
-        "/random" => Some(Box::new(views::RandomView::new(app, session))),
-        _ => {
-            let rest = rest.strip_prefix('/')?;
-            if let Some(tag) = rest.strip_prefix("tags/") {
-                return is_tag(tag).then(|| Box::new(views::TagView::new(app, session, tag)) as _);
-            }
-            is_id(rest).then(|| Box::new(views::BookmarkView::new(app, session, rest)) as _)
-        }
-    }
-}
-
 /// A bookmark event's payload as the event explorer may show it to anyone: owners are never
 /// shown, and neither is anything of a private bookmark (its addition or its comments).
-pub fn public_payload(app: &AppState, event: &cinder_domain::StoredEvent) -> serde_json::Value {
-    use serde_json::{json, Value};
+fn public_payload(bookmarks: &BookmarksReadModel, event: &StoredEvent) -> Value {
     let mut payload = event.payload.clone();
     if let Some(added) = payload
         .get_mut("BookmarkAdded")
@@ -79,8 +157,7 @@ pub fn public_payload(app: &AppState, event: &cinder_domain::StoredEvent) -> ser
             .get("bookmark_id")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let public = app
-            .bookmarks
+        let public = bookmarks
             .get(bookmark_id)
             .ok()
             .flatten()

@@ -6,18 +6,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use cinder_domain::bookmarks::{BookmarkCommand, CommentOnBookmark};
+use cinder_domain::bookmarks::CommentOnBookmark;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::views::{add_command, BookmarkView, FirehoseView, RandomView, TagView};
+use super::context::{add_bookmark, comment_on_bookmark};
+use super::views::{new_bookmark, BookmarkView, FirehoseView, RandomView, TagView};
 use super::{is_id, is_tag};
 use crate::bus::CommandError;
+use crate::web::context::Context;
 use crate::web::errors::not_found_page;
 use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::bookmarks::BookmarksReadModel;
 
 /// Where a list continues: `?before=<bookmark id>` (and, on the firehose, `?mine_before=`).
 #[derive(Deserialize)]
@@ -42,6 +45,7 @@ impl Paging {
 
 pub async fn firehose(
     State(app): State<AppState>,
+    Extension(bookmarks): Extension<BookmarksReadModel>,
     Extension(session): Extension<Session>,
     Query(paging): Query<Paging>,
 ) -> Response {
@@ -50,7 +54,7 @@ pub async fn firehose(
     }
     let paged = paging.paged();
     let view =
-        FirehoseView::new(app.clone(), session.clone()).before(paging.before, paging.mine_before);
+        FirehoseView::new(app.clone(), bookmarks.clone(), session.clone()).before(paging.before, paging.mine_before);
     match paged {
         // Older bookmarks, reached without JavaScript: a plain page, not followed live.
         true => static_page(&app, &session, &view).await,
@@ -60,6 +64,7 @@ pub async fn firehose(
 
 pub async fn tag(
     State(app): State<AppState>,
+    Extension(bookmarks): Extension<BookmarksReadModel>,
     Extension(session): Extension<Session>,
     Path(tag): Path<String>,
     Query(paging): Query<Paging>,
@@ -71,7 +76,7 @@ pub async fn tag(
         return Redirect::to(&format!("/bookmarks/tags/{tag}")).into_response();
     }
     let paged = paging.paged();
-    let view = TagView::new(app.clone(), session.clone(), &tag).before(paging.before);
+    let view = TagView::new(app.clone(), bookmarks.clone(), session.clone(), &tag).before(paging.before);
     match paged {
         true => static_page(&app, &session, &view).await,
         false => page(&app, &session, &format!("/bookmarks/tags/{tag}"), &view).await,
@@ -80,14 +85,16 @@ pub async fn tag(
 
 pub async fn random(
     State(app): State<AppState>,
+    Extension(bookmarks): Extension<BookmarksReadModel>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    let view = RandomView::new(app.clone(), session.clone());
+    let view = RandomView::new(bookmarks.clone());
     page(&app, &session, "/bookmarks/random", &view).await
 }
 
 pub async fn bookmark(
     State(app): State<AppState>,
+    Extension(bookmarks): Extension<BookmarksReadModel>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
     Query(older): Query<OlderComments>,
@@ -95,7 +102,7 @@ pub async fn bookmark(
     if !is_id(&id) {
         return not_found_page(&app, &session);
     }
-    let view = BookmarkView::new(app.clone(), session.clone(), &id).before(older.before);
+    let view = BookmarkView::new(app.clone(), bookmarks.clone(), session.clone(), &id).before(older.before);
     match older.before {
         // Older comments, reached without JavaScript: a plain page, not followed live.
         Some(_) => static_page(&app, &session, &view).await,
@@ -139,12 +146,9 @@ pub async fn add(
             .map(|(k, v)| (k, Value::String(v)))
             .collect(),
     );
-    let command = add_command(&session, &fields);
-    let BookmarkCommand::AddBookmark(add) = &command else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let id = add.id.clone();
-    finish(&app, app.bus.bookmarks.execute(&id, command).await, &back).await
+    let ctx = Context::for_visitor(&app, &session);
+    let added = add_bookmark(&ctx, new_bookmark(&session, &fields)).await;
+    finish(added.map(drop), &back)
 }
 
 /// The comment form without JavaScript.
@@ -160,30 +164,21 @@ pub async fn comment(
     if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
         return refused;
     }
-    let command = BookmarkCommand::CommentOnBookmark(CommentOnBookmark {
+    let comment = CommentOnBookmark {
         by: session.id.clone(),
         author: form.get("author").cloned().unwrap_or_default(),
         content: form.get("content").cloned().unwrap_or_default(),
-    });
-    finish(
-        &app,
-        app.bus.bookmarks.execute(&id, command).await,
-        &format!("/bookmarks/{id}"),
-    )
-    .await
+    };
+    let ctx = Context::for_visitor(&app, &session);
+    let added = comment_on_bookmark(&ctx, &id, comment).await;
+    finish(added.map(drop), &format!("/bookmarks/{id}"))
 }
 
-/// Back to `back` once this node shows the change, or a plain page saying what was refused.
-async fn finish<E: cinder_domain::Rejection>(
-    app: &AppState,
-    outcome: Result<crate::bus::Committed<impl Sized>, CommandError<E>>,
-    back: &str,
-) -> Response {
+/// Back to `back` (the command's context waited until this node shows the change), or a
+/// plain page saying what was refused.
+fn finish<E: cinder_domain::Rejection>(outcome: Result<(), CommandError<E>>, back: &str) -> Response {
     match outcome {
-        Ok(committed) => {
-            app.progress.read_your_writes(committed.last()).await;
-            Redirect::to(back).into_response()
-        }
+        Ok(()) => Redirect::to(back).into_response(),
         Err(CommandError::Rejected(rejection)) => {
             let lines: Vec<String> = rejection
                 .errors()

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use cinder_domain::bookmarks::{
-    check_new, comment_problems, AddBookmark, BookmarkCommand, CommentOnBookmark, TagsInput,
+    check_new, comment_problems, AddBookmark, CommentOnBookmark, TagsInput,
 };
 use cinder_read_models::bookmarks::{
     comments_topic, owner_topic, tag_topic, Bookmark, BookmarkChange, Comment, PUBLIC_TOPIC,
@@ -11,12 +11,15 @@ use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
+use super::context::{add_bookmark, comment_on_bookmark};
+use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::bookmarks::BookmarksReadModel;
 
 /// Bookmarks a feed shows per page, at most (fewer if they would not fit in
 /// `CINDER_MAX_REPLY_BYTES`).
@@ -82,8 +85,8 @@ fn checked(value: &Value, name: &str) -> bool {
 }
 
 /// The `AddBookmark` a visitor's form asks for.
-pub fn add_command(session: &Session, form: &Value) -> BookmarkCommand {
-    BookmarkCommand::AddBookmark(AddBookmark {
+pub fn new_bookmark(session: &Session, form: &Value) -> AddBookmark {
+    AddBookmark {
         id: cinder_domain::bookmarks::new_id(rand::random()),
         owner: session.id.clone(),
         title: field(form, "title"),
@@ -91,43 +94,32 @@ pub fn add_command(session: &Session, form: &Value) -> BookmarkCommand {
         description: field(form, "description"),
         public: Some(checked(form, "public")),
         tags: TagsInput::Text(field(form, "tags")),
-    })
+    }
 }
 
 /// What the add form's fields break: the rules `AddBookmark` is refused by.
 fn add_problems(session: &Session, form: &Value) -> Value {
-    match add_command(session, form) {
-        BookmarkCommand::AddBookmark(add) => match check_new(add, chrono::Utc::now()) {
-            Ok(_) => json!({}),
-            Err(error) => field_errors(&[error]),
-        },
-        BookmarkCommand::CommentOnBookmark(_) => json!({}),
+    match check_new(new_bookmark(session, form), chrono::Utc::now()) {
+        Ok(_) => json!({}),
+        Err(error) => field_errors(&[error]),
     }
 }
 
 /// Adds a bookmark from a page's form (the firehose and tag pages share it).
 async fn add_from_page(app: &AppState, session: &Session, form: &Value) -> Result<Outcome, Value> {
-    let command = add_command(session, form);
-    let BookmarkCommand::AddBookmark(add) = &command else {
-        return Err(json!({"reason": "unexpected command"}));
-    };
-    let id = add.id.clone();
-    let committed = app
-        .bus
-        .bookmarks
-        .execute(&id, command)
+    let ctx = Context::for_visitor(app, session);
+    add_bookmark(&ctx, new_bookmark(session, form))
         .await
         .map_err(command_reply)?;
-    Ok(Outcome {
-        patches: Vec::new(),
-        committed: committed.last(),
-    })
+    // The reply comes once this node shows the bookmark, so its patch arrives first.
+    Ok(Outcome::default())
 }
 
 /// `/bookmarks`: the add form, the public firehose, and the visitor's own bookmarks, each a
 /// page at a time (the first pages are live).
 pub struct FirehoseView {
     app: AppState,
+    bookmarks: BookmarksReadModel,
     session: Session,
     /// Show the public bookmarks older than this one (paging without JavaScript).
     before: Option<String>,
@@ -136,9 +128,10 @@ pub struct FirehoseView {
 }
 
 impl FirehoseView {
-    pub fn new(app: AppState, session: Session) -> Self {
+    pub fn new(app: AppState, bookmarks: BookmarksReadModel, session: Session) -> Self {
         Self {
             app,
+            bookmarks,
             session,
             before: None,
             mine_before: None,
@@ -157,7 +150,7 @@ impl FirehoseView {
         let bytes = list_budget(&self.app) / 2;
         let mine_before = self.mine_before.clone();
         let public = bookmark_page(
-            self.app.bookmarks.firehose_before(self.before.as_deref())?,
+            self.bookmarks.firehose_before(self.before.as_deref())?,
             bytes,
             "bookmarks",
             |id| match &mine_before {
@@ -167,8 +160,7 @@ impl FirehoseView {
         )?;
         let before = self.before.clone();
         let mine = bookmark_page(
-            self.app
-                .bookmarks
+            self.bookmarks
                 .owned_before(&self.session.id, self.mine_before.as_deref())?,
             bytes,
             MINE,
@@ -277,6 +269,7 @@ impl LiveView for FirehoseView {
 /// `/bookmarks/tags/<tag>`: public bookmarks with one tag, and the add form.
 pub struct TagView {
     app: AppState,
+    bookmarks: BookmarksReadModel,
     session: Session,
     tag: String,
     /// Show the bookmarks older than this one (paging without JavaScript).
@@ -284,9 +277,10 @@ pub struct TagView {
 }
 
 impl TagView {
-    pub fn new(app: AppState, session: Session, tag: &str) -> Self {
+    pub fn new(app: AppState, bookmarks: BookmarksReadModel, session: Session, tag: &str) -> Self {
         Self {
             app,
+            bookmarks,
             session,
             tag: tag.to_owned(),
             before: None,
@@ -302,8 +296,7 @@ impl TagView {
     fn list(&self) -> Result<(Markup, Markup), ViewError> {
         let tag = &self.tag;
         bookmark_page(
-            self.app
-                .bookmarks
+            self.bookmarks
                 .tagged_before(tag, self.before.as_deref())?,
             list_budget(&self.app),
             "bookmarks",
@@ -389,16 +382,16 @@ impl LiveView for TagView {
 
 /// `/bookmarks/random`: one public bookmark, picked uniformly, and "another".
 pub struct RandomView {
-    app: AppState,
+    bookmarks: BookmarksReadModel,
 }
 
 impl RandomView {
-    pub fn new(app: AppState, _session: Session) -> Self {
-        Self { app }
+    pub fn new(bookmarks: BookmarksReadModel) -> Self {
+        Self { bookmarks }
     }
 
     fn pick(&self) -> Result<Markup, ViewError> {
-        let bookmark = self.app.bookmarks.random(rand::random())?;
+        let bookmark = self.bookmarks.random(rand::random())?;
         Ok(html! {
             div #random {
                 @match &bookmark {
@@ -462,6 +455,7 @@ impl LiveView for RandomView {
 /// "older comments".
 pub struct BookmarkView {
     app: AppState,
+    bookmarks: BookmarksReadModel,
     session: Session,
     id: String,
     /// Show the comments before this id instead of the latest (paging without JavaScript).
@@ -473,9 +467,10 @@ pub struct BookmarkView {
 }
 
 impl BookmarkView {
-    pub fn new(app: AppState, session: Session, id: &str) -> Self {
+    pub fn new(app: AppState, bookmarks: BookmarksReadModel, session: Session, id: &str) -> Self {
         Self {
             app,
+            bookmarks,
             session,
             id: id.to_owned(),
             before: None,
@@ -492,8 +487,7 @@ impl BookmarkView {
 
     /// The bookmark, if this visitor may see it.
     fn visible(&self) -> Result<Bookmark, ViewError> {
-        self.app
-            .bookmarks
+        self.bookmarks
             .get(&self.id)?
             .filter(|b| b.visible_to(&self.session.id))
             .ok_or(ViewError::NotFound)
@@ -506,7 +500,7 @@ impl BookmarkView {
         before: Option<u64>,
     ) -> Result<(Vec<Markup>, Option<u64>), cinder_read_models::ProjectionError> {
         let page = paging::rendered(
-            self.app.bookmarks.comments_before(&self.id, before),
+            self.bookmarks.comments_before(&self.id, before),
             COMMENTS_PAGE,
             list_budget(&self.app),
             comment_item,
@@ -597,22 +591,16 @@ impl LiveView for BookmarkView {
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
         match event {
             "comment" => {
-                let command = BookmarkCommand::CommentOnBookmark(CommentOnBookmark {
+                let comment = CommentOnBookmark {
                     by: self.session.id.clone(),
                     author: field(&value, "author"),
                     content: field(&value, "content"),
-                });
-                let committed = self
-                    .app
-                    .bus
-                    .bookmarks
-                    .execute(&self.id, command)
+                };
+                let ctx = Context::for_visitor(&self.app, &self.session);
+                comment_on_bookmark(&ctx, &self.id, comment)
                     .await
                     .map_err(command_reply)?;
-                Ok(Outcome {
-                    patches: Vec::new(),
-                    committed: committed.last(),
-                })
+                Ok(Outcome::default())
             }
             "older_comments" => {
                 if self.visible().is_err() {
@@ -741,7 +729,7 @@ fn host_of(url: &str) -> &str {
 }
 
 /// The comment list of comments already rendered, oldest first.
-fn comment_list(items: &[Markup]) -> Markup {
+pub(super) fn comment_list(items: &[Markup]) -> Markup {
     html! {
         ol #comments.comments {
             @for item in items { (item) }
@@ -749,7 +737,7 @@ fn comment_list(items: &[Markup]) -> Markup {
     }
 }
 
-fn comment_item(comment: &Comment) -> Markup {
+pub(super) fn comment_item(comment: &Comment) -> Markup {
     html! {
         li.comment id={ "comment-" (comment.id) } {
             div.comment-head {

@@ -6,9 +6,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use cinder_domain::chat::{is_valid_room_name, SendMessage};
-use cinder_read_models::chat::{Message, RoomCursor, RoomSummary};
+use cinder_read_models::chat::{ChatReadModel, Message, RoomCursor, RoomSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -67,6 +67,7 @@ pub struct SentMessage {
 )]
 pub async fn rooms(
     State(app): State<AppState>,
+    Extension(chat): Extension<ChatReadModel>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let limit = match params::limit(&query, DEFAULT_ROOMS, MAX_LIMIT) {
@@ -84,7 +85,7 @@ pub async fn rooms(
         }
     };
     let page = paging::serialized(
-        app.chat.rooms_after(after.as_ref()),
+        chat.rooms_after(after.as_ref()),
         limit,
         list_budget(&app),
     );
@@ -129,6 +130,7 @@ pub async fn rooms(
 )]
 pub async fn messages(
     State(app): State<AppState>,
+    Extension(chat): Extension<ChatReadModel>,
     Path(room): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
@@ -143,13 +145,13 @@ pub async fn messages(
         Ok(limit) => limit,
         Err(bad) => return bad.into_response(),
     };
-    match app.chat.room(&room) {
+    match chat.room(&room) {
         Ok(Some(_)) => {}
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such room"),
         Err(error) => return read_failed(error),
     }
     let page = paging::serialized(
-        app.chat.newest_before(&room, before),
+        chat.newest_before(&room, before),
         limit,
         list_budget(&app),
     );

@@ -22,11 +22,14 @@ use crate::web::socket::{
     reason, Channel, ChannelFactory, Joined, Push, Pusher, SocketInfo, Stalled,
 };
 use crate::web::AppState;
+use cinder_read_models::chat::ChatReadModel;
 
 /// Messages in the join reply.
 const JOIN_MESSAGES: usize = 50;
 
-pub struct RoomChannels;
+pub struct RoomChannels {
+    pub chat: ChatReadModel,
+}
 
 #[async_trait]
 impl ChannelFactory for RoomChannels {
@@ -58,7 +61,7 @@ impl ChannelFactory for RoomChannels {
         let presence = app.pubsub.subscribe(&pubsub_topic(topic));
         // The latest 50, or fewer if they would not fit in the reply.
         let mut messages = crate::web::paging::serialized(
-            app.chat.newest_before(room, None),
+            self.chat.newest_before(room, None),
             JOIN_MESSAGES,
             crate::web::paging::list_budget(app),
         )

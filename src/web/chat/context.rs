@@ -3,7 +3,7 @@
 //! executes and waits for read-your-writes once (see [`Context::execute`]); callers only say the
 //! outcome in their own terms (a patch, a redirect, a status, a reply).
 
-use cinder_domain::chat::{ChatError, RoomCommand, RoomEvent, SendMessage};
+use cinder_domain::chat::{ChatError, Room, RoomCommand, RoomEvent, SendMessage};
 
 use crate::bus::CommandError;
 use crate::web::context::Context;
@@ -24,7 +24,7 @@ pub async fn send_message(
 ) -> Result<Sent, CommandError<ChatError>> {
     let room = message.room.clone();
     let committed = ctx
-        .execute(&ctx.app.bus.rooms, &room, RoomCommand::SendMessage(message))
+        .execute::<Room>(&room, RoomCommand::SendMessage(message))
         .await?;
     Ok(Sent {
         id: message_id(&committed.events),

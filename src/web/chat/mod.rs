@@ -6,36 +6,84 @@ pub mod context;
 mod pages;
 mod views;
 
+use std::sync::Arc;
+
 use axum::routing::{get, post};
+use axum::Extension;
+use cinder_domain::chat::{Room, RoomServices};
+use cinder_read_models::chat::ChatReadModel;
+use cinder_read_models::Projection;
+use cqrs_es::Aggregate;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use channel::RoomChannels;
 
+use super::app::{App, Nav, Registration};
+use super::events::NewAsOf;
 use super::live::LiveView;
 use super::session::Session;
+use super::socket::ChannelFactory;
 use super::AppState;
+use crate::bus::CommandBus;
 
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .route("/chat", get(pages::lobby))
-        .route("/chat/go", get(pages::go))
-        .route("/chat/{room}", get(pages::room))
-        .route("/chat/{room}/name", post(pages::set_name))
-        .route("/chat/{room}/messages", post(pages::send_message))
-        .routes(routes!(api::rooms))
-        .routes(routes!(api::messages, api::send_message))
+/// Chat, as the platform registers it: its rooms, its `chat` projection, its pages and API.
+pub static APP: Registration = Registration {
+    name: "chat",
+    projections: &["chat"],
+    aggregates,
+    open: |db| Ok(Arc::new(ChatReadModel::open(db)?)),
+};
+
+fn aggregates(bus: &mut CommandBus) {
+    let clock = bus.clock().clone();
+    bus.register::<Room>(RoomServices { clock }, cinder_domain::chat::upcasters());
 }
 
-/// The chat live view at `path`, if it is one of chat's.
-pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
-    match path.strip_prefix("/chat")? {
-        "" => Some(Box::new(views::LobbyView::new(app.clone()))),
-        rest => {
-            let room = rest.strip_prefix('/')?;
-            cinder_domain::chat::is_valid_room_name(room)
-                .then(|| Box::new(views::RoomView::new(app.clone(), session, room)) as _)
+/// Chat on a node is its read model: every page, view and channel of it reads there.
+impl App for ChatReadModel {
+    fn nav(&self) -> Option<Nav> {
+        Some(Nav {
+            href: "/chat",
+            label: "Chat",
+            blurb: "Rooms, live",
+        })
+    }
+
+    fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        vec![Arc::new(self.clone())]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        crate::web::openapi::tagged("chat", "Rooms and messages")
+            .route("/chat", get(pages::lobby))
+            .route("/chat/go", get(pages::go))
+            .route("/chat/{room}", get(pages::room))
+            .route("/chat/{room}/name", post(pages::set_name))
+            .route("/chat/{room}/messages", post(pages::send_message))
+            .routes(routes!(api::rooms))
+            .routes(routes!(api::messages, api::send_message))
+            .layer(Extension(self.clone()))
+    }
+
+    fn channels(&self) -> Vec<Arc<dyn ChannelFactory>> {
+        vec![Arc::new(RoomChannels { chat: self.clone() })]
+    }
+
+    fn mount(&self, path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+        match path.strip_prefix("/chat")? {
+            "" => Some(Box::new(views::LobbyView::new(app.clone(), self.clone()))),
+            rest => {
+                let room = rest.strip_prefix('/')?;
+                cinder_domain::chat::is_valid_room_name(room).then(|| {
+                    Box::new(views::RoomView::new(app.clone(), self.clone(), session, room)) as _
+                })
+            }
         }
+    }
+
+    fn as_of(&self, aggregate_type: &str) -> Option<NewAsOf> {
+        (aggregate_type == Room::TYPE).then_some(as_of as NewAsOf)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::chat::ChatReadModel;
 
 #[derive(Deserialize)]
 pub struct LobbyPaging {
@@ -24,15 +25,16 @@ pub struct LobbyPaging {
 
 pub async fn lobby(
     State(app): State<AppState>,
+    Extension(chat): Extension<ChatReadModel>,
     Extension(session): Extension<Session>,
     Query(paging): Query<LobbyPaging>,
 ) -> Response {
     match paging.before.as_deref() {
-        None => page(&app, &session, "/chat", &LobbyView::new(app.clone())).await,
+        None => page(&app, &session, "/chat", &LobbyView::new(app.clone(), chat.clone())).await,
         // Less recently active rooms, reached without JavaScript: a plain page, not live.
         Some(before) => match RoomCursor::parse(before) {
             Some(cursor) => {
-                let view = LobbyView::new(app.clone()).after(Some(cursor));
+                let view = LobbyView::new(app.clone(), chat.clone()).after(Some(cursor));
                 static_page(&app, &session, &view).await
             }
             None => Redirect::to("/chat").into_response(),
@@ -50,6 +52,7 @@ pub struct Go {
 /// be one (422), with what was typed still in the field.
 pub async fn go(
     State(app): State<AppState>,
+    Extension(chat): Extension<ChatReadModel>,
     Extension(session): Extension<Session>,
     Query(go): Query<Go>,
 ) -> Response {
@@ -57,7 +60,7 @@ pub async fn go(
     if is_valid_room_name(&room) {
         return Redirect::to(&format!("/chat/{room}")).into_response();
     }
-    let view = LobbyView::new(app.clone()).refusing(&go.room);
+    let view = LobbyView::new(app.clone(), chat.clone()).refusing(&go.room);
     refused(page(&app, &session, "/chat", &view).await)
 }
 
@@ -68,6 +71,7 @@ pub struct Paging {
 
 pub async fn room(
     State(app): State<AppState>,
+    Extension(chat): Extension<ChatReadModel>,
     Extension(session): Extension<Session>,
     Path(room): Path<String>,
     Query(paging): Query<Paging>,
@@ -75,7 +79,7 @@ pub async fn room(
     if !is_valid_room_name(&room) {
         return not_found_page(&app, &session);
     }
-    let view = RoomView::new(app.clone(), &session, &room).before(paging.before);
+    let view = RoomView::new(app.clone(), chat.clone(), &session, &room).before(paging.before);
     match paging.before {
         // Older history, reached without JavaScript: a plain page, not followed live.
         Some(_) => static_page(&app, &session, &view).await,
@@ -94,6 +98,7 @@ pub struct NameForm {
 /// Keeps the visitor's display name in their session cookie.
 pub async fn set_name(
     State(app): State<AppState>,
+    Extension(chat): Extension<ChatReadModel>,
     Extension(mut session): Extension<Session>,
     Path(room): Path<String>,
     Form(form): Form<NameForm>,
@@ -107,7 +112,7 @@ pub async fn set_name(
     let name = match check_sender(&form.name) {
         Ok(name) => name,
         Err(refusal) => {
-            let view = RoomView::new(app.clone(), &session, &room).with_error(refusal.to_string());
+            let view = RoomView::new(app.clone(), chat.clone(), &session, &room).with_error(refusal.to_string());
             return refused(page(&app, &session, &format!("/chat/{room}"), &view).await);
         }
     };
@@ -130,6 +135,7 @@ pub struct MessageForm {
 /// The send form without JavaScript: post, then back to the room.
 pub async fn send_message(
     State(app): State<AppState>,
+    Extension(chat): Extension<ChatReadModel>,
     Extension(session): Extension<Session>,
     Path(room): Path<String>,
     Form(form): Form<MessageForm>,
@@ -155,7 +161,7 @@ pub async fn send_message(
                 CommandError::Rejected(rejection) => rejection.to_string(),
                 other => other.to_string(),
             };
-            let view = RoomView::new(app.clone(), &session, &room).with_error(message);
+            let view = RoomView::new(app.clone(), chat.clone(), &session, &room).with_error(message);
             refused(page(&app, &session, &format!("/chat/{room}"), &view).await)
         }
     }

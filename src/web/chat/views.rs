@@ -18,6 +18,7 @@ use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::chat::ChatReadModel;
 
 /// Messages a room page shows at first, and loads per "load older", at most (fewer if they
 /// would not fit in `CINDER_MAX_REPLY_BYTES`).
@@ -30,6 +31,7 @@ const HERE_SHOWN: usize = 100;
 /// `/chat/<room>`: the room's messages, live, and the form to send one.
 pub struct RoomView {
     app: AppState,
+    chat: ChatReadModel,
     session: Session,
     room: String,
     /// The oldest message on the page, where "load older" continues.
@@ -48,9 +50,10 @@ pub struct RoomView {
 }
 
 impl RoomView {
-    pub fn new(app: AppState, session: &Session, room: &str) -> Self {
+    pub fn new(app: AppState, chat: ChatReadModel, session: &Session, room: &str) -> Self {
         Self {
             app,
+            chat,
             session: session.clone(),
             room: room.to_owned(),
             oldest: None,
@@ -136,7 +139,7 @@ impl RoomView {
         before: Option<u64>,
     ) -> Result<(Vec<Markup>, Option<u64>), cinder_read_models::ProjectionError> {
         let page = paging::rendered(
-            self.app.chat.newest_before(&self.room, before),
+            self.chat.newest_before(&self.room, before),
             PAGE,
             list_budget(&self.app),
             message_item,
@@ -170,7 +173,7 @@ impl LiveView for RoomView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         let mut view =
-            RoomView::new(self.app.clone(), &self.session, &self.room).before(self.before);
+            RoomView::new(self.app.clone(), self.chat.clone(), &self.session, &self.room).before(self.before);
         let messages = view.recent()?;
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {
@@ -208,7 +211,7 @@ impl LiveView for RoomView {
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         // Rendered from a fresh view: `regions` re-sends everything, and the channel's view
         // resets its paging to match (see `handle_change`'s limit).
-        let mut view = RoomView::new(self.app.clone(), &self.session, &self.room);
+        let mut view = RoomView::new(self.app.clone(), self.chat.clone(), &self.session, &self.room);
         let messages = view.recent()?;
         Ok(vec![
             Patch::replace("older", view.older_control()),
@@ -322,6 +325,7 @@ impl LiveView for RoomView {
 /// `/chat`: the rooms, most recently active first, a page at a time; the first page is live.
 pub struct LobbyView {
     app: AppState,
+    chat: ChatReadModel,
     /// Show the rooms after this one instead of the first page (paging without JavaScript).
     after: Option<RoomCursor>,
     /// A room name the "open room" form refused, shown back with the reason.
@@ -329,9 +333,10 @@ pub struct LobbyView {
 }
 
 impl LobbyView {
-    pub fn new(app: AppState) -> Self {
+    pub fn new(app: AppState, chat: ChatReadModel) -> Self {
         Self {
             app,
+            chat,
             after: None,
             refused: None,
         }
@@ -363,7 +368,7 @@ impl LobbyView {
     /// The page of rooms: the list, and the link to the next page.
     fn rooms(&self) -> Result<(Markup, Markup), ViewError> {
         let page = paging::rendered(
-            self.app.chat.rooms_after(self.after.as_ref()),
+            self.chat.rooms_after(self.after.as_ref()),
             LOBBY_PAGE,
             list_budget(&self.app),
             room_item,

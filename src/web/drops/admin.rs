@@ -15,7 +15,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::is_admin;
+use crate::web::admin::is_admin;
 use super::views::SHOPPERS_TOPIC;
 use crate::presence::{pubsub_topic, PresenceChanged};
 use crate::web::errors::command_reply;
@@ -23,6 +23,7 @@ use crate::web::forms::csrf_refusal;
 use crate::web::live::{admin_page, LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::drops::DropsReadModel;
 
 /// 401 with the Basic challenge, so browsers ask for the password.
 pub fn challenge() -> Response {
@@ -39,6 +40,7 @@ pub fn challenge() -> Response {
 
 pub async fn page(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     Extension(session): Extension<Session>,
     headers: HeaderMap,
 ) -> Response {
@@ -49,19 +51,24 @@ pub async fn page(
         &app,
         &session,
         "/admin",
-        &AdminView::new(app.clone(), session.clone()),
+        &AdminView::new(app.clone(), drops.clone(), session.clone()),
     )
     .await
 }
 
 pub struct AdminView {
     app: AppState,
+    drops: DropsReadModel,
     session: Session,
 }
 
 impl AdminView {
-    pub fn new(app: AppState, session: Session) -> Self {
-        Self { app, session }
+    pub fn new(app: AppState, drops: DropsReadModel, session: Session) -> Self {
+        Self {
+            app,
+            drops,
+            session,
+        }
     }
 
     fn shoppers(&self) -> Markup {
@@ -95,7 +102,7 @@ impl AdminView {
     }
 
     fn products(&self) -> Result<Markup, ViewError> {
-        let products = self.app.drops.products()?;
+        let products = self.drops.products()?;
         Ok(html! {
             section #admin-products {
                 @for product in &products { (self.product(product)) }
@@ -132,7 +139,7 @@ impl AdminView {
                                         }
                                     }
                                     td { (level_badge(&item.id, item.level)) }
-                                    td.number { span id={ "incart-" (item.id) } { (self.app.drops.carts_holding(&item.id).unwrap_or(0)) } }
+                                    td.number { span id={ "incart-" (item.id) } { (self.drops.carts_holding(&item.id).unwrap_or(0)) } }
                                     td {
                                         form.inline.restock method="post" action="/admin/restock" data-cinder-submit="restock" data-cinder-keep {
                                             input type="hidden" name="_csrf" value=(self.app.signer.csrf_token(&self.session));
@@ -156,6 +163,10 @@ impl AdminView {
 impl LiveView for AdminView {
     fn title(&self) -> String {
         "Admin".into()
+    }
+
+    fn admin_only(&self) -> bool {
+        true
     }
 
     async fn render(&self) -> Result<Markup, ViewError> {
@@ -214,9 +225,7 @@ impl LiveView for AdminView {
         }
         let committed = self
             .app
-            .bus
-            .products
-            .execute(&product_id, command)
+            .bus.execute::<cinder_domain::drops::Product>(&product_id, command)
             .await
             .map_err(command_reply)?;
         Ok(Outcome {
@@ -229,12 +238,12 @@ impl LiveView for AdminView {
         let text = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default();
         match event {
             "release" => {
-                let product = self.app.drops.product(text("value")).ok().flatten()?;
+                let product = self.drops.product(text("value")).ok().flatten()?;
                 Some(format!("Released {}", product.name))
             }
             "restock" => {
                 let item_id = text("item_id");
-                let (product, item) = self.app.drops.item(item_id).ok().flatten()?;
+                let (product, item) = self.drops.item(item_id).ok().flatten()?;
                 Some(format!(
                     "Restocked {} size {}: +{}",
                     product.name,
@@ -361,7 +370,7 @@ async fn admin_command(app: &AppState, product_id: &str, command: ProductCommand
     if !cinder_domain::drops::is_valid_sku(product_id) {
         return (StatusCode::NOT_FOUND, "no such product or item").into_response();
     }
-    match app.bus.products.execute(product_id, command).await {
+    match app.bus.execute::<cinder_domain::drops::Product>(product_id, command).await {
         Ok(committed) => {
             app.progress.read_your_writes(committed.last()).await;
             Redirect::to("/admin").into_response()

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::admin::challenge;
-use super::is_admin;
+use crate::web::admin::is_admin;
 use crate::bus::CommandError;
 use crate::process::checkout::{checkout as run_checkout, CheckoutError};
 use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
@@ -98,6 +98,8 @@ pub struct CheckoutRefused {
 /// The admin credentials were missing or wrong: `401` with `WWW-Authenticate: Basic`.
 const ADMIN_ONLY: &str = "The admin password is needed (HTTP Basic, user `admin`)";
 use crate::web::AppState;
+use axum::Extension;
+use cinder_read_models::drops::DropsReadModel;
 
 /// A product as the API shows it: its items with counts and levels.
 pub fn product_json(product: &ProductView) -> Value {
@@ -131,8 +133,8 @@ pub fn product_json(product: &ProductView) -> Value {
         (status = 500, description = "The read model could not be read", body = ErrorBody),
     )
 )]
-pub async fn products(State(app): State<AppState>) -> Response {
-    match app.drops.products() {
+pub async fn products(Extension(drops): Extension<DropsReadModel>) -> Response {
+    match drops.products() {
         Ok(products) => Json(Products { products }).into_response(),
         Err(error) => read_failed(error),
     }
@@ -150,8 +152,11 @@ pub async fn products(State(app): State<AppState>) -> Response {
         (status = 500, description = "The read model could not be read", body = ErrorBody),
     )
 )]
-pub async fn product(State(app): State<AppState>, Path(id): Path<String>) -> Response {
-    match app.drops.product(&id) {
+pub async fn product(
+    Extension(drops): Extension<DropsReadModel>,
+    Path(id): Path<String>,
+) -> Response {
+    match drops.product(&id) {
         Ok(Some(product)) => Json(OneProduct { product }).into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, "no such product"),
         Err(error) => read_failed(error),
@@ -204,9 +209,7 @@ pub async fn create_product(
             .into_response();
     }
     match app
-        .bus
-        .products
-        .execute(&id, ProductCommand::CreateProduct(create))
+        .bus.execute::<cinder_domain::drops::Product>(&id, ProductCommand::CreateProduct(create))
         .await
     {
         Ok(committed) => {
@@ -255,13 +258,14 @@ pub async fn create_product(
 )]
 pub async fn release(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
     if !is_admin(&headers, &app) {
         return challenge();
     }
-    product_command(&app, &id, ProductCommand::ReleaseProduct).await
+    product_command(&app, &drops, &id, ProductCommand::ReleaseProduct).await
 }
 
 #[utoipa::path(
@@ -285,6 +289,7 @@ pub async fn release(
 )]
 pub async fn restock(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     headers: HeaderMap,
     Path(item_id): Path<String>,
     body: Bytes,
@@ -307,6 +312,7 @@ pub async fn restock(
     };
     product_command(
         &app,
+        &drops,
         product_id,
         ProductCommand::RestockItem {
             item_id: item_id.clone(),
@@ -316,14 +322,19 @@ pub async fn restock(
     .await
 }
 
-async fn product_command(app: &AppState, product_id: &str, command: ProductCommand) -> Response {
+async fn product_command(
+    app: &AppState,
+    drops: &DropsReadModel,
+    product_id: &str,
+    command: ProductCommand,
+) -> Response {
     if !cinder_domain::drops::is_valid_sku(product_id) {
         return json_error(StatusCode::NOT_FOUND, "no such product or item");
     }
-    match app.bus.products.execute(product_id, command).await {
+    match app.bus.execute::<cinder_domain::drops::Product>(product_id, command).await {
         Ok(committed) => {
             wait(app, committed.last()).await;
-            match app.drops.product(product_id) {
+            match drops.product(product_id) {
                 Ok(Some(product)) => Json(OneProduct { product }).into_response(),
                 _ => json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -357,6 +368,7 @@ async fn product_command(app: &AppState, product_id: &str, command: ProductComma
 )]
 pub async fn add_to_cart(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     Path(cart_id): Path<String>,
     body: Bytes,
 ) -> Response {
@@ -366,12 +378,12 @@ pub async fn add_to_cart(
     let Some(item_id) = item_id else {
         return json_error(StatusCode::BAD_REQUEST, "expected {\"item_id\": \"...\"}");
     };
-    match app.drops.item(&item_id) {
+    match drops.item(&item_id) {
         Ok(Some(_)) => {}
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such item"),
         Err(error) => return read_failed(error),
     }
-    cart_command(&app, &cart_id, CartCommand::AddItem { item_id }).await
+    cart_command(&app, &drops, &cart_id, CartCommand::AddItem { item_id }).await
 }
 
 #[utoipa::path(
@@ -394,24 +406,28 @@ pub async fn add_to_cart(
 )]
 pub async fn remove_from_cart(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     Path((cart_id, item_id)): Path<(String, String)>,
 ) -> Response {
-    cart_command(&app, &cart_id, CartCommand::RemoveItem { item_id }).await
+    cart_command(&app, &drops, &cart_id, CartCommand::RemoveItem { item_id }).await
 }
 
-async fn cart_command(app: &AppState, cart_id: &str, command: CartCommand) -> Response {
+async fn cart_command(
+    app: &AppState,
+    drops: &DropsReadModel,
+    cart_id: &str,
+    command: CartCommand,
+) -> Response {
     if !valid_cart_id(cart_id) {
         return json_error(StatusCode::NOT_FOUND, "no such cart");
     }
     match app
-        .bus
-        .carts
-        .execute(&stored_cart(cart_id), (stored_cart(cart_id), command))
+        .bus.execute::<cinder_domain::drops::Cart>(&stored_cart(cart_id), (stored_cart(cart_id), command))
         .await
     {
         Ok(committed) => {
             wait(app, committed.last()).await;
-            cart_response(app, cart_id)
+            cart_response(drops, cart_id)
         }
         Err(CommandError::Rejected(CartError::NotInCart)) => {
             json_error(StatusCode::NOT_FOUND, "that item is not in this cart")
@@ -420,8 +436,8 @@ async fn cart_command(app: &AppState, cart_id: &str, command: CartCommand) -> Re
     }
 }
 
-fn cart_response(app: &AppState, cart_id: &str) -> Response {
-    match app.drops.cart(&stored_cart(cart_id)) {
+fn cart_response(drops: &DropsReadModel, cart_id: &str) -> Response {
+    match drops.cart(&stored_cart(cart_id)) {
         Ok(items) => Json(CartBody {
             cart: Cart {
                 id: cart_id.to_owned(),
@@ -448,11 +464,15 @@ fn cart_response(app: &AppState, cart_id: &str) -> Response {
         (status = 503, description = "Refused: the event store is unavailable", body = CheckoutRefused),
     )
 )]
-pub async fn checkout(State(app): State<AppState>, Path(cart_id): Path<String>) -> Response {
+pub async fn checkout(
+    State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
+    Path(cart_id): Path<String>,
+) -> Response {
     if !valid_cart_id(&cart_id) {
         return json_error(StatusCode::NOT_FOUND, "no such cart");
     }
-    match run_checkout(&super::shop(&app), &stored_cart(&cart_id)).await {
+    match run_checkout(&super::shop(&app, &drops), &stored_cart(&cart_id)).await {
         Ok(purchase_id) => Json(CheckoutComplete {
             status: "complete",
             purchase_id,

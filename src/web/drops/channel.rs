@@ -3,7 +3,9 @@
 //! `stock_change` whenever an item's level changes.
 
 use async_trait::async_trait;
-use cinder_read_models::drops::{DropsChange, ProductView, CATALOG_TOPIC, LEVELS_TOPIC};
+use cinder_read_models::drops::{
+    DropsChange, DropsReadModel, ProductView, CATALOG_TOPIC, LEVELS_TOPIC,
+};
 use cinder_read_models::Change;
 use serde_json::{json, Value};
 
@@ -12,7 +14,9 @@ use crate::pubsub::RenderKey;
 use crate::web::socket::{reason, Channel, ChannelFactory, Joined, Push, SocketInfo};
 use crate::web::AppState;
 
-pub struct ProductChannels;
+pub struct ProductChannels {
+    pub drops: DropsReadModel,
+}
 
 #[async_trait]
 impl ChannelFactory for ProductChannels {
@@ -32,7 +36,7 @@ impl ChannelFactory for ProductChannels {
             app.pubsub.subscribe(CATALOG_TOPIC),
             app.pubsub.subscribe(LEVELS_TOPIC),
         ];
-        let product = app
+        let product = self
             .drops
             .product(id)
             .map_err(|_| reason("could not read the product"))?

@@ -5,11 +5,12 @@
 //! words we do not know get a hue of their own from a hash, so different products still look
 //! different. Only numbers and our own colour names reach the SVG, never the product's text.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::web::AppState;
+use axum::Extension;
+use cinder_read_models::drops::DropsReadModel;
 
 /// Where the picture of product `id` is served.
 pub fn path(id: &str) -> String {
@@ -17,8 +18,11 @@ pub fn path(id: &str) -> String {
 }
 
 /// `GET /drops/products/<id>/image.svg`.
-pub async fn image(State(app): State<AppState>, Path(id): Path<String>) -> Response {
-    match app.drops.product(&id) {
+pub async fn image(
+    Extension(drops): Extension<DropsReadModel>,
+    Path(id): Path<String>,
+) -> Response {
+    match drops.product(&id) {
         Ok(Some(product)) => (
             [
                 (header::CONTENT_TYPE, "image/svg+xml"),

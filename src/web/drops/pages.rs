@@ -17,30 +17,34 @@ use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::drops::DropsReadModel;
 
-pub async fn shop(State(app): State<AppState>, Extension(session): Extension<Session>) -> Response {
-    let view = ShopView::new(app.clone(), session.clone());
+pub async fn shop(State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>, Extension(session): Extension<Session>) -> Response {
+    let view = ShopView::new(app.clone(), drops.clone(), session.clone());
     page(&app, &session, "/drops", &view).await
 }
 
 pub async fn checkout(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    let view = CheckoutView::new(app.clone(), session.clone());
+    let view = CheckoutView::new(app.clone(), drops.clone(), session.clone());
     page(&app, &session, "/drops/checkout", &view).await
 }
 
 /// "Buy now" without JavaScript.
 pub async fn buy(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     Extension(session): Extension<Session>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
         return refused;
     }
-    match run_checkout(&super::shop(&app), &cart_id(&session)).await {
+    match run_checkout(&super::shop(&app, &drops), &cart_id(&session)).await {
         Ok(purchase_id) => Redirect::to(&format!("/drops/purchases/{purchase_id}")).into_response(),
         Err(error) => (
             StatusCode::CONFLICT,
@@ -55,10 +59,11 @@ pub async fn buy(
 /// The success page of a purchase.
 pub async fn purchase(
     State(app): State<AppState>,
+    Extension(drops): Extension<DropsReadModel>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    match app.drops.purchase(&id) {
+    match drops.purchase(&id) {
         Ok(Some(purchase))
             if purchase.cart_id == cart_id(&session)
                 && purchase.status == PurchaseStatus::Completed =>
@@ -139,9 +144,7 @@ async fn cart_form(
     }
     let item_id = form.get("item_id").cloned().unwrap_or_default();
     match app
-        .bus
-        .carts
-        .execute(&cart_id(&session), (cart_id(&session), command(item_id)))
+        .bus.execute::<cinder_domain::drops::Cart>(&cart_id(&session), (cart_id(&session), command(item_id)))
         .await
     {
         Ok(committed) => {

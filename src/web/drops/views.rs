@@ -16,6 +16,7 @@ use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::drops::DropsReadModel;
 
 /// Adds or removes an item of the visitor's cart (their session's), from a page.
 async fn change_cart(
@@ -24,9 +25,7 @@ async fn change_cart(
     command: CartCommand,
 ) -> Result<Outcome, Value> {
     let committed = app
-        .bus
-        .carts
-        .execute(&cart_id(session), (cart_id(session), command))
+        .bus.execute::<cinder_domain::drops::Cart>(&cart_id(session), (cart_id(session), command))
         .await
         .map_err(command_reply)?;
     Ok(Outcome {
@@ -58,6 +57,7 @@ fn track_shopper(app: &AppState, session: &Session, page: &str) -> Tracked {
 /// `/drops`: every product in display order, live levels, and the cart.
 pub struct ShopView {
     app: AppState,
+    drops: DropsReadModel,
     session: Session,
     /// The cart's items, to know which cart lines a level change greys out.
     cart: Vec<String>,
@@ -65,10 +65,11 @@ pub struct ShopView {
 }
 
 impl ShopView {
-    pub fn new(app: AppState, session: Session) -> Self {
-        let cart = app.drops.cart(&cart_id(&session)).unwrap_or_default();
+    pub fn new(app: AppState, drops: DropsReadModel, session: Session) -> Self {
+        let cart = drops.cart(&cart_id(&session)).unwrap_or_default();
         Self {
             app,
+            drops,
             session,
             cart,
             present: None,
@@ -76,12 +77,16 @@ impl ShopView {
     }
 
     fn products(&self) -> Result<Markup, ViewError> {
-        product_list(&self.app, &self.session)
+        product_list(&self.app, &self.drops, &self.session)
     }
 }
 
-fn product_list(app: &AppState, session: &Session) -> Result<Markup, ViewError> {
-    let products = app.drops.products()?;
+fn product_list(
+    app: &AppState,
+    drops: &DropsReadModel,
+    session: &Session,
+) -> Result<Markup, ViewError> {
+    let products = drops.products()?;
     Ok(html! {
         section #products.products {
             @for product in &products { (product_card(product, app, session)) }
@@ -105,7 +110,7 @@ impl LiveView for ShopView {
             p.flash data-cinder-flash role="alert" {}
             div.store {
                 (self.products()?)
-                (cart_panel(&self.app, &self.session, &self.cart))
+                (cart_panel(&self.app, &self.drops, &self.session, &self.cart))
             }
         })
     }
@@ -113,7 +118,7 @@ impl LiveView for ShopView {
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         Ok(vec![
             Patch::replace("products", self.products()?),
-            Patch::replace("cart", cart_panel(&self.app, &self.session, &self.cart)),
+            Patch::replace("cart", cart_panel(&self.app, &self.drops, &self.session, &self.cart)),
         ])
     }
 
@@ -145,7 +150,7 @@ impl LiveView for ShopView {
 
     fn flash(&self, event: &str, value: &Value) -> Option<String> {
         let item_id = item_value(value);
-        let what = match self.app.drops.item(&item_id) {
+        let what = match self.drops.item(&item_id) {
             Ok(Some((product, _))) => describe(&product, &item_id),
             _ => "The size".to_owned(),
         };
@@ -157,7 +162,7 @@ impl LiveView for ShopView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        shop_change(&self.app, &self.session, &mut self.cart, change, true)
+        shop_change(&self.app, &self.drops, &self.session, &mut self.cart, change, true)
     }
 
     fn joined(&mut self) {
@@ -169,6 +174,7 @@ impl LiveView for ShopView {
 /// cart lines; the cart follows every tab of the session.
 fn shop_change(
     app: &AppState,
+    drops: &DropsReadModel,
     session: &Session,
     cart: &mut Vec<String>,
     change: &Change,
@@ -179,7 +185,7 @@ fn shop_change(
     };
     match change {
         // Created or released: the list is short, show it whole (a new product appears too).
-        DropsChange::Product(_) if with_products => match product_list(app, session) {
+        DropsChange::Product(_) if with_products => match product_list(app, drops, session) {
             Ok(list) => vec![Patch::replace("products", list)],
             Err(error) => {
                 tracing::warn!(%error, "drops: could not render the products");
@@ -192,7 +198,7 @@ fn shop_change(
             level,
         } => {
             let mut patches = Vec::new();
-            let product = app.drops.product(product_id).ok().flatten();
+            let product = drops.product(product_id).ok().flatten();
             if with_products {
                 if let Some(item) = product.as_ref().and_then(|p| p.item(item_id)) {
                     patches.push(Patch::replace(
@@ -216,7 +222,7 @@ fn shop_change(
             items,
         } if *changed == cart_id(session) => {
             *cart = items.clone();
-            vec![Patch::replace("cart", cart_panel(app, session, cart))]
+            vec![Patch::replace("cart", cart_panel(app, drops, session, cart))]
         }
         _ => Vec::new(),
     }
@@ -225,6 +231,7 @@ fn shop_change(
 /// `/drops/checkout`: the cart, its total, and "buy".
 pub struct CheckoutView {
     app: AppState,
+    drops: DropsReadModel,
     session: Session,
     cart: Vec<String>,
     present: Option<Tracked>,
@@ -234,10 +241,11 @@ pub struct CheckoutView {
 }
 
 impl CheckoutView {
-    pub fn new(app: AppState, session: Session) -> Self {
-        let cart = app.drops.cart(&cart_id(&session)).unwrap_or_default();
+    pub fn new(app: AppState, drops: DropsReadModel, session: Session) -> Self {
+        let cart = drops.cart(&cart_id(&session)).unwrap_or_default();
         Self {
             app,
+            drops,
             session,
             cart,
             present: None,
@@ -267,7 +275,7 @@ impl LiveView for CheckoutView {
                 p.lead { a href="/drops" { "Back to the store" } }
             }
             div.narrow.card.checkout-card {
-                (summary(&self.app, &self.cart))
+                (summary(&self.drops, &self.cart))
                 (self.buy_region())
                 p.error data-cinder-flash role="alert" {}
             }
@@ -276,7 +284,7 @@ impl LiveView for CheckoutView {
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         Ok(vec![
-            Patch::replace("summary", summary(&self.app, &self.cart)),
+            Patch::replace("summary", summary(&self.drops, &self.cart)),
             Patch::replace("checkout", self.buy_region()),
         ])
     }
@@ -289,7 +297,7 @@ impl LiveView for CheckoutView {
         if event != "buy" {
             return Err(json!({"reason": format!("unknown event {event:?}")}));
         }
-        match checkout(&super::shop(&self.app), &cart_id(&self.session)).await {
+        match checkout(&super::shop(&self.app, &self.drops), &cart_id(&self.session)).await {
             Ok(purchase_id) => {
                 let patch = Patch::replace("checkout", success(&purchase_id));
                 self.purchased = Some(purchase_id);
@@ -304,10 +312,10 @@ impl LiveView for CheckoutView {
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         let before = self.cart.clone();
-        let mut patches = shop_change(&self.app, &self.session, &mut self.cart, change, false);
+        let mut patches = shop_change(&self.app, &self.drops, &self.session, &mut self.cart, change, false);
         if self.cart != before {
             patches = vec![
-                Patch::replace("summary", summary(&self.app, &self.cart)),
+                Patch::replace("summary", summary(&self.drops, &self.cart)),
                 Patch::replace("checkout", self.buy_region()),
             ];
         }
@@ -340,10 +348,10 @@ fn buy_control(app: &AppState, session: &Session, cart: &[String]) -> Markup {
     }
 }
 
-fn summary(app: &AppState, cart: &[String]) -> Markup {
+fn summary(drops: &DropsReadModel, cart: &[String]) -> Markup {
     let lines: Vec<_> = cart
         .iter()
-        .filter_map(|id| app.drops.item(id).ok().flatten())
+        .filter_map(|id| drops.item(id).ok().flatten())
         .collect();
     let total: u64 = lines.iter().map(|(p, _)| u64::from(p.price_usd)).sum();
     html! {
@@ -412,7 +420,7 @@ pub fn size_button(item: &ItemView, level: Level) -> Markup {
 }
 
 /// What a size's level says in words, so the colour is never the only sign.
-fn level_label(level: Level) -> &'static str {
+pub(super) fn level_label(level: Level) -> &'static str {
     match level {
         Level::High => "in stock",
         Level::Medium => "limited",
@@ -421,7 +429,12 @@ fn level_label(level: Level) -> &'static str {
     }
 }
 
-fn cart_panel(app: &AppState, session: &Session, cart: &[String]) -> Markup {
+fn cart_panel(
+    app: &AppState,
+    drops: &DropsReadModel,
+    session: &Session,
+    cart: &[String],
+) -> Markup {
     html! {
         aside #cart.cart.card aria-labelledby="cart-heading" {
             h2 #cart-heading { "Your cart " span.count { (cart.len()) } }
@@ -430,7 +443,7 @@ fn cart_panel(app: &AppState, session: &Session, cart: &[String]) -> Markup {
             }
             ol #cart-items.cart-lines {
                 @for item_id in cart {
-                    @match app.drops.item(item_id).ok().flatten() {
+                    @match drops.item(item_id).ok().flatten() {
                         Some((product, item)) => {
                             (cart_line(app, session, &product, item_id, item.level))
                         }

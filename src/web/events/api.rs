@@ -76,7 +76,7 @@ pub async fn events(
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no event at that position"),
         Err(response) => return response,
     };
-    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
+    let viewer = Viewer::of(&app, &session, crate::web::admin::is_admin(&headers, &app));
     match app.log.read_after(cursor, limit).await {
         Ok(events) => {
             let (shown, _) = within_budget(&app, &viewer, &events);
@@ -95,7 +95,7 @@ pub async fn events(
     tag = "events",
     operation_id = "events_history",
     params(
-        ("aggregate_type" = String, Path, description = "An aggregate type, as `Room` or `Bookmark`"),
+        ("aggregate_type" = String, Path, description = "An aggregate type (as `aggregate_type` in `GET /api/events`)"),
         ("aggregate_id" = String, Path, description = "An aggregate's id"),
         ("after" = Option<u64>, Query, description = "A sequence: events after it (default 0: from the first)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Events at most (default 200); fewer when the page would pass CINDER_MAX_REPLY_BYTES"),
@@ -139,7 +139,7 @@ pub async fn aggregate_events(
         Ok(page) => page,
         Err(error) => return store_error(error),
     };
-    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
+    let viewer = Viewer::of(&app, &session, crate::web::admin::is_admin(&headers, &app));
     let (shown, count) = within_budget(&app, &viewer, &page);
     let next = count
         .checked_sub(1)

@@ -50,7 +50,7 @@ impl ChannelFactory for LogChannels {
             Some(token) => {
                 let (session, admin) = crate::web::live::token_holder(app, token)
                     .map_err(|error| reason(error.to_string()))?;
-                Viewer::of(&session, admin)
+                Viewer::of(app, &session, admin)
             }
         };
         let subscription = app.pubsub.subscribe(LOG_TOPIC);

@@ -15,64 +15,99 @@ mod pages;
 mod viewer;
 mod views;
 
+use std::sync::Arc;
+
 use axum::routing::get;
-use cinder_read_models::{ProjectionError, StoredEvent};
+use cinder_read_models::{Projection, ProjectionError, StoredEvent};
 use maud::Markup;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use channel::LogChannels;
-pub use viewer::Viewer;
+pub use viewer::{redacted, Viewer};
 
+use super::app::{App, Nav, Registration};
 use super::live::LiveView;
 #[cfg(doc)]
 use super::paging::list_budget;
 use super::session::Session;
+use super::socket::ChannelFactory;
 use super::AppState;
 
 /// Events of one aggregate a history page or API page holds at most.
 pub const HISTORY_PAGE: usize = 200;
 
-pub fn routes() -> OpenApiRouter<AppState> {
-    let heavy = heavy::HeavyReads::new(heavy::HEAVY_READS, heavy::HEAVY_WAITING);
-    let limited = OpenApiRouter::new()
-        .route(
-            "/events/{aggregate_type}/{aggregate_id}",
-            get(pages::history),
-        )
-        .route(
-            "/events/{aggregate_type}/{aggregate_id}/at/{position}",
-            get(pages::as_of),
-        )
-        .routes(routes!(api::events))
-        .routes(routes!(api::aggregate_events))
-        .route_layer(axum::middleware::from_fn_with_state(heavy, heavy::limit));
-    OpenApiRouter::new()
-        .route("/events", get(pages::tail))
-        .merge(limited)
-}
+/// The explorer, registered as apps are: it has pages, a topic and a nav entry, and no
+/// aggregates or projections of its own (it reads the log, and asks the other apps what of it
+/// is private and how to rebuild their aggregates "as of" an event).
+pub static APP: Registration = Registration {
+    name: "events",
+    projections: &[],
+    aggregates: |_| {},
+    open: |_| Ok(Arc::new(Explorer)),
+};
 
-/// The explorer's live view at `path` (`/events`, optionally `?type=<aggregate type>`, or an
-/// aggregate's page at its latest events).
-pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
-    if path.starts_with("/events/") {
-        return views::AggregateView::mount(app, Viewer::of(session, false), path)
-            .map(|view| Box::new(view) as _);
+/// The event explorer on a node.
+pub struct Explorer;
+
+impl App for Explorer {
+    fn nav(&self) -> Option<Nav> {
+        Some(Nav {
+            href: "/events",
+            label: "Events",
+            blurb: "The log behind it all",
+        })
     }
-    let (base, query) = path.split_once('?').unwrap_or((path, ""));
-    if base != "/events" {
-        return None;
+
+    fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        Vec::new()
     }
-    let filter = query
-        .strip_prefix("type=")
-        .filter(|t| is_aggregate_type(t))
-        .map(str::to_owned);
-    Some(Box::new(views::TailView::new(
-        app.clone(),
-        Viewer::of(session, false),
-        filter,
-    )))
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        let heavy = heavy::HeavyReads::new(heavy::HEAVY_READS, heavy::HEAVY_WAITING);
+        let limited = OpenApiRouter::new()
+            .route(
+                "/events/{aggregate_type}/{aggregate_id}",
+                get(pages::history),
+            )
+            .route(
+                "/events/{aggregate_type}/{aggregate_id}/at/{position}",
+                get(pages::as_of),
+            )
+            .routes(routes!(api::events))
+            .routes(routes!(api::aggregate_events))
+            .route_layer(axum::middleware::from_fn_with_state(heavy, heavy::limit));
+        crate::web::openapi::tagged("events", "The event log and aggregate histories")
+            .route("/events", get(pages::tail))
+            .merge(limited)
+    }
+
+    fn channels(&self) -> Vec<Arc<dyn ChannelFactory>> {
+        vec![Arc::new(LogChannels)]
+    }
+
+    /// The explorer's live view at `path` (`/events`, optionally `?type=<aggregate type>`, or
+    /// an aggregate's page at its latest events).
+    fn mount(&self, path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+        if path.starts_with("/events/") {
+            return views::AggregateView::mount(app, Viewer::of(app, session, false), path)
+                .map(|view| Box::new(view) as _);
+        }
+        let (base, query) = path.split_once('?').unwrap_or((path, ""));
+        if base != "/events" {
+            return None;
+        }
+        let filter = query
+            .strip_prefix("type=")
+            .filter(|t| is_aggregate_type(t))
+            .map(str::to_owned);
+        Some(Box::new(views::TailView::new(
+            app.clone(),
+            Viewer::of(app, session, false),
+            filter,
+        )))
+    }
 }
 
 /// Whether `name` could be an aggregate type: 1–64 ASCII letters and digits.
@@ -87,12 +122,12 @@ pub fn is_aggregate_id(id: &str) -> bool {
 }
 
 /// An event's payload as `viewer` may see it: each app may hide what only some people may see
-/// (private bookmarks; visitors' todo lists, carts and purchases).
+/// (private bookmarks; visitors' todo lists, carts and purchases; who voted for what).
 pub fn shown_payload(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Value {
-    match event.aggregate_type.as_str() {
-        "Bookmark" => super::bookmarks::public_payload(app, event),
-        _ => viewer::visible_payload(app, viewer, event),
-    }
+    app.apps
+        .iter()
+        .find_map(|each| each.redact(event, viewer))
+        .unwrap_or_else(|| event.payload.clone())
 }
 
 /// When an event was recorded, for people: the date and time to the second (the exact instant
@@ -150,29 +185,26 @@ pub trait AsOf: Send + Sync {
     fn render(&self, budget: usize) -> Result<Markup, ProjectionError>;
 }
 
-/// A new, empty [`AsOf`] view of one aggregate.
-type NewAsOf = fn(&str) -> Result<Box<dyn AsOf>, ProjectionError>;
+/// How an app makes a new, empty [`AsOf`] view of one of its aggregates (given its id).
+pub type NewAsOf = fn(&str) -> Result<Box<dyn AsOf>, ProjectionError>;
 
-/// The aggregate types with "as of" views, and how each app makes one.
-const AS_OF: &[(&str, NewAsOf)] = &[
-    ("Room", super::chat::as_of),
-    ("TodoList", super::todos::as_of),
-];
+/// How aggregates of this type are rebuilt "as of" an event, if an app has such a view.
+fn as_of_maker(app: &AppState, aggregate_type: &str) -> Option<NewAsOf> {
+    app.apps.iter().find_map(|each| each.as_of(aggregate_type))
+}
 
 /// Whether aggregates of this type can be seen "as of" an event.
-fn supports_as_of(aggregate_type: &str) -> bool {
-    AS_OF.iter().any(|(t, _)| *t == aggregate_type)
+fn supports_as_of(app: &AppState, aggregate_type: &str) -> bool {
+    as_of_maker(app, aggregate_type).is_some()
 }
 
 /// An empty "as of" view of one aggregate, if its type has one.
 fn as_of_view(
+    app: &AppState,
     aggregate_type: &str,
     aggregate_id: &str,
 ) -> Option<Result<Box<dyn AsOf>, ProjectionError>> {
-    AS_OF
-        .iter()
-        .find(|(t, _)| *t == aggregate_type)
-        .map(|(_, new)| new(aggregate_id))
+    as_of_maker(app, aggregate_type).map(|new| new(aggregate_id))
 }
 
 /// A sled database for a throwaway read model: deleted when dropped, with a small cache so

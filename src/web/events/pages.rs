@@ -52,10 +52,10 @@ pub async fn tail(
     if let Some(before) = filter.before {
         let filter = filter.aggregate_type.filter(|t| !t.is_empty());
         let view =
-            TailView::new(app.clone(), Viewer::of(&session, false), filter).before(Some(before));
+            TailView::new(app.clone(), Viewer::of(&app, &session, false), filter).before(Some(before));
         return static_page(&app, &session, &view).await;
     }
-    match super::mount(&path, &session, &app) {
+    match crate::web::live::mount(&path, &session, &app) {
         Some(view) => page(&app, &session, &path, view.as_ref()).await,
         None => not_found_page(&app, &session),
     }
@@ -93,8 +93,8 @@ pub async fn history(
         Ok(events) => events,
         Err(error) => return unavailable(error),
     };
-    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
-    let rebuildable = supports_as_of(&aggregate_type)
+    let viewer = Viewer::of(&app, &session, crate::web::admin::is_admin(&headers, &app));
+    let rebuildable = supports_as_of(&app, &aggregate_type)
         && viewer.may_see_aggregate(&app, &aggregate_type, &aggregate_id);
     let base = format!("/events/{aggregate_type}/{aggregate_id}");
     // Each event rendered on its own, so the page stops where the next would pass the budget.
@@ -170,12 +170,12 @@ pub async fn as_of(
         Ok(_) => return not_found_page(&app, &session),
         Err(error) => return unavailable(error),
     };
-    let rebuilt: Arc<dyn AsOf> = match as_of_view(&aggregate_type, &aggregate_id) {
+    let rebuilt: Arc<dyn AsOf> = match as_of_view(&app, &aggregate_type, &aggregate_id) {
         Some(Ok(rebuilt)) => Arc::from(rebuilt),
         Some(Err(error)) => return crate::web::errors::internal_page(error),
         None => return not_found_page(&app, &session),
     };
-    let viewer = Viewer::of(&session, crate::web::drops::is_admin(&headers, &app));
+    let viewer = Viewer::of(&app, &session, crate::web::admin::is_admin(&headers, &app));
     if !viewer.may_see_aggregate(&app, &aggregate_type, &aggregate_id) {
         return private_page(&app, &session, &aggregate_type);
     }

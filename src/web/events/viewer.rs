@@ -1,8 +1,10 @@
-//! Who is looking at the log, and what of visitors' own aggregates they may see.
+//! Who is looking at the log, and what of it they may see.
 //!
-//! A todo list, a cart and a purchase belong to one visitor: the log is public, so their events
-//! are shown redacted (type, sequence and time, not the payload) to everyone but their owner
-//! (the session whose derived id the aggregate carries, see `src/opaque.rs`) and the admin.
+//! The log is public, but some aggregates belong to one visitor (a todo list, a cart, a
+//! purchase, a vote): their events are shown redacted (type, sequence and time, not the
+//! payload) to everyone but their owner (the session whose derived ids the apps list, see
+//! [`crate::web::App::owned_by`] and `src/opaque.rs`) and the admin. Which events those are is
+//! each app's to say ([`crate::web::App::redact`], [`crate::web::App::may_see`]).
 
 use cinder_domain::StoredEvent;
 use serde_json::{json, Value};
@@ -10,10 +12,11 @@ use serde_json::{json, Value};
 use crate::web::session::Session;
 use crate::web::AppState;
 
-/// Someone reading the log: the visitor's own aggregate ids, and whether they are the admin.
+/// Someone reading the log: the ids of the visitor's own aggregates, and whether they are the
+/// admin.
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
-    /// The todo list and cart of the viewer's session.
+    /// What the apps say the viewer's session owns (their todo list, their cart, …).
     owns: Vec<String>,
     admin: bool,
 }
@@ -25,12 +28,13 @@ impl Viewer {
     }
 
     /// The visitor of `session`; `admin` when they also proved the admin password.
-    pub fn of(session: &Session, admin: bool) -> Self {
+    pub fn of(app: &AppState, session: &Session, admin: bool) -> Self {
         Self {
-            owns: vec![
-                crate::web::todos::list_id(session),
-                crate::web::drops::cart_id(session),
-            ],
+            owns: app
+                .apps
+                .iter()
+                .flat_map(|each| each.owned_by(session))
+                .collect(),
             admin,
         }
     }
@@ -46,59 +50,26 @@ impl Viewer {
         }
     }
 
-    /// Whether the viewer may see the per-visitor aggregate `id` (a list or cart id).
-    fn may_see(&self, id: &str) -> bool {
-        self.admin || self.owns.iter().any(|own| own == id)
+    pub fn is_admin(&self) -> bool {
+        self.admin
     }
 
-    /// Whether the viewer may see the events of this aggregate whole.
+    /// Whether the viewer may see what belongs to `owner` (an id an app's `owned_by` gives):
+    /// theirs, or they are the admin.
+    pub fn may_see(&self, owner: &str) -> bool {
+        self.admin || self.owns.iter().any(|own| own == owner)
+    }
+
+    /// Whether the viewer may see the events of this aggregate whole: every app agrees.
     pub fn may_see_aggregate(&self, app: &AppState, aggregate_type: &str, id: &str) -> bool {
-        match aggregate_type {
-            "TodoList" | "Cart" => self.may_see(id),
-            "Purchase" => {
-                self.admin
-                    || app
-                        .drops
-                        .purchase(id)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|purchase| self.may_see(&purchase.cart_id))
-            }
-            _ => true,
-        }
+        app.apps
+            .iter()
+            .all(|each| each.may_see(aggregate_type, id, self))
     }
 }
 
-/// What a visitor's aggregate is called in a redacted payload.
-fn owned_kind(aggregate_type: &str) -> Option<&'static str> {
-    match aggregate_type {
-        "TodoList" => Some("a visitor's todo list"),
-        "Cart" => Some("a visitor's cart"),
-        "Purchase" => Some("a visitor's purchase"),
-        _ => None,
-    }
-}
-
-/// The payload of `event` as `viewer` may see it: whole, or (a visitor's aggregate they do not
-/// own) only its event type and what it is.
-pub fn visible_payload(app: &AppState, viewer: &Viewer, event: &StoredEvent) -> Value {
-    let Some(kind) = owned_kind(&event.aggregate_type) else {
-        return event.payload.clone();
-    };
-    let owner_sees = match event.aggregate_type.as_str() {
-        // The first event names the cart, before the read model may know the purchase.
-        "Purchase" => event
-            .payload
-            .pointer("/PurchaseStarted/cart_id")
-            .and_then(Value::as_str)
-            .map_or_else(
-                || viewer.may_see_aggregate(app, "Purchase", &event.aggregate_id),
-                |cart| viewer.may_see(cart),
-            ),
-        other => viewer.may_see_aggregate(app, other, &event.aggregate_id),
-    };
-    if owner_sees {
-        return event.payload.clone();
-    }
-    json!({ event.event_type.clone(): { "redacted": format!("{kind}: only its owner sees it") } })
+/// `event`'s payload as shown to someone who may not see it: its event type and what it is
+/// (`what`, as "a visitor's cart"), nothing else.
+pub fn redacted(event: &StoredEvent, what: &str) -> Value {
+    json!({ event.event_type.clone(): { "redacted": format!("{what}: only its owner sees it") } })
 }

@@ -112,9 +112,10 @@ impl LiveView for TailView {
             form.card.inline-form method="get" action="/events" {
                 label for="event-type" { "Aggregate type" }
                 input #event-type type="text" name="type" value=(self.filter.as_deref().unwrap_or_default())
-                    placeholder="e.g. Room" list="aggregate-types" autocomplete="off";
+                    placeholder=[self.app.bus.aggregate_types().first().map(|t| format!("e.g. {t}"))]
+                    list="aggregate-types" autocomplete="off";
                 datalist #aggregate-types {
-                    @for t in ["Room", "Bookmark", "TodoList", "Product", "Cart", "Purchase"] { option value=(t) {} }
+                    @for t in self.app.bus.aggregate_types() { option value=(t) {} }
                 }
                 button type="submit" { "Filter" }
                 @if self.filter.is_some() { a.button.secondary href="/events" { "All events" } }
@@ -267,7 +268,7 @@ impl AggregateView {
         if !super::is_aggregate_type(aggregate_type) || !super::is_aggregate_id(aggregate_id) {
             return None;
         }
-        let rebuildable = super::supports_as_of(aggregate_type)
+        let rebuildable = super::supports_as_of(app, aggregate_type)
             && viewer.may_see_aggregate(app, aggregate_type, aggregate_id);
         Some(Self {
             app: app.clone(),

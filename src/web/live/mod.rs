@@ -94,6 +94,12 @@ pub trait LiveView: Send + Sync {
     /// Called once the view is joined over a socket (not for a plain page render): the place to
     /// start counting the visitor as present.
     fn joined(&mut self) {}
+
+    /// Whether only the admin may join this view: then only a page rendered for the admin
+    /// (with [`admin_page`]) carries a token that can.
+    fn admin_only(&self) -> bool {
+        false
+    }
 }
 
 /// What handling an event produced.
@@ -143,13 +149,11 @@ pub fn token_holder(app: &AppState, token: &str) -> Result<(Session, bool), Toke
     Ok((claims.session, admin))
 }
 
-/// Finds the live view at `path`. Each app mounts its own paths.
+/// Finds the live view at `path`: the first app that mounts it (each mounts its own paths).
 pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
-    super::chat::mount(path, session, app)
-        .or_else(|| super::bookmarks::mount(path, session, app))
-        .or_else(|| super::todos::mount(path, session, app))
-        .or_else(|| super::drops::mount(path, session, app))
-        .or_else(|| super::events::mount(path, session, app))
+    app.apps
+        .iter()
+        .find_map(|each| each.mount(path, session, app))
 }
 
 /// The full page of a live view: its first paint, with what the client script needs to join.
@@ -301,12 +305,12 @@ impl ChannelFactory for LiveChannels {
         if claims.path != path {
             return Err(reason("invalid token"));
         }
-        if path.starts_with("/admin") && !claims.is_admin(app) {
-            return Err(reason("forbidden"));
-        }
         let at = resume::position(app, &payload).await;
         let mut view =
             mount(path, &claims.session, app).ok_or_else(|| reason("no live view here"))?;
+        if view.admin_only() && !claims.is_admin(app) {
+            return Err(reason("forbidden"));
+        }
         view.joined();
         let since = app
             .pubsub

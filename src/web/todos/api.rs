@@ -8,14 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cinder_domain::todos::{
-    AddTodo, DeleteTodo, EditTodo, TodoCommand, TodoError, ToggleAll, ToggleTodo,
+    AddTodo, DeleteTodo, EditTodo, TodoError, ToggleAll, ToggleTodo,
 };
-use cinder_read_models::todos::Todo;
+use cinder_read_models::todos::{Todo, TodosReadModel};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::list_id;
+use super::{context, list_id};
+use crate::web::context::Context;
 use super::views::counts_of;
 use crate::bus::CommandError;
 use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
@@ -73,8 +74,11 @@ use crate::web::AppState;
         (status = 500, description = "The read model could not be read", body = ErrorBody),
     )
 )]
-pub async fn list(State(app): State<AppState>, Extension(session): Extension<Session>) -> Response {
-    list_response(&app, &session)
+pub async fn list(
+    Extension(todos): Extension<TodosReadModel>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    list_response(&todos, &session)
 }
 
 /// `POST /api/todos` `{"title"}`.
@@ -95,6 +99,7 @@ pub async fn list(State(app): State<AppState>, Extension(session): Extension<Ses
 )]
 pub async fn add(
     State(app): State<AppState>,
+    Extension(todos): Extension<TodosReadModel>,
     Extension(session): Extension<Session>,
     body: Bytes,
 ) -> Response {
@@ -104,10 +109,9 @@ pub async fn add(
     let Some(Value::String(title)) = body.get("title") else {
         return json_error(StatusCode::BAD_REQUEST, "title must be a string");
     };
-    let command = TodoCommand::AddTodo(AddTodo {
-        title: title.clone(),
-    });
-    run(&app, &session, vec![command]).await
+    let ctx = Context::for_visitor(&app, &session);
+    let title = title.clone();
+    answer(&todos, &session, context::add_todo(&ctx, AddTodo { title }).await)
 }
 
 /// `PATCH /api/todos/<id>` `{"title"?, "completed"?}`: rename (empty deletes) and/or set done;
@@ -131,6 +135,7 @@ pub async fn add(
 )]
 pub async fn update(
     State(app): State<AppState>,
+    Extension(todos): Extension<TodosReadModel>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
     body: Bytes,
@@ -141,27 +146,20 @@ pub async fn update(
     let Some(body) = object(&body) else {
         return expected("{\"title\"?, \"completed\"?}");
     };
-    let mut commands = Vec::new();
-    match body.get("title") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(title)) => commands.push(TodoCommand::EditTodo(EditTodo {
-            id,
-            title: title.clone(),
-        })),
+    let title = match body.get("title") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(title)) => Some(title.clone()),
         Some(_) => return json_error(StatusCode::BAD_REQUEST, "title must be a string"),
-    }
-    match body.get("completed") {
-        None | Some(Value::Null) => {}
-        Some(Value::Bool(completed)) => commands.push(TodoCommand::ToggleTodo(ToggleTodo {
-            id,
-            completed: Some(*completed),
-        })),
+    };
+    let completed = match body.get("completed") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(completed)) => Some(*completed),
         Some(_) => return json_error(StatusCode::BAD_REQUEST, "completed must be true or false"),
-    }
-    if commands.is_empty() {
+    };
+    if title.is_none() && completed.is_none() {
         // Nothing to change (as a JSON merge patch `{}` is): the list, if the todo is there.
-        return match app.todos.list(&list_id(&session)) {
-            Ok(todos) if todos.iter().any(|todo| todo.id == id) => list_response(&app, &session),
+        return match todos.list(&list_id(&session)) {
+            Ok(found) if found.iter().any(|todo| todo.id == id) => list_response(&todos, &session),
             Ok(_) => not_found(),
             Err(error) => {
                 tracing::error!(%error, "todos read model query failed");
@@ -169,7 +167,18 @@ pub async fn update(
             }
         };
     }
-    run(&app, &session, commands).await
+    let ctx = Context::for_visitor(&app, &session);
+    if let Some(title) = title {
+        if let Err(error) = context::edit_todo(&ctx, EditTodo { id, title }).await {
+            return answer(&todos, &session, Err(error));
+        }
+    }
+    if let Some(completed) = completed {
+        let completed = Some(completed);
+        let done = context::toggle_todo(&ctx, ToggleTodo { id, completed }).await;
+        return answer(&todos, &session, done);
+    }
+    answer(&todos, &session, Ok(()))
 }
 
 /// `DELETE /api/todos/<id>`.
@@ -189,14 +198,15 @@ pub async fn update(
 )]
 pub async fn delete(
     State(app): State<AppState>,
+    Extension(todos): Extension<TodosReadModel>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return not_found();
     };
-    let command = TodoCommand::DeleteTodo(DeleteTodo { id });
-    run(&app, &session, vec![command]).await
+    let ctx = Context::for_visitor(&app, &session);
+    answer(&todos, &session, context::delete_todo(&ctx, DeleteTodo { id }).await)
 }
 
 /// `POST /api/todos/toggle-all`, optionally `{"completed": bool}` (default: TodoMVC's rule).
@@ -216,6 +226,7 @@ pub async fn delete(
 )]
 pub async fn toggle_all(
     State(app): State<AppState>,
+    Extension(todos): Extension<TodosReadModel>,
     Extension(session): Extension<Session>,
     body: Bytes,
 ) -> Response {
@@ -236,8 +247,8 @@ pub async fn toggle_all(
             }
         }
     };
-    let command = TodoCommand::ToggleAll(ToggleAll { completed });
-    run(&app, &session, vec![command]).await
+    let ctx = Context::for_visitor(&app, &session);
+    answer(&todos, &session, context::toggle_all(&ctx, ToggleAll { completed }).await)
 }
 
 /// `POST /api/todos/clear-completed`.
@@ -255,28 +266,24 @@ pub async fn toggle_all(
 )]
 pub async fn clear_completed(
     State(app): State<AppState>,
+    Extension(todos): Extension<TodosReadModel>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    run(&app, &session, vec![TodoCommand::ClearCompleted]).await
+    let ctx = Context::for_visitor(&app, &session);
+    answer(&todos, &session, context::clear_completed(&ctx).await)
 }
 
-/// Runs `commands` in order on the visitor's list, then answers with the list.
-async fn run(app: &AppState, session: &Session, commands: Vec<TodoCommand>) -> Response {
-    let list = list_id(session);
-    let mut last = None;
-    for command in commands {
-        match app.bus.todos.execute(&list, command).await {
-            Ok(committed) => last = committed.last().or(last),
-            Err(CommandError::Rejected(TodoError::NotFound)) => return not_found(),
-            Err(error) => return command_response(error),
-        }
+/// The list once `done` (its context waited until this node shows it), or why not.
+fn answer(todos: &TodosReadModel, session: &Session, done: context::Done) -> Response {
+    match done {
+        Ok(()) => list_response(todos, session),
+        Err(CommandError::Rejected(TodoError::NotFound)) => not_found(),
+        Err(error) => command_response(error),
     }
-    app.progress.read_your_writes(last).await;
-    list_response(app, session)
 }
 
-fn list_response(app: &AppState, session: &Session) -> Response {
-    match app.todos.list(&list_id(session)) {
+fn list_response(todos: &TodosReadModel, session: &Session) -> Response {
+    match todos.list(&list_id(session)) {
         Ok(todos) => {
             let counts = counts_of(&todos);
             Json(TodoList {

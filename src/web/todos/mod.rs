@@ -6,31 +6,100 @@
 //! views mounted for it. So no visitor can mount, read or change another's list.
 
 mod api;
+pub mod context;
 mod pages;
 mod views;
 
+use std::sync::Arc;
+
 use axum::routing::{get, post};
+use axum::Extension;
+use cinder_domain::todos::TodoList;
+use cinder_domain::StoredEvent;
+use cinder_read_models::todos::TodosReadModel;
+use cinder_read_models::Projection;
+use cqrs_es::Aggregate;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::app::{App, Nav, Registration};
+use super::events::{redacted, NewAsOf, Viewer};
 use super::live::LiveView;
 use super::session::Session;
 use super::AppState;
+use crate::bus::CommandBus;
 
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .route("/todos", get(pages::all).post(pages::add))
-        .route("/todos/active", get(pages::active))
-        .route("/todos/completed", get(pages::completed))
-        .route("/todos/toggle-all", post(pages::toggle_all))
-        .route("/todos/clear-completed", post(pages::clear_completed))
-        .route("/todos/{id}/toggle", post(pages::toggle))
-        .route("/todos/{id}/edit", post(pages::edit))
-        .route("/todos/{id}/delete", post(pages::delete))
-        .routes(routes!(api::list, api::add))
-        .routes(routes!(api::toggle_all))
-        .routes(routes!(api::clear_completed))
-        .routes(routes!(api::update, api::delete))
+/// Todos, as the platform registers it.
+pub static APP: Registration = Registration {
+    name: "todos",
+    projections: &["todos"],
+    aggregates,
+    open: |db| Ok(Arc::new(TodosReadModel::open(db)?)),
+};
+
+fn aggregates(bus: &mut CommandBus) {
+    bus.register::<TodoList>((), Vec::new());
+}
+
+/// Todos on a node is its read model. A list is its visitor's alone, in the log too.
+impl App for TodosReadModel {
+    fn nav(&self) -> Option<Nav> {
+        Some(Nav {
+            href: "/todos",
+            label: "Todos",
+            blurb: "Your list",
+        })
+    }
+
+    fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        vec![Arc::new(self.clone())]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        crate::web::openapi::tagged("todos", "The caller's todo list (by its session cookie)")
+            .route("/todos", get(pages::all).post(pages::add))
+            .route("/todos/active", get(pages::active))
+            .route("/todos/completed", get(pages::completed))
+            .route("/todos/toggle-all", post(pages::toggle_all))
+            .route("/todos/clear-completed", post(pages::clear_completed))
+            .route("/todos/{id}/toggle", post(pages::toggle))
+            .route("/todos/{id}/edit", post(pages::edit))
+            .route("/todos/{id}/delete", post(pages::delete))
+            .routes(routes!(api::list, api::add))
+            .routes(routes!(api::toggle_all))
+            .routes(routes!(api::clear_completed))
+            .routes(routes!(api::update, api::delete))
+            .layer(Extension(self.clone()))
+    }
+
+    /// `/todos`, `/todos/active`, `/todos/completed`: always the session's own list.
+    fn mount(&self, path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
+        let filter = Filter::from_path(path)?;
+        Some(Box::new(views::TodosView::new(
+            app.clone(),
+            self.clone(),
+            session,
+            filter,
+        )))
+    }
+
+    fn as_of(&self, aggregate_type: &str) -> Option<NewAsOf> {
+        (aggregate_type == TodoList::TYPE).then_some(as_of as NewAsOf)
+    }
+
+    fn owned_by(&self, session: &Session) -> Vec<String> {
+        vec![list_id(session)]
+    }
+
+    fn redact(&self, event: &StoredEvent, viewer: &Viewer) -> Option<Value> {
+        (event.aggregate_type == TodoList::TYPE && !viewer.may_see(&event.aggregate_id))
+            .then(|| redacted(event, "a visitor's todo list"))
+    }
+
+    fn may_see(&self, aggregate_type: &str, aggregate_id: &str, viewer: &Viewer) -> bool {
+        aggregate_type != TodoList::TYPE || viewer.may_see(aggregate_id)
+    }
 }
 
 /// Which todos a page shows; it comes from the URL, as in TodoMVC.
@@ -72,17 +141,6 @@ impl Filter {
 /// session id itself, which nothing else ever shows.
 pub fn list_id(session: &Session) -> String {
     crate::opaque::opaque_id("cinder todo list", &session.id, 16)
-}
-
-/// The todos live view at `path` (`/todos`, `/todos/active`, `/todos/completed`): always the
-/// session's own list.
-pub fn mount(path: &str, session: &Session, app: &AppState) -> Option<Box<dyn LiveView>> {
-    let filter = Filter::from_path(path)?;
-    Some(Box::new(views::TodosView::new(
-        app.clone(),
-        session,
-        filter,
-    )))
 }
 
 /// A list rebuilt for the explorer's "as of", in a throwaway read model.

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use cinder_domain::todos::{
-    check_new_title, AddTodo, DeleteTodo, EditTodo, TodoCommand, ToggleAll, ToggleTodo,
+    check_new_title, AddTodo, DeleteTodo, EditTodo, ToggleAll, ToggleTodo,
     MAX_TITLE_CHARS,
 };
 use cinder_read_models::todos::{list_topic, Counts, Todo, TodoChange, TodoOp};
@@ -15,15 +15,19 @@ use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
-use super::{list_id, Filter};
+use super::{context, list_id, Filter};
+use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
 use crate::web::AppState;
+use cinder_read_models::todos::TodosReadModel;
 
 /// `/todos`, `/todos/active`, `/todos/completed`: the visitor's list through one filter.
 pub struct TodosView {
     app: AppState,
+    todos: TodosReadModel,
+    session: Session,
     list: String,
     filter: Filter,
     /// What every form in a patch carries, for its plain-POST fallback.
@@ -35,10 +39,12 @@ pub struct TodosView {
 }
 
 impl TodosView {
-    pub fn new(app: AppState, session: &Session, filter: Filter) -> Self {
+    pub fn new(app: AppState, todos: TodosReadModel, session: &Session, filter: Filter) -> Self {
         let csrf = app.signer.csrf_token(session);
         Self {
             app,
+            todos,
+            session: session.clone(),
             list: list_id(session),
             filter,
             csrf,
@@ -59,7 +65,7 @@ impl TodosView {
 
     /// The list's regions, rendered from one read of the list so they agree.
     fn regions_markup(&self) -> Result<(Markup, Markup, Markup), ViewError> {
-        let todos = self.app.todos.list(&self.list)?;
+        let todos = self.todos.list(&self.list)?;
         let counts = counts_of(&todos);
         Ok((
             self.toggle_all(counts),
@@ -204,38 +210,30 @@ impl LiveView for TodosView {
     }
 
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
-        let command = match event {
-            "add" => TodoCommand::AddTodo(AddTodo {
-                title: field(&value, "title"),
-            }),
-            "toggle" => TodoCommand::ToggleTodo(ToggleTodo {
-                id: id(&value, "value")?,
-                completed: None,
-            }),
-            "delete" => TodoCommand::DeleteTodo(DeleteTodo {
-                id: id(&value, "value")?,
-            }),
-            "edit" => TodoCommand::EditTodo(EditTodo {
-                id: id(&value, "id")?,
-                title: field(&value, "title"),
-            }),
-            "toggle_all" => TodoCommand::ToggleAll(ToggleAll { completed: None }),
-            "clear_completed" => TodoCommand::ClearCompleted,
+        let ctx = Context::for_visitor(&self.app, &self.session);
+        let done = match event {
+            "add" => {
+                let title = field(&value, "title");
+                context::add_todo(&ctx, AddTodo { title }).await
+            }
+            "toggle" => {
+                let id = id(&value, "value")?;
+                let completed = None;
+                context::toggle_todo(&ctx, ToggleTodo { id, completed }).await
+            }
+            "delete" => context::delete_todo(&ctx, DeleteTodo { id: id(&value, "value")? }).await,
+            "edit" => {
+                let (id, title) = (id(&value, "id")?, field(&value, "title"));
+                context::edit_todo(&ctx, EditTodo { id, title }).await
+            }
+            "toggle_all" => context::toggle_all(&ctx, ToggleAll { completed: None }).await,
+            "clear_completed" => context::clear_completed(&ctx).await,
             _ => return Err(json!({"reason": format!("unknown event {event:?}")})),
         };
-        let committed = self
-            .app
-            .bus
-            .todos
-            .execute(&self.list, command)
-            .await
-            .map_err(command_reply)?;
+        done.map_err(command_reply)?;
         // Nothing to send back: the change reaches this page, like every tab of the list, as a
-        // patch from the read model, which the reply waits for.
-        Ok(Outcome {
-            patches: Vec::new(),
-            committed: committed.last(),
-        })
+        // patch from the read model, which the context waited for.
+        Ok(Outcome::default())
     }
 
     fn validate(&self, event: &str, value: &Value) -> Value {
@@ -289,7 +287,7 @@ impl TodosView {
             }
         }
         if relist {
-            match self.app.todos.list(&self.list) {
+            match self.todos.list(&self.list) {
                 Ok(todos) => {
                     patches.retain(|p| !matches!(p, Patch::Replace { .. } | Patch::Append { .. }));
                     patches.push(Patch::replace("todo-list", self.todo_list(&todos)));
