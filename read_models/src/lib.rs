@@ -6,6 +6,7 @@ pub mod bookmarks;
 pub mod chat;
 mod codec;
 pub mod drops;
+pub mod polls;
 mod projection;
 pub mod todos;
 mod trees;
