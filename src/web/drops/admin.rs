@@ -8,13 +8,17 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use cinder_domain::drops::{product_of, Level, ProductCommand};
+use cinder_domain::drops::{product_of, Level};
 use cinder_read_models::drops::{DropsChange, ProductView, CATALOG_TOPIC, COUNTS_TOPIC};
 use cinder_read_models::Change;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::context;
+use crate::web::context::Context;
+use crate::bus::CommandError;
+use cinder_domain::drops::ProductError;
 use crate::web::admin::is_admin;
 use super::views::SHOPPERS_TOPIC;
 use crate::presence::{pubsub_topic, PresenceChanged};
@@ -204,34 +208,31 @@ impl LiveView for AdminView {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let (product_id, command) = match event {
-            "release" => (text("value"), ProductCommand::ReleaseProduct),
+        let no_such = || json!({"reason": "no such product or item"});
+        let ctx = Context::for_visitor(&self.app, &self.session);
+        let done = match event {
+            "release" => {
+                let product_id = text("value");
+                if !cinder_domain::drops::is_valid_sku(&product_id) {
+                    return Err(no_such());
+                }
+                context::release_product(&ctx, &product_id).await
+            }
             "restock" => {
                 let item_id = text("item_id");
                 let quantity = text("quantity")
                     .trim()
                     .parse::<u32>()
                     .map_err(|_| json!({"errors": {"quantity": ["must be a whole number"]}, "message": "the quantity must be a whole number"}))?;
-                let product_id = product_of(&item_id).unwrap_or_default().to_owned();
-                (
-                    product_id,
-                    ProductCommand::RestockItem { item_id, quantity },
-                )
+                if !product_of(&item_id).is_some_and(cinder_domain::drops::is_valid_sku) {
+                    return Err(no_such());
+                }
+                context::restock_item(&ctx, &item_id, quantity).await
             }
             _ => return Err(json!({"reason": format!("unknown event {event:?}")})),
         };
-        if !cinder_domain::drops::is_valid_sku(&product_id) {
-            return Err(json!({"reason": "no such product or item"}));
-        }
-        let committed = self
-            .app
-            .bus.execute::<cinder_domain::drops::Product>(&product_id, command)
-            .await
-            .map_err(command_reply)?;
-        Ok(Outcome {
-            patches: Vec::new(),
-            committed: committed.last(),
-        })
+        done.map_err(command_reply)?;
+        Ok(Outcome::default())
     }
 
     fn flash(&self, event: &str, value: &Value) -> Option<String> {
@@ -331,7 +332,11 @@ pub async fn release_form(
     if let Some(refused) = csrf_refusal(&app, &session, Some(&form.csrf)) {
         return refused;
     }
-    admin_command(&app, &form.product_id, ProductCommand::ReleaseProduct).await
+    if !cinder_domain::drops::is_valid_sku(&form.product_id) {
+        return (StatusCode::NOT_FOUND, "no such product or item").into_response();
+    }
+    let ctx = Context::for_visitor(&app, &session);
+    admin_answer(context::release_product(&ctx, &form.product_id).await)
 }
 
 #[derive(Deserialize)]
@@ -354,27 +359,18 @@ pub async fn restock_form(
     if let Some(refused) = csrf_refusal(&app, &session, Some(&form.csrf)) {
         return refused;
     }
-    let product_id = product_of(&form.item_id).unwrap_or_default().to_owned();
-    admin_command(
-        &app,
-        &product_id,
-        ProductCommand::RestockItem {
-            item_id: form.item_id,
-            quantity: form.quantity,
-        },
-    )
-    .await
-}
-
-async fn admin_command(app: &AppState, product_id: &str, command: ProductCommand) -> Response {
-    if !cinder_domain::drops::is_valid_sku(product_id) {
+    if !product_of(&form.item_id).is_some_and(cinder_domain::drops::is_valid_sku) {
         return (StatusCode::NOT_FOUND, "no such product or item").into_response();
     }
-    match app.bus.execute::<cinder_domain::drops::Product>(product_id, command).await {
-        Ok(committed) => {
-            app.progress.read_your_writes(committed.last()).await;
-            Redirect::to("/admin").into_response()
-        }
+    let ctx = Context::for_visitor(&app, &session);
+    admin_answer(context::restock_item(&ctx, &form.item_id, form.quantity).await)
+}
+
+/// Back to the dashboard once `done` (its context waited until this node shows it), or why
+/// not.
+fn admin_answer(done: Result<(), CommandError<ProductError>>) -> Response {
+    match done {
+        Ok(()) => Redirect::to("/admin").into_response(),
         Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),
     }
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cinder_domain::drops::{
-    product_of, CartCommand, CartError, CreateProduct, ProductCommand, ProductError,
+    product_of, CartError, CreateProduct, ProductError,
 };
 use cinder_read_models::drops::ProductView;
 use serde::{Deserialize, Serialize};
@@ -14,9 +14,11 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::admin::challenge;
+use super::context;
+use crate::web::context::Context;
 use crate::web::admin::is_admin;
 use crate::bus::CommandError;
-use crate::process::checkout::{checkout as run_checkout, CheckoutError};
+use crate::process::checkout::CheckoutError;
 use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
 
 /// Every product, in display order.
@@ -208,21 +210,10 @@ pub async fn create_product(
         )
             .into_response();
     }
-    match app
-        .bus.execute::<cinder_domain::drops::Product>(&id, ProductCommand::CreateProduct(create))
-        .await
-    {
-        Ok(committed) => {
-            wait(&app, committed.last()).await;
-            let items: Vec<CreatedItem> = committed
-                .events
-                .iter()
-                .flat_map(|event| match event {
-                    cinder_domain::drops::ProductEvent::ProductCreated(created) => {
-                        created.items.clone()
-                    }
-                    _ => Vec::new(),
-                })
+    match context::create_product(&Context::new(&app), create).await {
+        Ok(created) => {
+            let items: Vec<CreatedItem> = created
+                .into_iter()
                 .map(|item| CreatedItem {
                     id: item.id,
                     sku: item.sku,
@@ -265,7 +256,11 @@ pub async fn release(
     if !is_admin(&headers, &app) {
         return challenge();
     }
-    product_command(&app, &drops, &id, ProductCommand::ReleaseProduct).await
+    if !cinder_domain::drops::is_valid_sku(&id) {
+        return json_error(StatusCode::NOT_FOUND, "no such product or item");
+    }
+    let done = context::release_product(&Context::new(&app), &id).await;
+    product_answer(&drops, &id, done)
 }
 
 #[utoipa::path(
@@ -307,33 +302,22 @@ pub async fn restock(
             "expected {\"quantity\": a whole number}",
         );
     };
-    let Some(product_id) = product_of(&item_id) else {
+    let Some(product_id) = product_of(&item_id).filter(|id| cinder_domain::drops::is_valid_sku(id))
+    else {
         return json_error(StatusCode::NOT_FOUND, "no such item");
     };
-    product_command(
-        &app,
-        &drops,
-        product_id,
-        ProductCommand::RestockItem {
-            item_id: item_id.clone(),
-            quantity,
-        },
-    )
-    .await
+    let done = context::restock_item(&Context::new(&app), &item_id, quantity).await;
+    product_answer(&drops, product_id, done)
 }
 
-async fn product_command(
-    app: &AppState,
+/// The product once `done` (its context waited until this node shows it), or why not.
+fn product_answer(
     drops: &DropsReadModel,
     product_id: &str,
-    command: ProductCommand,
+    done: Result<(), CommandError<ProductError>>,
 ) -> Response {
-    if !cinder_domain::drops::is_valid_sku(product_id) {
-        return json_error(StatusCode::NOT_FOUND, "no such product or item");
-    }
-    match app.bus.execute::<cinder_domain::drops::Product>(product_id, command).await {
-        Ok(committed) => {
-            wait(app, committed.last()).await;
+    match done {
+        Ok(()) => {
             match drops.product(product_id) {
                 Ok(Some(product)) => Json(OneProduct { product }).into_response(),
                 _ => json_error(
@@ -383,7 +367,12 @@ pub async fn add_to_cart(
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such item"),
         Err(error) => return read_failed(error),
     }
-    cart_command(&app, &drops, &cart_id, CartCommand::AddItem { item_id }).await
+    if !valid_cart_id(&cart_id) {
+        return json_error(StatusCode::NOT_FOUND, "no such cart");
+    }
+    let ctx = Context::new(&app);
+    let done = context::add_item_to_cart(&ctx, &stored_cart(&cart_id), item_id).await;
+    cart_answer(&drops, &cart_id, done)
 }
 
 #[utoipa::path(
@@ -409,26 +398,22 @@ pub async fn remove_from_cart(
     Extension(drops): Extension<DropsReadModel>,
     Path((cart_id, item_id)): Path<(String, String)>,
 ) -> Response {
-    cart_command(&app, &drops, &cart_id, CartCommand::RemoveItem { item_id }).await
-}
-
-async fn cart_command(
-    app: &AppState,
-    drops: &DropsReadModel,
-    cart_id: &str,
-    command: CartCommand,
-) -> Response {
-    if !valid_cart_id(cart_id) {
+    if !valid_cart_id(&cart_id) {
         return json_error(StatusCode::NOT_FOUND, "no such cart");
     }
-    match app
-        .bus.execute::<cinder_domain::drops::Cart>(&stored_cart(cart_id), (stored_cart(cart_id), command))
-        .await
-    {
-        Ok(committed) => {
-            wait(app, committed.last()).await;
-            cart_response(drops, cart_id)
-        }
+    let ctx = Context::new(&app);
+    let done = context::remove_item_from_cart(&ctx, &stored_cart(&cart_id), item_id).await;
+    cart_answer(&drops, &cart_id, done)
+}
+
+/// The cart once `done` (its context waited until this node shows it), or why not.
+fn cart_answer(
+    drops: &DropsReadModel,
+    cart_id: &str,
+    done: Result<(), CommandError<CartError>>,
+) -> Response {
+    match done {
+        Ok(()) => cart_response(drops, cart_id),
         Err(CommandError::Rejected(CartError::NotInCart)) => {
             json_error(StatusCode::NOT_FOUND, "that item is not in this cart")
         }
@@ -472,7 +457,8 @@ pub async fn checkout(
     if !valid_cart_id(&cart_id) {
         return json_error(StatusCode::NOT_FOUND, "no such cart");
     }
-    match run_checkout(&super::shop(&app, &drops), &stored_cart(&cart_id)).await {
+    let ctx = Context::new(&app);
+    match context::checkout(&ctx, &drops, &stored_cart(&cart_id)).await {
         Ok(purchase_id) => Json(CheckoutComplete {
             status: "complete",
             purchase_id,
@@ -534,10 +520,6 @@ fn valid_cart_id(cart_id: &str) -> bool {
         && cart_id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-async fn wait(app: &AppState, cursor: Option<cinder_domain::Cursor>) {
-    app.progress.read_your_writes(cursor).await;
 }
 
 fn read_failed(error: impl std::fmt::Display) -> Response {

@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod as_of;
 mod channel;
+pub mod context;
 mod image;
 mod pages;
 mod views;

@@ -6,12 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use cinder_domain::drops::{CartCommand, PurchaseStatus};
+use cinder_domain::drops::PurchaseStatus;
 use maud::html;
 
 use super::cart_id;
 use super::views::{success, CheckoutView, ShopView};
-use crate::process::checkout::checkout as run_checkout;
+use super::context;
+use crate::web::context::Context;
 use crate::web::errors::not_found_page;
 use crate::web::forms::csrf_refusal;
 use crate::web::live::{page, static_page};
@@ -44,7 +45,8 @@ pub async fn buy(
     if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
         return refused;
     }
-    match run_checkout(&super::shop(&app, &drops), &cart_id(&session)).await {
+    let ctx = Context::for_visitor(&app, &session);
+    match context::checkout(&ctx, &drops, &cart_id(&session)).await {
         Ok(purchase_id) => Redirect::to(&format!("/drops/purchases/{purchase_id}")).into_response(),
         Err(error) => (
             StatusCode::CONFLICT,
@@ -116,10 +118,7 @@ pub async fn add_to_cart(
     Extension(session): Extension<Session>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    cart_form(app, session, form, |item_id| CartCommand::AddItem {
-        item_id,
-    })
-    .await
+    cart_form(app, session, form, true).await
 }
 
 pub async fn remove_from_cart(
@@ -127,30 +126,27 @@ pub async fn remove_from_cart(
     Extension(session): Extension<Session>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    cart_form(app, session, form, |item_id| CartCommand::RemoveItem {
-        item_id,
-    })
-    .await
+    cart_form(app, session, form, false).await
 }
 
 async fn cart_form(
     app: AppState,
     session: Session,
     form: HashMap<String, String>,
-    command: impl FnOnce(String) -> CartCommand,
+    add: bool,
 ) -> Response {
     if let Some(refused) = csrf_refusal(&app, &session, form.get("_csrf").map(String::as_str)) {
         return refused;
     }
     let item_id = form.get("item_id").cloned().unwrap_or_default();
-    match app
-        .bus.execute::<cinder_domain::drops::Cart>(&cart_id(&session), (cart_id(&session), command(item_id)))
-        .await
-    {
-        Ok(committed) => {
-            app.progress.read_your_writes(committed.last()).await;
-            Redirect::to("/drops").into_response()
-        }
+    let ctx = Context::for_visitor(&app, &session);
+    let cart = cart_id(&session);
+    let done = match add {
+        true => context::add_item_to_cart(&ctx, &cart, item_id).await,
+        false => context::remove_item_from_cart(&ctx, &cart, item_id).await,
+    };
+    match done {
+        Ok(()) => Redirect::to("/drops").into_response(),
         Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()).into_response(),
     }
 }

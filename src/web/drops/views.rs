@@ -1,7 +1,7 @@
 //! The store's live views: the shop with the cart, and checkout.
 
 use async_trait::async_trait;
-use cinder_domain::drops::{CartCommand, Level};
+use cinder_domain::drops::Level;
 use cinder_read_models::drops::{
     cart_topic, DropsChange, ItemView, ProductView, CATALOG_TOPIC, LEVELS_TOPIC,
 };
@@ -10,28 +10,31 @@ use maud::{html, Markup};
 use serde_json::{json, Value};
 
 use super::cart_id;
+use super::context;
+use crate::web::context::Context;
 use crate::presence::{opaque_key, Tracked};
-use crate::process::checkout::{checkout, describe};
+use crate::process::checkout::describe;
 use crate::web::errors::command_reply;
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
 use crate::web::AppState;
 use cinder_read_models::drops::DropsReadModel;
 
-/// Adds or removes an item of the visitor's cart (their session's), from a page.
+/// Adds or removes (`add`) item `item_id` of the visitor's cart (their session's), from a page.
 async fn change_cart(
     app: &AppState,
     session: &Session,
-    command: CartCommand,
+    add: bool,
+    item_id: String,
 ) -> Result<Outcome, Value> {
-    let committed = app
-        .bus.execute::<cinder_domain::drops::Cart>(&cart_id(session), (cart_id(session), command))
-        .await
-        .map_err(command_reply)?;
-    Ok(Outcome {
-        patches: Vec::new(),
-        committed: committed.last(),
-    })
+    let ctx = Context::for_visitor(app, session);
+    let cart = cart_id(session);
+    let done = match add {
+        true => context::add_item_to_cart(&ctx, &cart, item_id).await,
+        false => context::remove_item_from_cart(&ctx, &cart, item_id).await,
+    };
+    done.map_err(command_reply)?;
+    Ok(Outcome::default())
 }
 
 fn item_value(value: &Value) -> String {
@@ -133,17 +136,8 @@ impl LiveView for ShopView {
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
         let item_id = item_value(&value);
         match event {
-            "add_to_cart" => {
-                change_cart(&self.app, &self.session, CartCommand::AddItem { item_id }).await
-            }
-            "remove_from_cart" => {
-                change_cart(
-                    &self.app,
-                    &self.session,
-                    CartCommand::RemoveItem { item_id },
-                )
-                .await
-            }
+            "add_to_cart" => change_cart(&self.app, &self.session, true, item_id).await,
+            "remove_from_cart" => change_cart(&self.app, &self.session, false, item_id).await,
             _ => Err(json!({"reason": format!("unknown event {event:?}")})),
         }
     }
@@ -297,7 +291,8 @@ impl LiveView for CheckoutView {
         if event != "buy" {
             return Err(json!({"reason": format!("unknown event {event:?}")}));
         }
-        match checkout(&super::shop(&self.app, &self.drops), &cart_id(&self.session)).await {
+        let ctx = Context::for_visitor(&self.app, &self.session);
+        match context::checkout(&ctx, &self.drops, &cart_id(&self.session)).await {
             Ok(purchase_id) => {
                 let patch = Patch::replace("checkout", success(&purchase_id));
                 self.purchased = Some(purchase_id);
