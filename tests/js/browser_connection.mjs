@@ -193,6 +193,10 @@ await runTest("browser_connection", async (onCleanup) => {
     pending.dot !== "none", `a pending form shows its own sign, not the busy cursor: ${show(pending)}`);
   await form.locator("[name=title]").fill("Flash works");
   await form.locator("[name=url]").fill("https://example.com/flash");
+  // Validation as you type clears the refusals; clicking before it does, the button can move
+  // (an error line above it empties) between the press and the release, and no click happens.
+  await ada.waitForFunction(() => [...document.querySelectorAll("#bookmark-form [data-cinder-error-for]")]
+    .every((e) => e.textContent === ""));
   await form.locator("button[type=submit]").click();
   try {
     await ada.waitForFunction(() => {
