@@ -21,6 +21,18 @@ pub const MIN_OPTIONS: usize = 2;
 pub const MAX_OPTIONS: usize = 10;
 pub const MAX_OPTION_CHARS: usize = 100;
 
+/// A new poll's id, made of 64 random bits: 16 hex digits. The caller draws the bits (the
+/// domain stays pure).
+pub fn new_id(random: u64) -> String {
+    format!("{random:016x}")
+}
+
+/// Whether `id` could be a poll's id (what [`new_id`] makes), so it can name a page, a topic
+/// or an aggregate.
+pub fn is_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PollCommand {
     CreatePoll(CreatePoll),
@@ -229,8 +241,9 @@ impl Poll {
     }
 }
 
-/// Checks every field of a new poll, collecting every problem.
-fn check_new(create: CreatePoll, now: DateTime<Utc>) -> Result<PollCreated, PollError> {
+/// Checks every field of a new poll, collecting every problem: what `CreatePoll` is refused
+/// by, and what a form asks as it is filled in (so no rule is written twice).
+pub fn check_new(create: CreatePoll, now: DateTime<Utc>) -> Result<PollCreated, PollError> {
     let mut errors = Vec::new();
     let question = create.question.trim();
     if question.is_empty() {
@@ -475,6 +488,21 @@ mod tests {
             .given(vec![created(), closed()])
             .when(close("ada"))
             .then_expect_error(PollError::Closed);
+    }
+
+    #[test]
+    fn ids_are_sixteen_hex_digits() {
+        assert_eq!(new_id(0xab), "00000000000000ab");
+        assert!(is_id(&new_id(u64::MAX)));
+        for bad in [
+            "",
+            "00000000000000AB",
+            "00000000000000a",
+            "000000000000000g",
+            "../../etc",
+        ] {
+            assert!(!is_id(bad), "{bad:?}");
+        }
     }
 
     #[test]

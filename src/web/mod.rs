@@ -31,6 +31,7 @@ apps! {
     bookmarks,
     drops,
     todos,
+    polls,
     events,
 }
 

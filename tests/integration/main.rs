@@ -25,6 +25,7 @@ mod openapi;
 mod operations;
 mod outage;
 mod paged_store;
+mod polls;
 mod presence;
 mod privacy;
 mod processes;

@@ -257,7 +257,7 @@ async fn a_fresh_node_shows_every_documented_series_at_zero() {
             if values.is_empty() {
                 // An open set (aggregate types): present for every app's aggregate.
                 for aggregate in [
-                    "Room", "Bookmark", "TodoList", "Product", "Cart", "Purchase",
+                    "Room", "Bookmark", "TodoList", "Product", "Cart", "Purchase", "Poll",
                 ] {
                     assert!(
                         scrape

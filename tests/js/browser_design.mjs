@@ -22,7 +22,7 @@ const WIDTHS = [
   { name: "desktop", width: 1280, height: 800 },
   { name: "phone", width: 390, height: 844 },
 ];
-const APPS = ["Chat", "Bookmarks", "Drops", "Todos", "Events"];
+const APPS = ["Chat", "Bookmarks", "Drops", "Todos", "Polls", "Events"];
 const ZONE = "America/New_York";
 // What the visitor's browser shows for an instant: its own zone and language.
 const inZone = (iso, options) =>
