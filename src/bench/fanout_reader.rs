@@ -30,12 +30,10 @@ const CONNECTING: usize = 64;
 /// What one reader process does.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReaderArgs {
-    /// `ws://…/socket/websocket?vsn=2.0.0` of the node to join.
+    /// `ws://…/socket/websocket?vsn=2.0.0` of the node to join (its host and port say where
+    /// to connect).
     #[arg(long)]
     pub url: String,
-    /// The node's address, `127.0.0.1:4000`.
-    #[arg(long)]
-    pub server: SocketAddr,
     /// The loopback address the sockets connect from, `127.0.0.2`.
     #[arg(long)]
     pub source: IpAddr,
@@ -59,6 +57,7 @@ struct Arrivals {
 
 pub async fn run(args: ReaderArgs) -> Result<(), BenchError> {
     crate::http::raise_open_files_limit();
+    let server = server_address(&args.url).await?;
     let arrivals: Arc<Vec<Arrivals>> =
         Arc::new((0..=args.messages).map(|_| Arrivals::default()).collect());
     let joined: Vec<Result<Socket, BenchError>> = stream::iter(0..args.sockets)
@@ -67,7 +66,7 @@ pub async fn run(args: ReaderArgs) -> Result<(), BenchError> {
             async move {
                 let tcp = TcpSocket::new_v4()?;
                 tcp.bind(SocketAddr::new(args.source, 0))?;
-                let stream = tcp.connect(args.server).await?;
+                let stream = tcp.connect(server).await?;
                 let mut socket = Socket::over(stream, &url).await?;
                 socket.join(&topic, json!({})).await?;
                 Ok(socket)
@@ -117,6 +116,21 @@ pub async fn run(args: ReaderArgs) -> Result<(), BenchError> {
         reader.abort();
     }
     Ok(())
+}
+
+/// The address `url` (`ws://host:port/…`) connects to: an IPv4 one, as the sockets connect from
+/// IPv4 loopback addresses.
+async fn server_address(url: &str) -> Result<SocketAddr, BenchError> {
+    let bad = |why: &str| BenchError::Protocol(format!("--url {url}: {why}"));
+    let uri: axum::http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    let host = uri.host().ok_or_else(|| bad("no host"))?;
+    // An IPv6 host is written in brackets, which a lookup does not take.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let mut addresses = tokio::net::lookup_host((host, port)).await?;
+    addresses
+        .find(SocketAddr::is_ipv4)
+        .ok_or_else(|| bad("the host has no IPv4 address"))
 }
 
 /// Now, in nanoseconds since the Unix epoch: a clock every process on the machine shares.

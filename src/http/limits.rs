@@ -39,19 +39,11 @@ fn headroom(limit: u64) -> u64 {
 }
 
 /// The total cap in force: `configured`, lowered to fit under this process's limit on open
-/// files, which is first raised from its soft value to its hard one (as Go's runtime does) so
-/// a default soft limit of 1024 does not cap the server.
+/// files (see [`fitting`]), with a warning when it had to be lowered: the node's operator asked
+/// for more than they get.
 pub fn capacity(configured: usize) -> usize {
-    let Some(limit) = raise_open_files_limit() else {
-        return configured;
-    };
-    let room = limit
-        .saturating_sub(headroom(limit))
-        .saturating_sub(PROBE_RESERVE as u64);
-    let capacity = configured
-        .min(usize::try_from(room).unwrap_or(usize::MAX))
-        .max(1);
-    if capacity < configured {
+    let (capacity, limit) = fitting(configured);
+    if let Some(limit) = limit.filter(|_| capacity < configured) {
         tracing::warn!(
             configured,
             capacity,
@@ -61,6 +53,23 @@ pub fn capacity(configured: usize) -> usize {
         );
     }
     capacity
+}
+
+/// `configured`, lowered to fit under this process's limit on open files, which is first
+/// raised from its soft value to its hard one (as Go's runtime does) so a default soft limit of
+/// 1024 does not cap the server; and that limit (`None`: unlimited or unknown). Says nothing:
+/// `cinder bench fanout` asks what a node will hold, and that is no news to anyone.
+pub fn fitting(configured: usize) -> (usize, Option<u64>) {
+    let Some(limit) = raise_open_files_limit() else {
+        return (configured, None);
+    };
+    let room = limit
+        .saturating_sub(headroom(limit))
+        .saturating_sub(PROBE_RESERVE as u64);
+    let capacity = configured
+        .min(usize::try_from(room).unwrap_or(usize::MAX))
+        .max(1);
+    (capacity, Some(limit))
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the limit in force.
@@ -336,6 +345,17 @@ mod tests {
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, n])
+    }
+
+    #[test]
+    fn a_cap_under_the_open_files_limit_stays_and_one_over_it_is_lowered_under_it() {
+        assert_eq!(fitting(100).0, 100);
+        match fitting(usize::MAX) {
+            (capacity, Some(limit)) => assert!((capacity as u64) < limit),
+            (capacity, None) => assert_eq!(capacity, usize::MAX),
+        }
+        // The warning is the only difference between the two.
+        assert_eq!(capacity(usize::MAX), fitting(usize::MAX).0);
     }
 
     #[test]

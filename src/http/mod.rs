@@ -36,7 +36,7 @@ use tower::ServiceExt;
 
 pub use crate::config::HttpSettings;
 use crate::shutdown::{InFlight, GRACE};
-pub use limits::{capacity, raise_open_files_limit};
+pub use limits::{capacity, fitting, raise_open_files_limit};
 use limits::{Admission, Limits, Throttled};
 use timeouts::{Activity, TimedIo, Timeout};
 

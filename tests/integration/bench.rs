@@ -83,7 +83,9 @@ fn commands_and_history_land_every_command() {
 fn fanout_reaches_every_socket() {
     let results = bench("fanout", &["--sockets", "50", "--messages", "5"]);
     assert_eq!(value(&results, "deliveries missed"), 0.0);
-    assert!(value(&results, "memory per idle connection") > 0.0);
+    // At 50 sockets the growth past the warm-up can be within a page of the allocator's, so
+    // only its presence is checked: the figure is for runs of thousands.
+    assert!(value(&results, "memory per idle connection (past the warm-up)") >= 0.0);
 }
 
 /// Past what one process may hold, the sockets are spread over nodes and reader processes,
@@ -101,7 +103,9 @@ fn fanout_spreads_sockets_over_nodes_past_a_process_limit() {
             "20",
         ],
     );
-    assert_eq!(value(&results, "nodes (a reader process each)"), 3.0);
+    assert_eq!(value(&results, "nodes"), 3.0);
+    // A warm-up reader and one for the rest, per node.
+    assert_eq!(value(&results, "reader processes"), 6.0);
     assert_eq!(value(&results, "deliveries missed"), 0.0);
     assert_eq!(
         value(&results, "messages that never reached every socket"),
