@@ -20,7 +20,7 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
-use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo};
+use super::channel::{Channel, ChannelFactory, Push, Pusher, SocketInfo, Stalled};
 use super::frame::{EncodedPush, Frame, PushFraming, Serializer};
 use super::outbox::{Outbox, PATIENCE};
 use crate::config::SocketSettings;
@@ -107,7 +107,6 @@ pub(super) async fn run(
     let _counted = info.app.sockets.enter();
     let draining = info.app.draining.clone();
     let budget = outbox_budget(&settings, &info);
-    let (exits, exited) = mpsc::unbounded_channel();
     let mut connection = Connection {
         factories,
         info,
@@ -117,8 +116,6 @@ pub(super) async fn run(
         channels: HashMap::new(),
         inbound: Arc::new(Semaphore::new(budget.min(Semaphore::MAX_PERMITS))),
         outbox,
-        exits,
-        exited,
         settings,
         draining,
         busy: InFlight::default(),
@@ -151,17 +148,14 @@ struct Connection {
     /// Bytes of frames waiting for their channels, within the same budget as the outbox.
     inbound: Arc<Semaphore>,
     outbox: Outbox,
-    /// Channels that ended on their own (a failure) report here.
-    exits: mpsc::UnboundedSender<Exit>,
-    exited: mpsc::UnboundedReceiver<Exit>,
     /// Turns true when the node stops: the connection closes with 1001.
     draining: watch::Receiver<bool>,
     /// Frames handed to channels and not answered yet.
     busy: InFlight,
 }
 
-/// The topic and join ref of a channel that ended on its own (boxed, like the inbox).
-type Exit = Box<(String, Option<String>)>;
+/// The topic and join ref of a channel (boxed, like the inbox).
+type ChannelId = Box<(String, Option<String>)>;
 
 impl Connection {
     /// Reads frames until the connection should close; returns the close code and reason to
@@ -178,13 +172,6 @@ impl Connection {
                     tracing::warn!("socket: client too slow to read its pushes, dropping it");
                     crate::metrics::slow_client_dropped();
                     return None;
-                }
-                Some(exit) = self.exited.recv() => {
-                    let (topic, join_ref) = *exit;
-                    if self.channels.get(&topic).is_some_and(|j| j.join_ref == join_ref) {
-                        self.channels.remove(&topic);
-                    }
-                    continue;
                 }
                 _ = drained(&mut self.draining) => {
                     return Some((GOING_AWAY, "server shutting down"));
@@ -216,7 +203,10 @@ impl Connection {
                 return Some((TOO_BIG, "frame too large"));
             }
             match self.serializer.decode(text.as_str()) {
-                Ok(frame) => self.handle(frame, text.len()).await,
+                // Boxed: handling a frame (a join above all: the factory's join, the reply
+                // waiting for room) takes a large future for a moment. Inline, it would make
+                // every connection's task that large for as long as it lives, idle or not.
+                Ok(frame) => Box::pin(self.handle(frame, text.len())).await,
                 Err(error) => {
                     tracing::warn!(%error, "socket: malformed frame, closing");
                     return Some((INVALID_DATA, "malformed frame"));
@@ -242,6 +232,7 @@ impl Connection {
 
     /// Joins, or replies with why not; returns whether it joined.
     async fn try_join(&mut self, frame: Frame) -> bool {
+        self.forget_ended();
         if !self.joins.take() {
             tracing::warn!(topic = frame.topic, "socket: join rate limit");
             self.outbox
@@ -291,7 +282,6 @@ impl Connection {
             messages,
             Subscriptions::new(joined.subscriptions),
             self.outbox.clone(),
-            self.exits.clone(),
         ));
         self.channels.insert(
             frame.topic,
@@ -305,6 +295,7 @@ impl Connection {
     }
 
     fn leave(&mut self, frame: Frame) {
+        self.forget_ended();
         match self.channels.remove(&frame.topic) {
             Some(joined) => {
                 joined.task.abort();
@@ -344,13 +335,21 @@ impl Connection {
             Err(mpsc::error::TrySendError::Full(message)) => {
                 self.outbox.send(&message.0.reply(false, busy()))
             }
-            // The channel ended on its own; its exit notice has not been read yet.
+            // The channel ended on its own (it failed, and said so with `phx_error`).
             Err(mpsc::error::TrySendError::Closed(message)) => {
                 let (frame, _, _) = *message;
                 self.channels.remove(&frame.topic);
                 self.unmatched(frame);
             }
         }
+    }
+
+    /// Forgets the channels that ended on their own (a channel that fails closes its inbox
+    /// before it says `phx_error`), so they neither count against the channels allowed nor get
+    /// a `phx_close` on a rejoin or an answer to a leave. Checked when it matters rather than
+    /// reported: a queue for the reports would be one more allocation on every connection.
+    fn forget_ended(&mut self) {
+        self.channels.retain(|_, joined| !joined.inbox.is_closed());
     }
 
     fn unmatched(&self, frame: Frame) {
@@ -442,12 +441,11 @@ impl Subscriptions {
 /// ends, or it fails.
 async fn run_channel(
     mut channel: Box<dyn Channel>,
-    id: Exit,
+    id: ChannelId,
     framing: Arc<PushFraming>,
     mut messages: mpsc::Receiver<Box<Inbound>>,
     mut subscriptions: Subscriptions,
     outbox: Outbox,
-    exits: mpsc::UnboundedSender<Exit>,
 ) {
     let send = |push: &EncodedPush| {
         if outbox.try_push(&framing, push).is_ok() {
@@ -478,27 +476,19 @@ async fn run_channel(
         loop {
             tokio::select! {
                 frame = messages.recv() => {
-                    // `_busy` counts the frame until its reply is queued.
                     let Some(message) = frame else { return };
-                    let (frame, _busy, _bytes) = *message;
-                    let outcome = channel.handle_in(&frame.event, frame.payload.clone()).await;
-                    // Changes that arrived while handling (the command's own, say) are pushed
-                    // before the reply, so the sender sees its change when the reply comes.
-                    while let Some(change) = subscriptions.ready() {
-                        match change {
-                            Ok(change) => push(&mut channel, &change),
-                            Err(Lagged) => {
-                                if channel.catch_up(&pusher, true).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                    let (ok, response) = match outcome {
-                        Ok(response) => (true, response),
-                        Err(response) => (false, response),
-                    };
-                    if outbox.send_waiting(&frame.reply(ok, response), PATIENCE).await.is_err() {
+                    // Boxed: answering a frame (the command, the reply waiting for room) takes
+                    // a large future for a moment. Inline, it would make every channel's task
+                    // that large for as long as it lives, idle or not.
+                    let answered = Box::pin(answer(
+                        &mut channel,
+                        *message,
+                        &mut subscriptions,
+                        &pusher,
+                        &outbox,
+                        &push,
+                    ));
+                    if answered.await.is_err() {
                         return;
                     }
                 }
@@ -516,13 +506,44 @@ async fn run_channel(
     .catch_unwind()
     .await;
     if run.is_err() {
+        // Closed first: from the moment the client can read `phx_error`, its frames for this
+        // join are refused as unmatched (see `Connection::forget_ended`).
+        messages.close();
         let (topic, join_ref) = &*id;
         tracing::error!(topic, "channel crashed");
         let mut error = close_frame(topic, join_ref);
         error.event = "phx_error".into();
         outbox.send(&error);
-        let _ = exits.send(id);
     }
+}
+
+/// Answers one frame on a channel: the channel handles it, the changes that arrived meanwhile
+/// (the command's own, say) are pushed, then the reply, so the sender sees its change when the
+/// reply comes. `Err` when the client did not make room for them in time.
+async fn answer(
+    channel: &mut Box<dyn Channel>,
+    // `_busy` counts the frame until its reply is queued.
+    (frame, _busy, _bytes): Inbound,
+    subscriptions: &mut Subscriptions,
+    pusher: &Pusher,
+    outbox: &Outbox,
+    push: &impl Fn(&mut Box<dyn Channel>, &Published),
+) -> Result<(), Stalled> {
+    let outcome = channel.handle_in(&frame.event, frame.payload.clone()).await;
+    while let Some(change) = subscriptions.ready() {
+        match change {
+            Ok(change) => push(channel, &change),
+            Err(Lagged) => channel.catch_up(pusher, true).await?,
+        }
+    }
+    let (ok, response) = match outcome {
+        Ok(response) => (true, response),
+        Err(response) => (false, response),
+    };
+    outbox
+        .send_waiting(&frame.reply(ok, response), PATIENCE)
+        .await
+        .map_err(|_| Stalled)
 }
 
 /// Pushes encoded, ready to be framed for any channel.

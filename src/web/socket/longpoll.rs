@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::channel::SocketInfo;
 use super::connection::{self, Incoming, INVALID_DATA, UNSUPPORTED};
-use super::outbox::{Outbox, Outgoing, Queued};
+use super::outbox::{Outbox, Outgoing, Receiver};
 use crate::web::AppState;
 
 /// How long a poll waits for a frame before it is answered 204 (Phoenix's `window_ms`); at
@@ -89,7 +89,7 @@ impl LongPollSessions {
 struct Session {
     inbound: mpsc::Sender<Incoming>,
     /// Held by the poll in progress (a newer poll waits for it).
-    outgoing: tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>,
+    outgoing: tokio::sync::Mutex<Receiver>,
 }
 
 /// What a session token carries.

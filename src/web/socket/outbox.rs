@@ -28,6 +28,33 @@ pub(super) struct Queued {
     pub permit: Option<OwnedSemaphorePermit>,
 }
 
+/// The writer's end of the queue. Frames wait boxed: a queue allocates room for 32 entries up
+/// front, for every connection, and idle connections are the many (8 bytes an entry, not 40).
+pub(super) type Receiver = mpsc::UnboundedReceiver<Box<Queued>>;
+
+/// The budget held by frames the writer has handed to the websocket layer but not yet flushed
+/// to the kernel: one permit, not a list of them, so a writer keeps nothing allocated between
+/// bursts.
+#[derive(Default)]
+pub(super) struct Held(Option<OwnedSemaphorePermit>);
+
+impl Held {
+    /// Holds `permit` too. Every permit of a connection comes from its outbox's one budget, so
+    /// they merge (tokio panics on permits of two semaphores, which cannot meet here).
+    pub fn add(&mut self, permit: Option<OwnedSemaphorePermit>) {
+        match (&mut self.0, permit) {
+            (Some(held), Some(permit)) => held.merge(permit),
+            (held @ None, permit) => *held = permit,
+            (Some(_), None) => {}
+        }
+    }
+
+    /// Gives the budget back: the frames are the kernel's now.
+    pub fn release(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// What the transport sends: a frame's text, or the end of the connection (a websocket close
 /// frame; a long poll session ends).
 pub(super) enum Outgoing {
@@ -38,7 +65,7 @@ pub(super) enum Outgoing {
 /// The write side of a connection, shared by its channels. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
-    queue: mpsc::UnboundedSender<Queued>,
+    queue: mpsc::UnboundedSender<Box<Queued>>,
     budget: Arc<Semaphore>,
     /// Notified when a frame did not fit: the connection drops the client.
     overflow: Arc<Notify>,
@@ -58,7 +85,7 @@ impl Outbox {
         budget: usize,
         max_frame: usize,
         serializer: Serializer,
-    ) -> (Outbox, mpsc::UnboundedReceiver<Queued>) {
+    ) -> (Outbox, Receiver) {
         let (queue, queued) = mpsc::unbounded_channel();
         let outbox = Outbox {
             queue,
@@ -176,7 +203,7 @@ impl Outbox {
 
     fn queue(&self, message: Outgoing, permit: Option<OwnedSemaphorePermit>) -> Result<(), Full> {
         self.queue
-            .send(Queued { message, permit })
+            .send(Box::new(Queued { message, permit }))
             .map_err(|_| Full)
     }
 

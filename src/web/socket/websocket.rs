@@ -10,13 +10,14 @@ use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 
 use super::channel::{ChannelFactory, SocketInfo};
 use super::connection::{self, Incoming, INVALID_DATA, PROTOCOL_ERROR};
 use super::connection::{TOO_BIG, UNSUPPORTED};
 use super::frame::Serializer;
-use super::outbox::{Outbox, Outgoing};
+use super::outbox::{Held, Outbox, Outgoing, Queued, Receiver};
 use crate::config::SocketSettings;
 use crate::web::AppState;
 
@@ -42,8 +43,21 @@ pub async fn upgrade(
     let factories = state.channels.clone();
     let info = SocketInfo { params, app: state };
     let (serializer, slot) = (admitted.serializer, admitted.slot);
-    // The read buffer is allocated for every socket up front, so it is small: frames are
-    // mostly a few hundred bytes, and a larger one only makes the buffer grow for a moment.
+    // Each of these buffers is per socket, and most sockets sit idle holding them:
+    // - read, 2 KiB: allocated up front and zeroed before the first read, so all of it is
+    //   resident for every socket. Clients' frames are mostly a few hundred bytes (heartbeats,
+    //   events, a live view's join with its tokens); one this size reads any of them in one
+    //   call. A larger frame is read into a buffer its own size, 2 KiB a call, and tungstenite
+    //   keeps that one afterwards: a socket holds its largest frame's worth, at most the
+    //   connection's frame limit (`CINDER_SOCKET_MAX_FRAME`), as larger frames close it.
+    // - write, 8 KiB: frames are gathered until this many bytes are waiting, then written,
+    //   and the writer flushes after each burst anyway; so a burst (a join reply and the
+    //   history after it) goes out in 8 KiB writes rather than a system call a frame. The
+    //   buffer keeps the capacity of the largest burst (up to 8 KiB and a frame): about one
+    //   push's for sockets that only get pushes.
+    // - message and frame, 1 MiB: the websocket layer's own bound on what one frame may take
+    //   while it is read, far above the connection's frame limit, which refuses what lies
+    //   between with 1009 and a log line.
     upgrade
         .max_message_size(1 << 20)
         .max_frame_size(1 << 20)
@@ -63,39 +77,10 @@ pub async fn serve(
     info: SocketInfo,
     settings: SocketSettings,
 ) {
-    let (mut sink, stream) = socket.split();
+    let (sink, stream) = socket.split();
     let budget = connection::outbox_budget(&settings, &info);
-    let (outbox, mut outgoing) = Outbox::new(budget, info.app.max_reply_bytes, serializer);
-    // Frames already queued together go out in one write (a reply and the push it caused,
-    // say), not one system call each. A frame's bytes count against the budget until the
-    // flush has handed them to the kernel, so what the websocket layer buffers counts too.
-    let writer = tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
-        let mut written = Vec::with_capacity(WRITE_BATCH);
-        'writing: while outgoing.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-            for queued in batch.drain(..) {
-                let (message, closing) = match queued.message {
-                    Outgoing::Text(text) => (Message::Text(text.into()), false),
-                    Outgoing::Close(code, reason) => (
-                        Message::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })),
-                        true,
-                    ),
-                };
-                written.push(queued.permit);
-                if sink.feed(message).await.is_err() || closing {
-                    break 'writing;
-                }
-            }
-            if sink.flush().await.is_err() {
-                break;
-            }
-            written.clear();
-        }
-        let _ = sink.close().await;
-    });
+    let (outbox, outgoing) = Outbox::new(budget, info.app.max_reply_bytes, serializer);
+    let writer = tokio::spawn(write(sink, outgoing));
 
     let mut incoming = stream.map(incoming);
     let close = connection::run(
@@ -121,6 +106,48 @@ pub async fn serve(
     if tokio::time::timeout(CLOSE_WAIT, &mut writer).await.is_err() {
         writer.abort();
     }
+}
+
+/// Writes what the outbox queues to the websocket until the connection ends.
+///
+/// Frames already queued together go out in one write (a reply and the push it caused, say),
+/// not one system call each. A frame's bytes count against the budget until the flush has
+/// handed them to the kernel, so what the websocket layer buffers counts too. Between bursts
+/// the writer holds nothing but the sink: it takes frames one at a time rather than into a
+/// batch kept allocated, since most sockets are idle most of the time.
+async fn write(mut sink: SplitSink<WebSocket, Message>, mut outgoing: Receiver) {
+    let mut held = Held::default();
+    while let Some(first) = outgoing.recv().await {
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(queued) = next.take() {
+            let Queued { message, permit } = *queued;
+            let (message, closing) = match message {
+                Outgoing::Text(text) => (Message::Text(text.into()), false),
+                Outgoing::Close(code, reason) => (
+                    Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })),
+                    true,
+                ),
+            };
+            held.add(permit);
+            if sink.feed(message).await.is_err() || closing {
+                let _ = sink.close().await;
+                return;
+            }
+            fed += 1;
+            if fed < WRITE_BATCH {
+                next = outgoing.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
+            break;
+        }
+        held.release();
+    }
+    let _ = sink.close().await;
 }
 
 /// What a websocket message (or error) is to the connection.
