@@ -129,6 +129,7 @@ pub async fn fanout(args: &BenchArgs) -> Result<Report, BenchError> {
 
     eprintln!("bench fanout: sending {} messages", args.messages);
     let mut until_last = Vec::with_capacity(args.messages);
+    let cpu_before = (cpu(&nodes), readers_cpu(&readers));
     for n in 1..=args.messages {
         let sent = now_ns();
         send(&mut sender, &topic, n).await?;
@@ -145,6 +146,7 @@ pub async fn fanout(args: &BenchArgs) -> Result<Report, BenchError> {
         }
     }
     let after = resident(&nodes);
+    let cpu_after = (cpu(&nodes), readers_cpu(&readers));
     for reader in &mut readers {
         reader.stdin = None;
     }
@@ -210,6 +212,18 @@ pub async fn fanout(args: &BenchArgs) -> Result<Report, BenchError> {
             "≤ 12",
         );
     }
+    // Where the time goes: every delivery is a frame written by a node and read by a reader,
+    // all on this machine's cores.
+    let per_message = |before: Option<Duration>, after: Option<Duration>| {
+        let spent = after?.checked_sub(before?)?;
+        Some(spent.as_secs_f64() * 1000.0 / args.messages.max(1) as f64)
+    };
+    if let Some(ms) = per_message(cpu_before.0, cpu_after.0) {
+        report.row("servers' CPU per message", ms, "ms");
+    }
+    if let Some(ms) = per_message(cpu_before.1, cpu_after.1) {
+        report.row("readers' CPU per message", ms, "ms");
+    }
     if let Some(after) = after {
         report.row("servers' memory after the messages", mib(after), "MiB");
     }
@@ -219,6 +233,19 @@ pub async fn fanout(args: &BenchArgs) -> Result<Report, BenchError> {
 /// What is left of each node's `shares` after its `warm_ups`.
 fn rests(shares: &[usize], warm_ups: &[usize]) -> Vec<usize> {
     shares.iter().zip(warm_ups).map(|(s, w)| s - w).collect()
+}
+
+/// The CPU time the nodes have used together, if every one could be read.
+fn cpu(nodes: &[Node]) -> Option<Duration> {
+    nodes.iter().map(Node::cpu).sum()
+}
+
+/// The CPU time the readers have used together, if every one could be read.
+fn readers_cpu(readers: &[Reader]) -> Option<Duration> {
+    readers
+        .iter()
+        .map(|reader| super::cpu::process_cpu(reader.child.id()?))
+        .sum()
 }
 
 /// The nodes' resident memory together, if every one could be read.
