@@ -87,6 +87,11 @@ async fn the_official_phoenix_client_follows_a_poll_as_votes_are_cast_and_it_clo
     run_node("phoenix_polls.mjs").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_visitors_vote_and_see_each_others_votes_live_in_headless_chromium() {
+    run_node("browser_polls.mjs").await;
+}
+
 /// Runs `script` against `server` with extra environment variables; the script must exit 0.
 async fn run_node_on(server: &TestServer, script: &str, envs: &[(&str, String)]) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");

@@ -146,10 +146,16 @@ await runTest("browser_design", async (onCleanup) => {
   } });
   const bookmarkId = bookmark.bookmark.data.id;
   await json("POST", `/api/bookmarks/${bookmarkId}/comments`, { author: "Ada", content: "c".repeat(1500) });
+  // A poll with the longest question and option, and a vote.
+  const poll = await json("POST", "/api/polls", {
+    question: `Which ${"q".repeat(184)} wins?`, options: ["Tabs", "o".repeat(100), "Both"],
+  });
+  const pollId = poll.poll.id;
+  await json("POST", `/api/polls/${pollId}/votes`, { option: 1 });
 
   const pages = [
     "/chat", `/chat/${room}`, "/bookmarks", "/bookmarks/tags/design", "/bookmarks/random",
-    `/bookmarks/${bookmarkId}`, "/drops", "/drops/checkout", "/todos", "/events",
+    `/bookmarks/${bookmarkId}`, "/drops", "/drops/checkout", "/todos", "/polls", `/polls/${pollId}`, "/events",
     "/events?type=Room", `/events/Room/${room}`,
   ];
   for (const viewport of WIDTHS) {

@@ -179,7 +179,7 @@ impl LiveView for PollsView {
                 p.lead { "Ask a question; everyone watching sees the votes come in." }
             }
             div.narrow {
-                section.card aria-labelledby="new-poll-heading" {
+                section.card.poll-new aria-labelledby="new-poll-heading" {
                     h2 #new-poll-heading { "Ask a question" }
                     (self.form())
                 }
