@@ -56,7 +56,7 @@ impl AsOf for BookmarkAsOf {
         }
         items.reverse();
         Ok(html! {
-            ul.bookmarks { (card) }
+            ol.bookmarks { (card) }
             h2 { "Discussion" }
             @if items.len() < total {
                 p.muted.as-of-note { "The last " (items.len()) " of " (total) " comments." }

@@ -37,7 +37,7 @@ impl AsOf for ProductAsOf {
         };
         let units: u64 = product.items.iter().map(|i| u64::from(i.available)).sum();
         Ok(html! {
-            div.card.as-of-product {
+            div.as-of-product {
                 h2 { (product.name) }
                 p.product-meta {
                     span.brand { (product.brand) } " · " (product.color) " · $" (product.price_usd)
