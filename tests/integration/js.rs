@@ -159,6 +159,11 @@ async fn escaping_hostile_text_in_todos_never_runs_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaping_hostile_text_in_polls_never_runs_in_chromium() {
+    escaping_in("polls").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escaping_hostile_text_in_drops_and_the_explorer_never_runs_in_chromium() {
     escaping_in("drops").await;
 }

@@ -1,4 +1,4 @@
-// Hostile text in every text field of every app, in real Chromium pages with cinder.js: script
+// Hostile text in every text field of every app (chat, bookmarks, todos, polls, drops and the explorer), in real Chromium pages with cinder.js: script
 // tags, `<img onerror>`, attribute-breaking quotes and `javascript:` URLs. Nothing may execute
 // (window.__pwned stays undefined, no element grows an event-handler attribute), the text shows
 // exactly as typed (textContent, input values), live and after a reload, and no link has a
@@ -367,6 +367,39 @@ async function drops(browser, onCleanup) {
   }
 }
 
+async function createPoll(question, options) {
+  const res = await fetch(`${baseUrl()}/api/polls`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ question, options }),
+  });
+  const body = await res.text();
+  assert(res.status === 201, `create poll: ${res.status} ${body}`);
+  return JSON.parse(body).poll.id;
+}
+
+async function polls(browser, onCleanup) {
+  const viewer = await newPage(browser, onCleanup, "poll viewer");
+  const asker = await newPage(browser, onCleanup, "poll asker");
+  await open(viewer, "poll viewer", "/polls");
+  await open(asker, "poll asker", "/polls");
+  // One poll through the form (typed), one through the API while both pages are open.
+  await asker.locator("#new-poll-question").fill(FULL[0]);
+  await asker.locator("#new-poll-options").fill([FULL[1], FULL[2]].join("\n"));
+  await asker.locator('#poll-form button[type="submit"]').click();
+  const id = await createPoll(FULL[3], [FULL[0], FULL[3]]);
+  for (const [page, who] of [[viewer, "poll viewer (live)"], [asker, "poll asker (live)"]]) {
+    await waitTexts(page, who, "main", [FULL[0], FULL[3]]);
+    await assertInert(page, who);
+  }
+  await open(viewer, "poll viewer", `/polls/${id}`);
+  await waitTexts(viewer, "poll viewer on the poll", "main", [FULL[3], FULL[0]]);
+  await assertInert(viewer, "poll viewer on the poll");
+  await open(viewer, "poll viewer", "/polls");
+  await waitTexts(viewer, "poll viewer after a reload", "main", [FULL[0], FULL[3]]);
+  await assertInert(viewer, "poll viewer after a reload");
+}
+
 // One part per run (CINDER_ESCAPING_PART), each its own test: all four in one browser ran past
 // the watchdog on a loaded machine (a part alone took 50-95 s at a load average of 20 on 2
 // cores). The watchdog only catches a hang, so it is generous.
@@ -374,6 +407,7 @@ const PARTS = {
   chat,
   bookmarks,
   todos,
+  polls,
   async drops(browser, onCleanup) {
     await drops(browser, onCleanup);
     // The event explorer shows every payload above, as stored.
