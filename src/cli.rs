@@ -8,9 +8,9 @@ use cinder_domain::Clock;
 
 use crate::config::{Config, StoreConfig};
 use crate::data_dir::DataDirLock;
-use crate::read_models::projection_names;
 use crate::replay::replay;
 use crate::server::{event_log, Server};
+use crate::web::projection_names;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -5,13 +5,7 @@ use std::sync::Arc;
 
 use cinder_read_models::{Projection, ProjectionError};
 
-use crate::web::{Apps, APPS};
-
-/// The names of the projections [`ReadModels::projections`] returns, in its order: known
-/// before any data dir is opened, for `cinder replay --help` and its argument's check.
-pub fn projection_names() -> Vec<&'static str> {
-    crate::web::app::projection_names(APPS)
-}
+use crate::web::app::{Apps, Registration};
 
 /// Every app, opened on one sled database.
 #[derive(Clone)]
@@ -21,10 +15,10 @@ pub struct ReadModels {
 }
 
 impl ReadModels {
-    /// Opens the read models in `dir`. If sled cannot read what is there, the directory is set
+    /// Opens the read models of `apps` in `dir`. If sled cannot read what is there, the directory is set
     /// aside (renamed, not deleted) and the read models start empty: they are rebuilt from the
     /// event store, which is the truth.
-    pub fn open(dir: &Path) -> Result<ReadModels, ProjectionError> {
+    pub fn open(dir: &Path, apps: &[&Registration]) -> Result<ReadModels, ProjectionError> {
         let db = match sled::open(dir) {
             Ok(db) => db,
             Err(error) => {
@@ -39,7 +33,7 @@ impl ReadModels {
             }
         };
         Ok(ReadModels {
-            apps: Apps::open(APPS, &db)?,
+            apps: Apps::open(apps, &db)?,
             db,
         })
     }
@@ -57,9 +51,9 @@ mod tests {
     #[test]
     fn the_projection_names_are_the_projections() {
         let dir = std::env::temp_dir().join(format!("cinder-names-{:016x}", rand::random::<u64>()));
-        let models = ReadModels::open(&dir).expect("read models");
+        let models = ReadModels::open(&dir, crate::web::APPS).expect("read models");
         let names: Vec<&str> = models.projections().iter().map(|p| p.name()).collect();
-        assert_eq!(names, projection_names());
+        assert_eq!(names, crate::web::projection_names());
         assert!(!names.is_empty());
         drop(models);
         let _ = std::fs::remove_dir_all(&dir);

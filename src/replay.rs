@@ -60,7 +60,7 @@ pub async fn replay(
     let _held =
         crate::data_dir::DataDirLock::acquire(&config.data_dir).map_err(StartError::from)?;
     let log = event_log(config).await?;
-    let models = ReadModels::open(&config.data_dir.join("read_models"))?;
+    let models = ReadModels::open(&config.data_dir.join("read_models"), crate::web::APPS)?;
     let mut runner = ProjectionRunner::new(
         &models.db,
         log.clone(),

@@ -157,7 +157,7 @@ impl Server {
         let log = event_log(&config).await?;
         let secret = crate::secrets::secret_key_base(&config)?;
         let admin_password = crate::secrets::admin_password(&config)?;
-        let models = ReadModels::open(&config.data_dir.join("read_models"))?;
+        let models = ReadModels::open(&config.data_dir.join("read_models"), crate::web::APPS)?;
 
         let (shutdown, stopping) = watch::channel(false);
         let (drain, draining) = watch::channel(false);

@@ -105,6 +105,12 @@ impl Deref for AppState {
     }
 }
 
+/// The names of every app's projections, in the order a node runs them: known before any data
+/// dir is opened, for `cinder replay --help` and its argument's check.
+pub fn projection_names() -> Vec<&'static str> {
+    app::projection_names(APPS)
+}
+
 /// A command bus with every app's aggregates registered: what a node, the CLI and the tests
 /// send commands through.
 pub fn command_bus(log: EventLog, clock: cinder_domain::Clock) -> CommandBus {

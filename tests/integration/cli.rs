@@ -100,7 +100,7 @@ async fn each_command_lists_only_its_own_flags() {
 #[tokio::test]
 async fn replay_help_names_the_projections_and_refuses_others() {
     let help = stdout(&cinder(&["replay", "--help"], &[]).await);
-    for name in cinder::read_models::projection_names() {
+    for name in cinder::web::projection_names() {
         assert!(help.contains(name), "replay --help names {name}:\n{help}");
     }
     let dir = TempDir::new();
@@ -113,7 +113,7 @@ async fn replay_help_names_the_projections_and_refuses_others() {
     assert!(
         stderr(&refused).contains(&format!(
             "possible values: {}",
-            cinder::read_models::projection_names().join(", ")
+            cinder::web::projection_names().join(", ")
         )),
         "{}",
         stderr(&refused)
@@ -293,7 +293,7 @@ async fn replay_reports_the_rate_it_showed_rounded() {
     );
     let into = format!(
         "replayed 2 events into {} in ",
-        cinder::read_models::projection_names().join(", ")
+        cinder::web::projection_names().join(", ")
     );
     assert!(summary.starts_with(&into), "{summary}");
 }

@@ -11,7 +11,7 @@ pub type Dump = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
 
 /// Every tree of the read models' sled database, byte for byte.
 pub fn dump(dir: &std::path::Path) -> Dump {
-    let models = ReadModels::open(&dir.join("read_models")).unwrap();
+    let models = ReadModels::open(&dir.join("read_models"), cinder::web::APPS).unwrap();
     let mut names: Vec<_> = models.db.tree_names();
     names.sort();
     names
@@ -86,7 +86,7 @@ async fn replay_rebuilds_exactly_what_the_live_projection_built() {
 
     let report = replay(&config(&db, &dir), None, false).await.unwrap();
     assert_eq!(report.events, FILLED);
-    assert_eq!(report.projections, cinder::read_models::projection_names());
+    assert_eq!(report.projections, cinder::web::projection_names());
     assert_eq!(
         dump(&dir.0),
         live,
