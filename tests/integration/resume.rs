@@ -1,11 +1,14 @@
 //! Resuming live pages: a join that gives the log position its page reflects (`at`) is sent
 //! only what the page missed since, on the node that served the page or on another one; the
-//! page is sent whole when that cannot be told or would cost more.
+//! page is sent whole when that cannot be told or would cost more. Every app's live pages
+//! resume so: the chat below in depth, then one test per app.
 
 use serde_json::{json, Value};
 
 use crate::socket::{attribute, page};
 use crate::support::{http, Client, TestServer};
+
+const ADMIN_PASSWORD: &str = "test-admin";
 
 /// Posts a message to the room `lobby` through `server`'s JSON API (answered once the server's
 /// read models have it).
@@ -22,19 +25,88 @@ async fn post(server: &TestServer, sender: &str, content: &str) {
 /// Joins `lv:/chat/lobby` on `server` with the page's `token` and `at` (left out if `None`);
 /// returns the reply's response.
 async fn join(server: &TestServer, token: &str, at: Option<&str>) -> Value {
+    rejoin(server, "lv:/chat/lobby", token, at).await
+}
+
+/// Joins the live view `topic` on `server` with its page's `token` and `at` (left out if
+/// `None`), as cinder.js does on reconnecting; returns the reply's response.
+async fn rejoin(server: &TestServer, topic: &str, token: &str, at: Option<&str>) -> Value {
     let mut payload = json!({ "token": token });
     if let Some(at) = at {
         payload["at"] = json!(at);
     }
     let mut client = Client::connect(&server.ws_url()).await;
-    let (_, reply) = client.join("lv:/chat/lobby", payload).await;
-    assert_eq!(reply["status"], "ok", "{reply}");
+    let (_, reply) = client.join(topic, payload).await;
+    assert_eq!(reply["status"], "ok", "{topic}: {reply}");
     reply["response"].clone()
+}
+
+/// A live page's topic, token and log position, as cinder.js reads them from the page.
+fn live(html: &str) -> (String, String, String) {
+    (
+        attribute(html, "data-cinder-topic"),
+        attribute(html, "data-cinder-token"),
+        attribute(html, "data-cinder-at"),
+    )
 }
 
 /// The ops of a join reply.
 fn ops(response: &Value) -> Vec<Value> {
     response["patches"].as_array().cloned().unwrap_or_default()
+}
+
+/// What each op of a reply does, and to which id: `("replace", "todo-1")`, …
+fn named(response: &Value) -> Vec<(String, String)> {
+    ops(response)
+        .iter()
+        .map(|op| {
+            let text = |key: &str| op[key].as_str().unwrap_or_default().to_owned();
+            (text("op"), text("id"))
+        })
+        .collect()
+}
+
+/// The named ops a reply is expected to be, from `(op, id)` pairs.
+fn expect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(op, id)| ((*op).to_owned(), (*id).to_owned()))
+        .collect()
+}
+
+/// The html of the reply's op on `id`.
+fn html_of(response: &Value, id: &str) -> String {
+    ops(response)
+        .iter()
+        .find(|op| op["id"] == id)
+        .and_then(|op| op["html"].as_str())
+        .unwrap_or_else(|| panic!("an op with html on #{id}: {response}"))
+        .to_owned()
+}
+
+/// Sends `body` as JSON to `path` with the visitor's `cookie` (and the admin password if
+/// `admin`); the API answers once the node's read models show the change. Returns the answer.
+async fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    admin: bool,
+    body: Value,
+) -> Value {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut request = http()
+        .request(method, format!("{}{path}", server.url()))
+        .header("cookie", cookie)
+        .json(&body);
+    if admin {
+        request = request.basic_auth("admin", Some(ADMIN_PASSWORD));
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status();
+    let answer = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {answer}");
+    answer
 }
 
 /// Whether the reply sends the message list whole.
@@ -191,4 +263,76 @@ async fn a_page_moves_between_nodes_on_one_log() {
     assert!(!whole(&back_on_b), "{back_on_b}");
     assert_eq!(missed.len(), 1, "{back_on_b}");
     assert!(missed[0].contains("on a again"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_todo_list_is_sent_only_the_todos_changed_while_away() {
+    let server = TestServer::start().await;
+    let (_, me) = page(&server, "/todos", None).await;
+    for title in ["milk", "eggs"] {
+        call(
+            &server,
+            "POST",
+            "/api/todos",
+            &me,
+            false,
+            json!({ "title": title }),
+        )
+        .await;
+    }
+    let (all, _) = page(&server, "/todos", Some(&me)).await;
+    let (all_topic, all_token, all_at) = live(&all);
+    let (active, _) = page(&server, "/todos/active", Some(&me)).await;
+    let (active_topic, active_token, active_at) = live(&active);
+    let first = rejoin(&server, &all_topic, &all_token, Some(&all_at)).await;
+    assert!(ops(&first).is_empty(), "nothing was missed: {first}");
+
+    // Away (in another tab, say), milk is done: back, the page is sent that todo and the counts.
+    call(
+        &server,
+        "PATCH",
+        "/api/todos/1",
+        &me,
+        false,
+        json!({"completed": true}),
+    )
+    .await;
+    let back = rejoin(&server, &all_topic, &all_token, Some(&all_at)).await;
+    assert_eq!(
+        named(&back),
+        expect(&[
+            ("replace", "todo-1"),
+            ("replace", "toggle-all"),
+            ("replace", "todo-footer")
+        ]),
+        "{back}"
+    );
+    assert!(
+        html_of(&back, "todo-1").contains("todo completed"),
+        "{back}"
+    );
+    assert!(html_of(&back, "todo-footer").contains("<strong>1</strong> item left"));
+    // On the active filter's page, milk leaves.
+    let back = rejoin(&server, &active_topic, &active_token, Some(&active_at)).await;
+    assert_eq!(
+        named(&back),
+        expect(&[
+            ("remove", "todo-1"),
+            ("replace", "toggle-all"),
+            ("replace", "todo-footer")
+        ]),
+        "{back}"
+    );
+
+    // With no position, every region whole, as before.
+    let whole = rejoin(&server, &all_topic, &all_token, None).await;
+    assert_eq!(
+        named(&whole),
+        expect(&[
+            ("replace", "toggle-all"),
+            ("replace", "todo-list"),
+            ("replace", "todo-footer")
+        ]),
+        "{whole}"
+    );
 }
