@@ -336,3 +336,67 @@ async fn a_todo_list_is_sent_only_the_todos_changed_while_away() {
         "{whole}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discussion_is_sent_only_the_comments_posted_while_away() {
+    let server = TestServer::start().await;
+    let (_, me) = page(&server, "/bookmarks", None).await;
+    let bookmark = json!({"bookmark": {"title": "Resuming", "url": "https://example.com/resume"}});
+    let created = call(&server, "POST", "/api/bookmarks", &me, false, bookmark).await;
+    let id = created["bookmark"]["data"]["id"]
+        .as_str()
+        .expect("the new bookmark's id")
+        .to_owned();
+    let comments = format!("/api/bookmarks/{id}/comments");
+    let comment = |content: &str| json!({"author": "ada", "content": content});
+    call(
+        &server,
+        "POST",
+        &comments,
+        &me,
+        false,
+        comment("before the page"),
+    )
+    .await;
+    let (html, _) = page(&server, &format!("/bookmarks/{id}"), Some(&me)).await;
+    let (topic, token, at) = live(&html);
+    assert!(ops(&rejoin(&server, &topic, &token, Some(&at)).await).is_empty());
+
+    call(
+        &server,
+        "POST",
+        &comments,
+        &me,
+        false,
+        comment("while away"),
+    )
+    .await;
+    let back = rejoin(&server, &topic, &token, Some(&at)).await;
+    assert_eq!(named(&back), expect(&[("append", "comments")]), "{back}");
+    let appended = html_of(&back, "comments");
+    assert!(appended.contains("while away") && !appended.contains("before the page"));
+
+    let whole = rejoin(&server, &topic, &token, None).await;
+    assert_eq!(
+        named(&whole),
+        expect(&[("replace", "older-comments"), ("replace", "comments")]),
+        "{whole}"
+    );
+
+    // The random page shows no log: back, it keeps the bookmark it shows instead of another.
+    let (html, _) = page(&server, "/bookmarks/random", Some(&me)).await;
+    let (topic, token, at) = live(&html);
+    call(
+        &server,
+        "POST",
+        &comments,
+        &me,
+        false,
+        comment("not shown there"),
+    )
+    .await;
+    let back = rejoin(&server, &topic, &token, Some(&at)).await;
+    assert!(ops(&back).is_empty(), "{back}");
+    let whole = rejoin(&server, &topic, &token, None).await;
+    assert_eq!(named(&whole), expect(&[("replace", "random")]), "{whole}");
+}

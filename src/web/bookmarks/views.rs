@@ -429,6 +429,12 @@ impl LiveView for RandomView {
         Ok(vec![Patch::replace("random", self.pick()?)])
     }
 
+    /// Nothing here changes with the log (a bookmark is never edited or removed), so a page
+    /// that reconnects keeps the bookmark it shows instead of being dealt another.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(Vec::new()))
+    }
+
     fn topics(&self) -> Vec<String> {
         Vec::new()
     }
@@ -576,6 +582,12 @@ impl LiveView for BookmarkView {
             Patch::replace("older-comments", self.older_control(oldest)),
             Patch::replace("comments", comment_list(&comments)),
         ])
+    }
+
+    /// The bookmark never changes and the discussion grows only by the comments, which are in
+    /// the log. (Still only for a visitor who may see it, as `regions`.)
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(self.visible().map(|_| Vec::new()))
     }
 
     fn topics(&self) -> Vec<String> {
