@@ -400,3 +400,159 @@ async fn a_discussion_is_sent_only_the_comments_posted_while_away() {
     let whole = rejoin(&server, &topic, &token, None).await;
     assert_eq!(named(&whole), expect(&[("replace", "random")]), "{whole}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_pages_are_sent_only_the_levels_and_carts_changed_while_away() {
+    let server = TestServer::start_with(|c| c.admin_password = Some(ADMIN_PASSWORD.into())).await;
+    let items = json!([
+        {"sku": "RES1", "size": "9", "available": 600},
+        {"sku": "RES2", "size": "10", "available": 5}
+    ]);
+    let product = json!({"sku": "RES", "name": "Resumer", "brand": "B", "color": "c",
+        "price_usd": 120, "image_url": "", "order": 0, "items": items});
+    let created = call(&server, "POST", "/api/drops/products", "", true, product).await;
+    let size_10 = created["items"][1]["id"]
+        .as_str()
+        .expect("the item's id")
+        .to_owned();
+    call(
+        &server,
+        "POST",
+        "/api/drops/products/RES/release",
+        "",
+        true,
+        json!({}),
+    )
+    .await;
+
+    // Size 10 (5 left: "few left") goes in the visitor's cart, from the store's page.
+    let (html, me) = page(&server, "/drops", None).await;
+    let (topic, token, _) = live(&html);
+    let mut tab = Client::connect(&server.ws_url()).await;
+    let (join_ref, _) = tab.join(&topic, json!({ "token": token })).await;
+    let click = json!({"type": "click", "event": "add_to_cart", "value": {"value": size_10}});
+    let added = tab.send(Some(&join_ref), &topic, "event", click).await;
+    assert_eq!(tab.reply_to(&added).await["status"], "ok");
+    drop(tab);
+
+    let (shop, _) = page(&server, "/drops", Some(&me)).await;
+    let (shop_topic, shop_token, shop_at) = live(&shop);
+    let (checkout, _) = page(&server, "/drops/checkout", Some(&me)).await;
+    let (checkout_topic, checkout_token, checkout_at) = live(&checkout);
+    let admin = http()
+        .get(format!("{}/admin", server.url()))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .expect("the admin page")
+        .text()
+        .await
+        .expect("its html");
+    let (admin_topic, admin_token, admin_at) = live(&admin);
+    assert!(ops(&rejoin(&server, &shop_topic, &shop_token, Some(&shop_at)).await).is_empty());
+    let admin_first = rejoin(&server, &admin_topic, &admin_token, Some(&admin_at)).await;
+    assert_eq!(
+        named(&admin_first),
+        expect(&[("replace", "shoppers")]),
+        "who is shopping is not in the log: always sent: {admin_first}"
+    );
+
+    // Away, size 10 is restocked (5 -> 205: "limited"): its button and its cart line change.
+    let restock = format!("/api/drops/items/{size_10}/restock");
+    call(
+        &server,
+        "POST",
+        &restock,
+        "",
+        true,
+        json!({"quantity": 200}),
+    )
+    .await;
+    let button = format!("item-{size_10}");
+    let line = format!("cart-item-{size_10}");
+    let back = rejoin(&server, &shop_topic, &shop_token, Some(&shop_at)).await;
+    assert_eq!(
+        named(&back),
+        expect(&[("replace", button.as_str()), ("replace", line.as_str())]),
+        "{back}"
+    );
+    assert!(html_of(&back, &button).contains("level-medium"), "{back}");
+    assert!(
+        html_of(&back, &line).contains("data-level=\"medium\""),
+        "{back}"
+    );
+    let shop_at = position(&back);
+    // The checkout's line is its own (with the price), not the store's cart line.
+    let back = rejoin(
+        &server,
+        &checkout_topic,
+        &checkout_token,
+        Some(&checkout_at),
+    )
+    .await;
+    assert_eq!(
+        named(&back),
+        expect(&[("replace", line.as_str())]),
+        "{back}"
+    );
+    assert!(html_of(&back, &line).contains("$120"), "{back}");
+    assert!(!html_of(&back, &line).contains("remove"), "{back}");
+    let checkout_at = position(&back);
+    let back = rejoin(&server, &admin_topic, &admin_token, Some(&admin_at)).await;
+    let (bar, count, level) = (
+        format!("bar-{size_10}"),
+        format!("count-{size_10}"),
+        format!("level-{size_10}"),
+    );
+    assert_eq!(
+        named(&back),
+        expect(&[
+            ("replace", bar.as_str()),
+            ("replace", count.as_str()),
+            ("replace", level.as_str()),
+            ("replace", "shoppers")
+        ]),
+        "{back}"
+    );
+    assert!(html_of(&back, &count).contains(">205<"), "{back}");
+
+    // Away again, the size leaves the cart: the cart is sent whole.
+    let (html, _) = page(&server, "/drops", Some(&me)).await;
+    let (topic, token, _) = live(&html);
+    let mut tab = Client::connect(&server.ws_url()).await;
+    let (join_ref, _) = tab.join(&topic, json!({ "token": token })).await;
+    let click = json!({"type": "click", "event": "remove_from_cart", "value": {"value": size_10}});
+    let removed = tab.send(Some(&join_ref), &topic, "event", click).await;
+    assert_eq!(tab.reply_to(&removed).await["status"], "ok");
+    drop(tab);
+    let back = rejoin(&server, &shop_topic, &shop_token, Some(&shop_at)).await;
+    assert_eq!(named(&back), expect(&[("replace", "cart")]), "{back}");
+    assert!(!html_of(&back, "cart").contains(&line), "{back}");
+    let back = rejoin(
+        &server,
+        &checkout_topic,
+        &checkout_token,
+        Some(&checkout_at),
+    )
+    .await;
+    assert_eq!(
+        named(&back),
+        expect(&[("replace", "summary"), ("replace", "checkout")]),
+        "{back}"
+    );
+    assert!(
+        html_of(&back, "summary").contains("Your cart is empty"),
+        "{back}"
+    );
+
+    // With no position, every region whole, as before.
+    for (topic, token, regions) in [
+        (&shop_topic, &shop_token, ["products", "cart"]),
+        (&checkout_topic, &checkout_token, ["summary", "checkout"]),
+        (&admin_topic, &admin_token, ["shoppers", "admin-products"]),
+    ] {
+        let whole = rejoin(&server, topic, token, None).await;
+        let expected: Vec<_> = regions.iter().map(|id| ("replace", *id)).collect();
+        assert_eq!(named(&whole), expect(&expected), "{whole}");
+    }
+}

@@ -192,6 +192,12 @@ impl LiveView for AdminView {
         ])
     }
 
+    /// The products, counts and carts are in the log (a count says its bar and level too); the
+    /// shoppers are who is here now, which the log does not record: sent whole.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(vec![Patch::replace("shoppers", self.shoppers())]))
+    }
+
     fn topics(&self) -> Vec<String> {
         vec![
             CATALOG_TOPIC.to_owned(),

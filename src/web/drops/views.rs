@@ -125,6 +125,15 @@ impl LiveView for ShopView {
         ])
     }
 
+    /// What the page shows changes only by the log: products created and released (the list
+    /// is sent whole, as it is now), each size's level, and the cart. The view's cart is read
+    /// when it mounts, so a replay greys out the lines of the cart as it is now, and a missed
+    /// change of the cart sends the panel whole. (The shopper is counted as present, but this
+    /// page does not show who is.)
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(Vec::new()))
+    }
+
     fn topics(&self) -> Vec<String> {
         vec![
             CATALOG_TOPIC.to_owned(),
@@ -156,7 +165,7 @@ impl LiveView for ShopView {
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        shop_change(&self.app, &self.drops, &self.session, &mut self.cart, change, true)
+        shop_change(&self.app, &self.drops, &self.session, &mut self.cart, change)
     }
 
     fn joined(&mut self) {
@@ -164,22 +173,21 @@ impl LiveView for ShopView {
     }
 }
 
-/// What the shop and checkout pages do with a change: levels restyle size buttons and grey out
-/// cart lines; the cart follows every tab of the session.
+/// What the shop does with a change: levels restyle size buttons and grey out cart lines; the
+/// cart follows every tab of the session.
 fn shop_change(
     app: &AppState,
     drops: &DropsReadModel,
     session: &Session,
     cart: &mut Vec<String>,
     change: &Change,
-    with_products: bool,
 ) -> Vec<Patch> {
     let Some(change) = change.get::<DropsChange>() else {
         return Vec::new();
     };
     match change {
         // Created or released: the list is short, show it whole (a new product appears too).
-        DropsChange::Product(_) if with_products => match product_list(app, drops, session) {
+        DropsChange::Product(_) => match product_list(app, drops, session) {
             Ok(list) => vec![Patch::replace("products", list)],
             Err(error) => {
                 tracing::warn!(%error, "drops: could not render the products");
@@ -193,13 +201,11 @@ fn shop_change(
         } => {
             let mut patches = Vec::new();
             let product = drops.product(product_id).ok().flatten();
-            if with_products {
-                if let Some(item) = product.as_ref().and_then(|p| p.item(item_id)) {
-                    patches.push(Patch::replace(
-                        format!("item-{item_id}"),
-                        size_button(item, *level),
-                    ));
-                }
+            if let Some(item) = product.as_ref().and_then(|p| p.item(item_id)) {
+                patches.push(Patch::replace(
+                    format!("item-{item_id}"),
+                    size_button(item, *level),
+                ));
             }
             if cart.contains(item_id) {
                 if let Some(product) = &product {
@@ -305,16 +311,41 @@ impl LiveView for CheckoutView {
         }
     }
 
+    /// What the page shows changes only by the log: the cart, and the levels of its items.
+    /// The view's cart is read when it mounts, so a replay marks sold out the lines of the cart
+    /// as it is now, and a missed change of the cart sends the summary whole. (The "thank you"
+    /// of a purchase is this page's reply, not the log's: a page that kept it keeps it.)
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(Vec::new()))
+    }
+
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
-        let before = self.cart.clone();
-        let mut patches = shop_change(&self.app, &self.drops, &self.session, &mut self.cart, change, false);
-        if self.cart != before {
-            patches = vec![
-                Patch::replace("summary", summary(&self.drops, &self.cart)),
-                Patch::replace("checkout", self.buy_region()),
-            ];
+        match change.get::<DropsChange>() {
+            // A line of the summary, as the summary shows it (with its price).
+            Some(DropsChange::Level {
+                product_id,
+                item_id,
+                level,
+            }) if self.cart.contains(item_id) => match self.drops.product(product_id) {
+                Ok(Some(product)) => vec![Patch::replace(
+                    format!("cart-item-{item_id}"),
+                    summary_line(&product, item_id, *level),
+                )],
+                _ => Vec::new(),
+            },
+            // Sent even if it looks like the view's cart: that is read when the view mounts, so
+            // in a replay it may already be what this change made it.
+            Some(DropsChange::Cart { cart_id: changed, items })
+                if *changed == cart_id(&self.session) =>
+            {
+                self.cart = items.clone();
+                vec![
+                    Patch::replace("summary", summary(&self.drops, &self.cart)),
+                    Patch::replace("checkout", self.buy_region()),
+                ]
+            }
+            _ => Vec::new(),
         }
-        patches
     }
 
     fn joined(&mut self) {
@@ -355,16 +386,21 @@ fn summary(drops: &DropsReadModel, cart: &[String]) -> Markup {
                 p.empty { "Your cart is empty. " a href="/drops" { "Pick a size in the store" } "." }
             } @else {
                 ol.cart-lines {
-                    @for (product, item) in &lines {
-                        li.cart-item.out[item.level == Level::Out] id={ "cart-item-" (item.id) } {
-                            span.name { (describe(product, &item.id)) }
-                            @if item.level == Level::Out { " " span.badge.sold-out { "sold out" } }
-                            span.price { "$" (product.price_usd) }
-                        }
-                    }
+                    @for (product, item) in &lines { (summary_line(product, &item.id, item.level)) }
                 }
                 p.total { span { "Total" } strong { "$" (total) } }
             }
+        }
+    }
+}
+
+/// A line of the checkout's summary; a sold-out item is greyed out and says so.
+fn summary_line(product: &ProductView, item_id: &str, level: Level) -> Markup {
+    html! {
+        li.cart-item.out[level == Level::Out] id={ "cart-item-" (item_id) } {
+            span.name { (describe(product, item_id)) }
+            @if level == Level::Out { " " span.badge.sold-out { "sold out" } }
+            span.price { "$" (product.price_usd) }
         }
     }
 }
