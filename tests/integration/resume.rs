@@ -556,3 +556,77 @@ async fn the_store_pages_are_sent_only_the_levels_and_carts_changed_while_away()
         assert_eq!(named(&whole), expect(&expected), "{whole}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_log_and_an_aggregate_page_are_sent_only_the_events_recorded_while_away() {
+    let server = TestServer::start().await;
+    let (html, _) = page(&server, "/events", None).await;
+    assert!(html.contains("No events yet"), "a new log is empty");
+    let (tail_topic, tail_token, tail_at) = live(&html);
+    assert!(
+        ops(&rejoin(&server, &tail_topic, &tail_token, Some(&tail_at)).await)
+            .iter()
+            .all(|op| op["id"] == "events-pager")
+    );
+
+    // Away, the first event: it is the one row sent, and the empty table's note goes.
+    post(&server, "ada", "the first event").await;
+    let back = rejoin(&server, &tail_topic, &tail_token, Some(&tail_at)).await;
+    assert_eq!(
+        named(&back),
+        expect(&[
+            ("prepend", "event-rows"),
+            ("remove", "no-events"),
+            ("replace", "events-pager")
+        ]),
+        "{back}"
+    );
+    assert!(
+        html_of(&back, "event-rows").contains("id=\"event-1\""),
+        "{back}"
+    );
+    let tail_at = position(&back);
+
+    // The room's history ends at that event; away, the next is appended alone.
+    let (html, _) = page(&server, "/events/Room/lobby", None).await;
+    assert!(
+        html.contains("data-cinder-at"),
+        "the history page says where the log was"
+    );
+    let (topic, token, at) = live(&html);
+    assert!(ops(&rejoin(&server, &topic, &token, Some(&at)).await).is_empty());
+    post(&server, "bob", "the second event").await;
+    let back = rejoin(&server, &topic, &token, Some(&at)).await;
+    assert_eq!(
+        named(&back),
+        expect(&[("append", "history-live")]),
+        "{back}"
+    );
+    let appended = html_of(&back, "history-live");
+    assert!(appended.contains("the second event") && !appended.contains("the first event"));
+
+    // With no position, the regions whole, as before.
+    let whole = rejoin(&server, &topic, &token, None).await;
+    assert_eq!(
+        named(&whole),
+        expect(&[("replace", "history-live")]),
+        "{whole}"
+    );
+    let whole = rejoin(&server, &tail_topic, &tail_token, None).await;
+    assert_eq!(
+        named(&whole),
+        expect(&[("replace", "events"), ("replace", "events-pager")]),
+        "{whole}"
+    );
+    // Past 64 events missed (read from the log itself, which the pubsub does not remember):
+    // whole too.
+    for n in 0..64 {
+        post(&server, &format!("sender-{n}"), &format!("message {n}")).await;
+    }
+    let behind = rejoin(&server, &tail_topic, &tail_token, Some(&tail_at)).await;
+    assert_eq!(
+        named(&behind),
+        expect(&[("replace", "events"), ("replace", "events-pager")]),
+        "65 events missed: {behind}"
+    );
+}

@@ -80,6 +80,9 @@ pub async fn history(
             return (StatusCode::BAD_REQUEST, "after must be a sequence number").into_response()
         }
     };
+    // Read before the log: the page reflects at least this much of it (its rejoin is sent what
+    // it missed since; the events up to `last` it shows are left out of that by their sequence).
+    let at = app.progress.current();
     let last = match app.log.last_sequence(&aggregate_type, &aggregate_id).await {
         Ok(Some(last)) => last,
         Ok(None) => return not_found_page(&app, &session),
@@ -143,7 +146,7 @@ pub async fn history(
         // The page ends at the latest event: what comes next is shown as it happens.
         Some(since) => {
             let path = AggregateView::path(&aggregate_type, &aggregate_id, since);
-            live_markup_page(&app, &session, &path, &title, body).await
+            live_markup_page(&app, &session, &path, &title, body, at).await
         }
         None => html_page(&app, &session, &title, body),
     }

@@ -45,25 +45,28 @@ impl TailView {
         self
     }
 
-    /// The table, and below it the link to the page of older events (a region of its own).
-    async fn rows(&self) -> Markup {
+    /// The table of the newest events (through the filter) and its pager, or what to show
+    /// instead when the store cannot be read.
+    async fn table_and_pager(&self) -> (Markup, Markup) {
         match self
             .app
             .log
             .latest(self.filter.as_deref(), self.before, TAIL)
             .await
         {
-            Ok(events) => html! {
-                (event_table(&self.app, &self.viewer, &events))
-                (self.pager(&events))
-            },
-            Err(error) => html! {
-                div #events.table-wrap {
-                    table.events { tbody #event-rows {} }
-                    p.error { "The event store is unavailable: " (error.to_string()) }
-                }
-                nav #events-pager.pager {}
-            },
+            Ok(events) => (
+                event_table(&self.app, &self.viewer, &events),
+                self.pager(&events),
+            ),
+            Err(error) => (
+                html! {
+                    div #events.table-wrap {
+                        table.events { tbody #event-rows {} }
+                        p.error { "The event store is unavailable: " (error.to_string()) }
+                    }
+                },
+                html! { nav #events-pager.pager {} },
+            ),
         }
     }
 
@@ -103,6 +106,7 @@ impl LiveView for TailView {
     }
 
     async fn render(&self) -> Result<Markup, ViewError> {
+        let (table, pager) = self.table_and_pager().await;
         Ok(html! {
             div.page-head {
                 h1 { "Event log" }
@@ -120,35 +124,25 @@ impl LiveView for TailView {
                 button type="submit" { "Filter" }
                 @if self.filter.is_some() { a.button.secondary href="/events" { "All events" } }
             }
-            (self.rows().await)
+            (table)
+            (pager)
         })
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        let (table, pager) = match self
-            .app
-            .log
-            .latest(self.filter.as_deref(), self.before, TAIL)
-            .await
-        {
-            Ok(events) => (
-                event_table(&self.app, &self.viewer, &events),
-                self.pager(&events),
-            ),
-            Err(error) => (
-                html! {
-                    div #events.table-wrap {
-                        table.events { tbody #event-rows {} }
-                        p.error { "The event store is unavailable: " (error.to_string()) }
-                    }
-                },
-                html! { nav #events-pager.pager {} },
-            ),
-        };
+        let (table, pager) = self.table_and_pager().await;
         Ok(vec![
             Patch::replace("events", table),
             Patch::replace("events-pager", pager),
         ])
+    }
+
+    /// The rows are in the log: each event is prepended as it is recorded. The pager is not
+    /// kept live ("older events" would have to follow the last row as new rows push it out),
+    /// so it is sent whole, as the newest events now make it.
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        let (_, pager) = self.table_and_pager().await;
+        Some(Ok(vec![Patch::replace("events-pager", pager)]))
     }
 
     fn topics(&self) -> Vec<String> {
@@ -167,16 +161,23 @@ impl LiveView for TailView {
                     .as_deref()
                     .is_none_or(|t| t == event.aggregate_type) =>
             {
-                vec![Patch::prepend(
-                    "event-rows",
-                    event_row(&self.app, &self.viewer, event),
-                    Some(TAIL),
-                )]
+                vec![
+                    Patch::prepend(
+                        "event-rows",
+                        event_row(&self.app, &self.viewer, event),
+                        Some(TAIL),
+                    ),
+                    // The first event of an empty table: "No events yet" goes.
+                    Patch::remove(NO_EVENTS),
+                ]
             }
             _ => Vec::new(),
         }
     }
 }
+
+/// The id of the note an empty table shows.
+const NO_EVENTS: &str = "no-events";
 
 /// The table of events, in a wrapper of its own width (it scrolls inside, never the page).
 pub fn event_table(app: &AppState, viewer: &Viewer, events: &[StoredEvent]) -> Markup {
@@ -191,7 +192,7 @@ pub fn event_table(app: &AppState, viewer: &Viewer, events: &[StoredEvent]) -> M
                     @for event in events { (event_row(app, viewer, event)) }
                 }
             }
-            @if events.is_empty() { p.empty { "No events yet." } }
+            @if events.is_empty() { p.empty id=(NO_EVENTS) { "No events yet." } }
         }
     }
 }
@@ -337,6 +338,12 @@ impl LiveView for AggregateView {
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         Ok(vec![Patch::replace("history-live", self.live_list().await)])
+    }
+
+    /// The aggregate's new events are in the log, each appended as it is recorded (those up to
+    /// the page's last, `since`, are left out: the page shows them).
+    async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
+        Some(Ok(Vec::new()))
     }
 
     fn topics(&self) -> Vec<String> {

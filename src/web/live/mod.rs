@@ -208,14 +208,17 @@ async fn render_page(
 
 /// A live page whose first paint was rendered by its handler (`body`), joined as the view at
 /// `path`: for pages whose first paint takes more than the view keeps (an aggregate's history).
-/// Rendered before this is called, it carries no log position: its join sends it whole.
+/// `at` is this node's position (`Progress::current`) read before the handler read what the
+/// page shows, so the page reflects at least that much of the log (see [`resume`]).
 pub async fn live_markup_page(
     app: &AppState,
     session: &Session,
     path: &str,
     title: &str,
     body: Markup,
+    at: Cursor,
 ) -> Response {
+    let at = resume::encode(at);
     let token = app.signer.sign(
         "lv",
         &ViewToken {
@@ -227,7 +230,7 @@ pub async fn live_markup_page(
     let live = layout::Live {
         path,
         token: &token,
-        at: None,
+        at: Some(&at),
     };
     let html = layout::page(title, app, session, Some(live), body);
     (
@@ -315,7 +318,8 @@ impl ChannelFactory for LiveChannels {
         let since = app
             .pubsub
             .subscribe_since(&view.topics(), at, resume::MISSED_AT_MOST);
-        let patches = resume::join_patches(app, view.as_mut(), since.missed)
+        let missed = resume::with_log(app, &view.topics(), at, since.latest, since.missed).await;
+        let patches = resume::join_patches(app, view.as_mut(), missed)
             .await
             .map_err(|e| reason(e.to_string()))?;
         let mut reply = json!({ "patches": patches });

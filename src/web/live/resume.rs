@@ -8,13 +8,15 @@
 //! [`crate::recent_changes`]), one this node has not reached within [`WAIT_FOR_POSITION`] (a
 //! page from a node that is ahead, or from another log), more than [`MISSED_AT_MOST`] changes,
 //! patches bigger than the reply budget, or a view that shows more than its changes say (see
-//! [`LiveView::unlogged_regions`]).
+//! [`LiveView::unlogged_regions`]). A page on the log itself is told the events it missed from
+//! the store (see [`with_log`]).
 
 use std::time::Duration;
 
 use cinder_read_models::{Change, Cursor};
 
 use super::{LiveView, Patch, ViewError};
+use crate::projections::{Logged, LOG_TOPIC};
 use crate::recent_changes::Missed;
 use crate::web::AppState;
 
@@ -50,6 +52,49 @@ pub async fn position(app: &AppState, payload: &serde_json::Value) -> Option<Cur
         .wait_for(at, WAIT_FOR_POSITION)
         .await
         .then_some(at)
+}
+
+/// What a page that follows the log itself ([`LOG_TOPIC`]: the explorer's) missed besides. The
+/// pubsub does not remember the log's own announcements (a [`Logged`] per event: keeping them
+/// would cost each node a copy of every event, and a share of what the other pages resume
+/// from), so the events after the page's position are read from the store, the record of
+/// them, up to `latest`, what this node had announced when the view subscribed; those after
+/// reach the view as pushes. More than [`MISSED_AT_MOST`] in all, or a store that cannot be
+/// read: the page is sent whole.
+pub async fn with_log(
+    app: &AppState,
+    topics: &[String],
+    at: Option<Cursor>,
+    latest: Option<Cursor>,
+    missed: Missed<Change>,
+) -> Missed<Change> {
+    let Missed::Changes(mut changes) = missed else {
+        return missed;
+    };
+    if !topics.iter().any(|topic| topic == LOG_TOPIC) {
+        return Missed::Changes(changes);
+    }
+    let (Some(at), Some(latest)) = (at, latest) else {
+        return Missed::Unknown;
+    };
+    let room = MISSED_AT_MOST.saturating_sub(changes.len());
+    let events = match app.log.read_after(at, room + 1).await {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::warn!(%error, "a page on the log could not be told what it missed");
+            return Missed::Unknown;
+        }
+    };
+    let logged: Vec<Change> = events
+        .into_iter()
+        .filter(|event| event.cursor() <= latest)
+        .map(|event| Change::new(LOG_TOPIC, Logged(event)))
+        .collect();
+    if logged.len() > room {
+        return Missed::TooMany;
+    }
+    changes.extend(logged);
+    Missed::Changes(changes)
 }
 
 /// The patches a join replies with: what the page missed, replayed through the view as live
