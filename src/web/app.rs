@@ -98,6 +98,12 @@ pub trait App: Any + Send + Sync {
         true
     }
 
+    /// Its own styles, added to the shared stylesheet (served together at `/assets/apps.css`,
+    /// after `/assets/cinder.css`, whose classes and variables they may use).
+    fn styles(&self) -> &'static str {
+        ""
+    }
+
     /// Work it runs in the background while the node serves (a process manager's recovery, a
     /// traffic simulator). Aborted when the node stops.
     fn spawn(&self, _app: &AppState, _config: &Config) -> Vec<JoinHandle<()>> {
@@ -134,6 +140,11 @@ impl Apps {
     /// Every app's projections, in registration order.
     pub fn projections(&self) -> Vec<Arc<dyn Projection>> {
         self.0.iter().flat_map(|app| app.projections()).collect()
+    }
+
+    /// Every app's styles, one after the other in registration order.
+    pub fn styles(&self) -> String {
+        self.0.iter().map(|app| app.styles()).collect()
     }
 
     /// The nav entries, in registration order.

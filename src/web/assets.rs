@@ -17,11 +17,16 @@ pub async fn script() -> impl IntoResponse {
 }
 
 pub async fn style() -> impl IntoResponse {
+    css(STYLE)
+}
+
+/// A stylesheet, as every one is served.
+pub fn css(text: impl IntoResponse) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        STYLE,
+        text,
     )
 }

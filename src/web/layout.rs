@@ -31,6 +31,7 @@ pub fn page(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Cinder" }
                 link rel="stylesheet" href="/assets/cinder.css";
+                link rel="stylesheet" href="/assets/apps.css";
                 // Every page: it shows times in the visitor's zone; live pages also join.
                 script src="/assets/cinder.js" defer {}
             }

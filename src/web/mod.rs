@@ -143,6 +143,10 @@ pub fn routes(apps: &Apps) -> OpenApiRouter<AppState> {
         )
         .route("/assets/cinder.js", get(assets::script))
         .route("/assets/cinder.css", get(assets::style))
+        .route("/assets/apps.css", {
+            let styles: Arc<str> = apps.styles().into();
+            get(move || std::future::ready(assets::css(styles.to_string())))
+        })
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))

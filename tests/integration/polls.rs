@@ -796,3 +796,34 @@ async fn the_explorer_keeps_votes_private_and_shows_a_poll_as_of_any_event() {
         assert!(html.contains("Tea or coffee?"));
     }
 }
+
+/// Polls brings its own styles (its result bars): every page links the apps' stylesheet, and
+/// it holds Polls' rules after nothing but the shared one's.
+#[tokio::test]
+async fn every_page_links_the_apps_styles_which_hold_polls_own() {
+    let server = TestServer::start().await;
+    let (html, _) = page(&server, "/chat", None).await;
+    assert!(html.contains(r#"<link rel="stylesheet" href="/assets/cinder.css">"#));
+    assert!(html.contains(r#"<link rel="stylesheet" href="/assets/apps.css">"#));
+    let response = http()
+        .get(format!("{}/assets/apps.css", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/css; charset=utf-8"
+    );
+    let css = response.text().await.unwrap();
+    assert!(css.contains("li.poll-option"), "{css}");
+    let shared = http()
+        .get(format!("{}/assets/cinder.css", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!shared.contains("poll"), "Polls' rules live with Polls");
+}

@@ -80,6 +80,10 @@ impl App for PollsReadModel {
         .layer(Extension(self.clone()))
     }
 
+    fn styles(&self) -> &'static str {
+        include_str!("polls.css")
+    }
+
     fn channels(&self) -> Vec<Arc<dyn ChannelFactory>> {
         vec![Arc::new(PollChannels {
             polls: self.clone(),
