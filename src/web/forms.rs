@@ -1,7 +1,9 @@
-//! Plain HTML form posts (pages work without JavaScript): the CSRF check every one makes.
+//! Forms: the CSRF check every plain HTML form post makes (pages work without JavaScript), and
+//! the place by each field where its error shows.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
 
 use super::session::Session;
 use super::AppState;
@@ -18,6 +20,19 @@ pub fn csrf_refusal(app: &AppState, session: &Session, token: Option<&str>) -> O
                 .into_response(),
         ),
     }
+}
+
+/// The id of the error slot of field `name` in the form `#form`: the id cinder.js gives a slot
+/// it makes, so it fills the one rendered here. The field names it in `aria-describedby`.
+pub fn error_id(form: &str, name: &str) -> String {
+    format!("{form}-{name}-error")
+}
+
+/// The error slot of field `name` in the form `#form`, rendered with the form so that its line
+/// is taken before any error shows (`.field-error` in cinder.css): an error that appears or goes
+/// as the visitor types moves nothing below it, such as the button they are pressing.
+pub fn error_slot(form: &str, name: &str) -> Markup {
+    html! { p.field-error id=(error_id(form, name)) data-cinder-error-for=(name) {} }
 }
 
 /// Whether `target` is safe to redirect to: a path on this site (`/` then not `/` or `\`,

@@ -1,7 +1,9 @@
 // Validation as you type, in Chromium: a form marked data-cinder-validate asks the server (the
 // same domain rules as on submit) while it is filled in, and shows each refusal by its own
 // field before anything is submitted; fields not touched yet say nothing; fixing a field
-// clears its error; a submit shows every field's refusal by its field. Nothing is added.
+// clears its error; a submit shows every field's refusal by its field, and nothing is added.
+// An answer that lands while a button is held down waits for the release (it could move the
+// button from under the pointer), and the click goes through.
 //
 //   CINDER_URL=http://127.0.0.1:4321 node browser_validation.mjs
 
@@ -43,10 +45,23 @@ await runTest("browser_validation", async (onCleanup) => {
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (err) => problems.push(err.message));
+  // The socket goes through the test, which counts submits and can hold the server's frames
+  // back for a moment.
   let submits = 0;
-  page.on("websocket", (ws) => ws.on("framesent", (f) => {
-    if (String(f.payload).includes('"type":"submit"')) submits += 1;
-  }));
+  let heldBack = null;
+  await page.routeWebSocket(/\/socket\//, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((frame) => {
+      if (String(frame).includes('"type":"submit"')) submits += 1;
+      server.send(frame);
+    });
+    server.onMessage((frame) => (heldBack ? heldBack.push(frame) : ws.send(frame)));
+    page.deliverHeldBack = () => {
+      const frames = heldBack || [];
+      heldBack = null;
+      frames.forEach((frame) => ws.send(frame));
+    };
+  });
 
   await page.goto(`${baseUrl()}/bookmarks`, { waitUntil: "domcontentloaded" });
   await page.waitForFunction(() => document.documentElement.dataset.cinderConnected === "true");
@@ -78,6 +93,31 @@ await runTest("browser_validation", async (onCleanup) => {
   assert(formError === "", `the refusals are by their fields, not joined into one sentence: ${show(formError)}`);
   await sleep(300);
   assert(await count() === before, "nothing was added");
+
+  // Fixed, then Add pressed at once: the press takes the focus from the tags, and the answer
+  // to their validation (nothing wrong) arrives while the button is held down (the test holds
+  // the server's frames back until then). The refusals stay until the release, so nothing moves
+  // under the pointer, and the click adds the bookmark.
+  const button = await page.locator(`${form} button[type=submit]`).boundingBox();
+  await page.mouse.move(button.x + button.width / 2, button.y + button.height / 2);
+  heldBack = [];
+  await page.locator(`${form} [name=title]`).fill("Held down");
+  await page.locator(`${form} [name=tags]`).fill("held");
+  await page.mouse.down();
+  const deadline = Date.now() + WAIT_MS;
+  const answered = () => heldBack.some((f) => String(f).includes('"response":{"errors":{}}'));
+  while (!answered() && Date.now() < deadline) await sleep(50);
+  assert(answered(), "the validation answer came while the button was held");
+  page.deliverHeldBack();
+  await sleep(300);
+  const held = await fieldErrors(page, form);
+  assert(show(Object.keys(held).sort()) === show(["tags", "title"]),
+    `while the button is held, the refusals stay where they are: ${show(held)}`);
+  const sent = submits;
+  await page.mouse.up();
+  await waitErrors(page, form, [], "after the click");
+  await page.waitForFunction((n) => document.querySelectorAll("#bookmarks li.bookmark").length > n, before);
+  assert(submits === sent + 1, `the held click was sent, once (${submits - sent} submits)`);
 
   // Chat's message field: the same as you type.
   await page.goto(`${baseUrl()}/chat/validation-room`, { waitUntil: "domcontentloaded" });

@@ -637,12 +637,48 @@
       var seq = (form.cinderValidateSeq || 0) + 1;
       form.cinderValidateSeq = seq;
       push("event", { type: "validate", event: name, value: formValue(form, null) }, function (reply) {
-        // Only the answer to the latest question counts; a submit since then has its own.
-        if (seq !== form.cinderValidateSeq || !reply || reply.status !== "ok") return;
-        if (form.getAttribute("aria-busy") === "true") return;
-        showFieldErrors(form, (reply.response || {}).errors || {}, false);
+        // Shown once no button is held down (see whenReleased), and only if it is still the
+        // answer to the latest question: a submit since then has its own.
+        whenReleased(function () {
+          if (seq !== form.cinderValidateSeq || !reply || reply.status !== "ok") return;
+          if (form.getAttribute("aria-busy") === "true") return;
+          showFieldErrors(form, (reply.response || {}).errors || {}, false);
+        });
       });
     }
+
+    // Pressing a button takes the focus from the field just typed in, which asks for its
+    // validation; an answer shown between the press and the release could move the button away
+    // from the pointer (an error line appears or goes above it), and then no click happens.
+    // Error slots keep their line (cinder.css), but a message may take two; so answers wait for
+    // the release, and for the click it makes (a task later); at most HOLD_MS, in case the
+    // release is never seen.
+    var HOLD_MS = 3000;
+    var held = false;
+    var heldTimer = null;
+    var onRelease = [];
+
+    function whenReleased(fn) {
+      if (held) onRelease.push(fn);
+      else fn();
+    }
+
+    function released() {
+      if (!held) return;
+      held = false;
+      clearTimeout(heldTimer);
+      var waiting = onRelease;
+      onRelease = [];
+      setTimeout(function () { waiting.forEach(function (fn) { fn(); }); }, 0);
+    }
+
+    document.addEventListener("pointerdown", function () {
+      held = true;
+      clearTimeout(heldTimer);
+      heldTimer = setTimeout(released, HOLD_MS);
+    }, true);
+    document.addEventListener("pointerup", released, true);
+    document.addEventListener("pointercancel", released, true);
 
     // Shows `errors` by their fields (only touched ones unless `all`) and clears the others.
     // Returns the messages of fields this form has no place for.

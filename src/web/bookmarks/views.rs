@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::context::{add_bookmark, comment_on_bookmark};
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
+use crate::web::forms::{error_id, error_slot};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
@@ -550,19 +551,22 @@ impl LiveView for BookmarkView {
                 h2 { "Discussion" }
                 (self.older_control(oldest))
                 (comment_list(&comments))
-                form #comment-form.card.stacked method="post" action={ "/bookmarks/" (self.id) "/comments" }
+                form.card.stacked id=(COMMENT_FORM) method="post" action={ "/bookmarks/" (self.id) "/comments" }
                     data-cinder-submit="comment" data-cinder-validate data-cinder-keep {
                     input type="hidden" name="_csrf" value=(csrf);
                     div.field {
                         label for="comment-author" { "Your name" }
                         input #comment-author type="text" name="author" maxlength="32" required
-                            autocomplete="nickname"
+                            autocomplete="nickname" aria-describedby=(error_id(COMMENT_FORM, "author"))
                             value=(self.session.name.as_deref().unwrap_or_default());
+                        (error_slot(COMMENT_FORM, "author"))
                     }
                     div.field {
                         label for="comment-content" { "Comment" }
                         textarea #comment-content name="content" maxlength="2000" required rows="3"
+                            aria-describedby=(error_id(COMMENT_FORM, "content"))
                             placeholder="Say something" data-cinder-clear {}
+                        (error_slot(COMMENT_FORM, "content"))
                     }
                     div.actions {
                         button type="submit" { "Comment" }
@@ -669,28 +673,41 @@ impl LiveView for BookmarkView {
     }
 }
 
+/// The id of the add form.
+const ADD_FORM: &str = "bookmark-form";
+/// The id of a discussion's comment form.
+const COMMENT_FORM: &str = "comment-form";
+
 /// The add form; `tags` prefills the tags field, `back` is where a plain post returns.
 fn add_form(app: &AppState, session: &Session, tags: &str, back: &str) -> Markup {
     html! {
-        form #bookmark-form.stacked method="post" action="/bookmarks" data-cinder-submit="add_bookmark"
+        form.stacked id=(ADD_FORM) method="post" action="/bookmarks" data-cinder-submit="add_bookmark"
             data-cinder-validate {
             input type="hidden" name="_csrf" value=(app.signer.csrf_token(session));
             input type="hidden" name="back" value=(back);
             div.field {
                 label for="bookmark-title" { "Title" }
-                input #bookmark-title type="text" name="title" maxlength="200" autocomplete="off";
+                input #bookmark-title type="text" name="title" maxlength="200" autocomplete="off"
+                    aria-describedby=(error_id(ADD_FORM, "title"));
+                (error_slot(ADD_FORM, "title"))
             }
             div.field {
                 label for="bookmark-url" { "URL" }
-                input #bookmark-url type="url" name="url" placeholder="https://…" autocomplete="off";
+                input #bookmark-url type="url" name="url" placeholder="https://…" autocomplete="off"
+                    aria-describedby=(error_id(ADD_FORM, "url"));
+                (error_slot(ADD_FORM, "url"))
             }
             div.field {
                 label for="bookmark-description" { "Why it's worth reading " span.optional { "(optional)" } }
-                textarea #bookmark-description name="description" maxlength="2000" rows="3" {}
+                textarea #bookmark-description name="description" maxlength="2000" rows="3"
+                    aria-describedby=(error_id(ADD_FORM, "description")) {}
+                (error_slot(ADD_FORM, "description"))
             }
             div.field {
                 label for="bookmark-tags" { "Tags " span.optional { "(comma separated)" } }
-                input #bookmark-tags type="text" name="tags" value=(tags) placeholder="rust, cli" autocomplete="off";
+                input #bookmark-tags type="text" name="tags" value=(tags) placeholder="rust, cli" autocomplete="off"
+                    aria-describedby=(error_id(ADD_FORM, "tags"));
+                (error_slot(ADD_FORM, "tags"))
             }
             label.check { input type="checkbox" name="public" value="true" checked; " Public: anyone can see it" }
             div.actions {

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use super::{context, list_id, Filter};
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
+use crate::web::forms::{error_id, error_slot};
 use crate::web::live::{LiveView, Outcome, Patch, ViewError};
 use crate::web::session::Session;
 use crate::web::AppState;
@@ -182,7 +183,9 @@ impl LiveView for TodosView {
                         (self.hidden())
                         input.new-todo type="text" name="title" maxlength=(MAX_TITLE_CHARS)
                             placeholder="What needs to be done?" aria-label="New todo"
+                            aria-describedby=(error_id("new-todo", "title"))
                             autocomplete="off" autofocus[self.editing.is_none()];
+                        (error_slot("new-todo", "title"))
                         p.error data-cinder-error role="alert" { (self.error.as_deref().unwrap_or_default()) }
                     }
                 }
