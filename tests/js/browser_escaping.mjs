@@ -386,6 +386,14 @@ async function polls(browser, onCleanup) {
   // One poll through the form (typed), one through the API while both pages are open.
   await asker.locator("#new-poll-question").fill(FULL[0]);
   await asker.locator("#new-poll-options").fill([FULL[1], FULL[2]].join("\n"));
+  // Validation as you type said "give at least 2 options" while only the question was filled;
+  // clicking as that line empties could miss the moving button, so wait for it.
+  await asker.waitForFunction(
+    () => [...document.querySelectorAll("#poll-form [data-cinder-error-for]")]
+      .every((e) => e.textContent.trim() === ""),
+    null,
+    { timeout: WAIT_MS },
+  );
   await asker.locator('#poll-form button[type="submit"]').click();
   const id = await createPoll(FULL[3], [FULL[0], FULL[3]]);
   for (const [page, who] of [[viewer, "poll viewer (live)"], [asker, "poll asker (live)"]]) {
