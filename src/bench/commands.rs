@@ -22,10 +22,12 @@ pub async fn commands(args: &BenchArgs) -> Result<Report, BenchError> {
     let phase = Duration::from_secs(args.seconds);
     eprintln!("bench commands: {} clients for {phase:?}", args.clients);
     let batches_before = node.batches().await?;
+    let tail_before = node.tail_batches().await?;
     let started = cpu::Reading::now(&[&node], postmaster);
     let run = send_messages(&node, &rooms, args.clients, phase).await?;
     let (node_cpu, postgres_cpu) = cpu::Reading::now(&[&node], postmaster).since(&started);
     let batches_after = node.batches().await?;
+    let tail_after = node.tail_batches().await?;
     node.stop().await;
     eprintln!("bench commands: raw inserts for {phase:?}");
     let (limit, raw_postgres_cpu) = raw_inserts(&db, args.clients, phase, postmaster).await?;
@@ -44,6 +46,13 @@ pub async fn commands(args: &BenchArgs) -> Result<Report, BenchError> {
         "1/s",
     );
     report.row("commands per group commit", batched / batches.max(1.0), "");
+    let from_memory = tail_after.0 - tail_before.0;
+    let read = tail_after.1 - tail_before.1;
+    report.row(
+        "tail batches applied from memory",
+        100.0 * from_memory / (from_memory + read).max(1.0),
+        "%",
+    );
     let acknowledged = run.acknowledged().max(1) as f64;
     report.row(
         "server CPU per command",

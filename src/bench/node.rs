@@ -181,19 +181,29 @@ impl Node {
     /// The node's group commits so far, from `/metrics`: how many, and the commands they held
     /// (`cinder_append_batch_commands`' count and sum).
     pub async fn batches(&self) -> Result<(f64, f64), BenchError> {
+        let metrics = self.metrics().await?;
+        Ok((
+            metrics.value("cinder_append_batch_commands_count"),
+            metrics.value("cinder_append_batch_commands_sum"),
+        ))
+    }
+
+    /// The batches the node's tail has applied so far, from `/metrics`: taken from memory (its
+    /// own group commits, as committed) and read from the log.
+    pub async fn tail_batches(&self) -> Result<(f64, f64), BenchError> {
+        let metrics = self.metrics().await?;
+        Ok((
+            metrics.value("cinder_tail_batches_total{source=\"memory\"}"),
+            metrics.value("cinder_tail_batches_total{source=\"log\"}"),
+        ))
+    }
+
+    async fn metrics(&self) -> Result<Metrics, BenchError> {
         let text = reqwest::get(format!("{}/metrics", self.url))
             .await?
             .text()
             .await?;
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        Ok((
-            value("cinder_append_batch_commands_count"),
-            value("cinder_append_batch_commands_sum"),
-        ))
+        Ok(Metrics(text))
     }
 
     /// `ws://…/socket/websocket?vsn=2.0.0` of this node.
@@ -206,6 +216,25 @@ impl Node {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// A node's `/metrics` text.
+struct Metrics(String);
+
+impl Metrics {
+    /// The value of the series `name` (with its labels, as written), 0 if absent.
+    fn value(&self, name: &str) -> f64 {
+        self.0
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
     }
 }
 

@@ -16,8 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cinder_domain::Cursor;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit, Semaphore};
 
+pub use super::feed::Placed;
+use super::feed::{CommittedBatch, Feed};
 use super::{NewEvent, StoreError};
 
 /// Appends waiting for a batch, at most; more wait for room (a queue with a budget).
@@ -30,13 +32,27 @@ const BATCH_EVENTS: usize = 2048;
 
 /// What a store writes a batch with.
 pub trait BatchWriter: Send + Sync + 'static {
-    /// Writes `batch` in one transaction. Each append gets its events' cursors, or `None` if
+    /// Writes `batch` in one transaction. Each append gets its events' places, or `None` if
     /// one of its sequences was taken (nothing of it was written). An error means nothing of
     /// the batch was written, or, for a lost connection, that it is unknown what was.
     fn write(
         &self,
         batch: &[&[NewEvent]],
-    ) -> impl Future<Output = Result<Vec<Option<Vec<Cursor>>>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send;
+
+    /// Wakes the tails after events were committed: other nodes' always, this node's own
+    /// unless `handed_over` (its tail took the batch from memory, see `feed.rs`).
+    fn wake(&self, handed_over: bool);
+}
+
+/// What a batch's write did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// Each append's events' places, in the append's order, or `None` if it was refused.
+    pub appends: Vec<Option<Vec<Placed>>>,
+    /// The cursor of the log's last event before the batch, read under the log lock (so no
+    /// other append can come in between), if the store says.
+    pub previous: Option<Cursor>,
 }
 
 /// One append waiting for its batch.
@@ -61,6 +77,8 @@ impl<W> Clone for Appender<W> {
 
 struct Shared<W> {
     writer: W,
+    /// Committed batches, for this node's tail.
+    feed: Feed,
     queue: Mutex<Queue>,
     room: Arc<Semaphore>,
     /// Batches written since start.
@@ -79,6 +97,7 @@ impl<W: BatchWriter> Appender<W> {
         Self {
             shared: Arc::new(Shared {
                 writer,
+                feed: Feed::default(),
                 queue: Mutex::default(),
                 room: Arc::new(Semaphore::new(QUEUE_BUDGET)),
                 batches: AtomicU64::new(0),
@@ -89,6 +108,23 @@ impl<W: BatchWriter> Appender<W> {
     /// Batches written since start (each one transaction).
     pub fn batches(&self) -> u64 {
         self.shared.batches.load(Ordering::Relaxed)
+    }
+
+    /// The batches committed from now on, as the log holds them (see `feed.rs`).
+    pub fn committed(&self) -> broadcast::Receiver<Arc<CommittedBatch>> {
+        self.shared.feed.subscribe()
+    }
+
+    /// Whether a tail takes committed batches (so that one written elsewhere, in a turn, is
+    /// worth building).
+    pub fn wants_batches(&self) -> bool {
+        self.shared.feed.wanted()
+    }
+
+    /// Hands a batch committed outside the appender (a turn) to the tails, as the appender does
+    /// its own; returns whether one took it.
+    pub fn hand_over(&self, batch: CommittedBatch) -> bool {
+        self.shared.feed.send(batch)
     }
 
     /// Appends one aggregate's events atomically, in the next batch; returns their cursors once
@@ -128,8 +164,14 @@ async fn write_batches<W: BatchWriter>(shared: Arc<Shared<W>>) {
             let mut queue = lock(&shared.queue);
             take_batch(&mut carried, &mut queue.waiting)
         };
-        let answers = write_batch(&shared.writer, batch).await;
+        let outcome = write_batch(&shared.writer, &shared.feed, batch).await;
         shared.batches.fetch_add(1, Ordering::Relaxed);
+        if outcome.committed {
+            // The tail first: it applies the batch while the answers travel.
+            let handed_over = outcome.batch.is_some_and(|batch| shared.feed.send(batch));
+            shared.writer.wake(handed_over);
+        }
+        let answers = outcome.answers;
         let done = {
             let mut queue = lock(&shared.queue);
             let done = queue.waiting.is_empty() && carried.is_empty();
@@ -180,10 +222,20 @@ fn take_batch(carried: &mut Vec<Waiting>, waiting: &mut Vec<Waiting>) -> Vec<Wai
     all
 }
 
-/// Writes one batch; returns what to answer each of its appends. Two appends of one batch that
-/// take the same sequence (two caches of one aggregate in one process) cannot both commit: the
-/// later one is refused before writing, as it would be after the earlier one's commit.
-async fn write_batch<W: BatchWriter>(writer: &W, batch: Vec<Waiting>) -> Vec<Answer> {
+/// What writing one batch came to.
+struct Outcome {
+    /// What to answer each of its appends.
+    answers: Vec<Answer>,
+    /// Whether any events were committed (the tails must hear of them).
+    committed: bool,
+    /// The batch as the log now holds it, if a tail wants it and the store said where it went.
+    batch: Option<CommittedBatch>,
+}
+
+/// Writes one batch. Two appends of one batch that take the same sequence (two caches of one
+/// aggregate in one process) cannot both commit: the later one is refused before writing, as it
+/// would be after the earlier one's commit.
+async fn write_batch<W: BatchWriter>(writer: &W, feed: &Feed, batch: Vec<Waiting>) -> Outcome {
     let fresh: Vec<bool> = {
         let mut keys = HashSet::new();
         batch
@@ -204,30 +256,56 @@ async fn write_batch<W: BatchWriter>(writer: &W, batch: Vec<Waiting>) -> Vec<Ans
             })
             .collect()
     };
-    let mut answers = Vec::with_capacity(batch.len());
+    let mut outcome = Outcome {
+        answers: Vec::with_capacity(batch.len()),
+        committed: false,
+        batch: None,
+    };
     let mut written = Vec::with_capacity(batch.len());
     for (append, fresh) in batch.into_iter().zip(fresh) {
         if fresh {
             written.push(append);
         } else {
-            answers.push((append.reply, Err(StoreError::Conflict)));
+            outcome
+                .answers
+                .push((append.reply, Err(StoreError::Conflict)));
         }
     }
     if written.is_empty() {
-        return answers;
+        return outcome;
     }
     crate::metrics::append_batch(written.len());
     let events: Vec<&[NewEvent]> = written.iter().map(|a| a.events.as_slice()).collect();
-    let outcome = writer.write(&events).await;
+    let result = writer.write(&events).await;
     drop(events);
-    match outcome {
-        Ok(results) if results.len() == written.len() => {
-            for (append, result) in written.into_iter().zip(results) {
-                answers.push((append.reply, result.ok_or(StoreError::Conflict)));
+    let answers = &mut outcome.answers;
+    match result {
+        Ok(done) if done.appends.len() == written.len() => {
+            // Only built when a tail takes it: the events move into it, no copy is made.
+            let mut stored = done
+                .previous
+                .filter(|_| feed.wanted())
+                .map(|previous| (previous, Vec::new()));
+            for (append, result) in written.into_iter().zip(done.appends) {
+                let Some(placed) = result else {
+                    answers.push((append.reply, Err(StoreError::Conflict)));
+                    continue;
+                };
+                outcome.committed = true;
+                answers.push((append.reply, Ok(placed.iter().map(|p| p.cursor).collect())));
+                if let Some((_, events)) = &mut stored {
+                    events.extend(append.events.into_iter().zip(placed));
+                }
             }
+            outcome.batch =
+                stored.and_then(|(previous, events)| CommittedBatch::of(previous, events));
         }
-        Ok(results) => {
-            let error = format!("{} results for {} appends", results.len(), written.len());
+        Ok(done) => {
+            let error = format!(
+                "{} results for {} appends",
+                done.appends.len(),
+                written.len()
+            );
             for append in written {
                 answers.push((append.reply, Err(StoreError::Other(error.clone()))));
             }
@@ -239,13 +317,16 @@ async fn write_batch<W: BatchWriter>(writer: &W, batch: Vec<Waiting>) -> Vec<Ans
         }
         Err(_) if written.len() > 1 => {
             // Nothing was written; one bad append (text Postgres refuses, say) must not fail
-            // the others: each goes again, alone, and only the bad one fails.
+            // the others: each goes again, alone, and only the bad one fails. (These are read
+            // back by the tail: rare enough.)
             for append in written {
                 let result = match writer.write(&[append.events.as_slice()]).await {
-                    Ok(mut results) => results.pop().flatten().ok_or(StoreError::Conflict),
+                    Ok(mut done) => done.appends.pop().flatten().ok_or(StoreError::Conflict),
                     Err(error) => Err(error),
                 };
-                answers.push((append.reply, result));
+                outcome.committed |= result.is_ok();
+                let cursors = result.map(|placed| placed.iter().map(|p| p.cursor).collect());
+                answers.push((append.reply, cursors));
             }
         }
         Err(error) => {
@@ -254,7 +335,7 @@ async fn write_batch<W: BatchWriter>(writer: &W, batch: Vec<Waiting>) -> Vec<Ans
             }
         }
     }
-    answers
+    outcome
 }
 
 fn clone_error(error: &StoreError) -> StoreError {

@@ -28,7 +28,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use tokio::sync::Notify;
 
-use super::appender::{Appender, BatchWriter};
+use super::appender::{Appender, BatchWriter, Placed, Written};
+use super::feed::CommittedBatch;
 use super::{NewEvent, StoreError};
 
 const NEXT_POSITION: &[u8] = b"next_position";
@@ -138,6 +139,11 @@ impl EmbeddedEventLog {
 
     pub fn appended(&self) -> Arc<Notify> {
         self.appended.clone()
+    }
+
+    /// The batches this store commits from now on (see `feed.rs`).
+    pub fn committed(&self) -> tokio::sync::broadcast::Receiver<Arc<CommittedBatch>> {
+        self.appender.committed()
     }
 
     /// Appends one aggregate's events atomically, in the next group commit (see
@@ -402,7 +408,7 @@ struct BatchWrite {
 }
 
 impl BatchWriter for BatchWrite {
-    async fn write(&self, batch: &[&[NewEvent]]) -> Result<Vec<Option<Vec<Cursor>>>, StoreError> {
+    async fn write(&self, batch: &[&[NewEvent]]) -> Result<Written, StoreError> {
         let keys = batch
             .iter()
             .map(|events| {
@@ -417,6 +423,16 @@ impl BatchWriter for BatchWrite {
             |(events_tree, streams, meta)| {
                 let first = next_position(meta.get(NEXT_POSITION)?.as_deref())
                     .map_err(ConflictableTransactionError::Abort)?;
+                // The log's last event before this batch (sled runs one transaction at a time).
+                let previous = match first - 1 {
+                    0 => Some(Cursor::START),
+                    last => events_tree
+                        .get(last.to_be_bytes())?
+                        .map(|value| decode_tx(last, &value))
+                        .transpose()
+                        .map_err(ConflictableTransactionError::Abort)?
+                        .map(|tx| Cursor { tx, position: last }),
+                };
                 let mut next = first;
                 let mut results = Vec::with_capacity(batch.len());
                 for (events, keys) in batch.iter().zip(&keys) {
@@ -434,7 +450,7 @@ impl BatchWriter for BatchWrite {
                         results.push(None);
                         continue;
                     }
-                    let mut cursors = Vec::with_capacity(events.len());
+                    let mut placed = Vec::with_capacity(events.len());
                     for (event, key) in events.iter().zip(keys) {
                         let position = next;
                         next += 1;
@@ -457,18 +473,27 @@ impl BatchWriter for BatchWrite {
                         let position_key = position.to_be_bytes();
                         events_tree.insert(&position_key[..], value)?;
                         streams.insert(&key[..], &position_key[..])?;
-                        cursors.push(Cursor {
-                            tx: first as u64,
-                            position,
+                        placed.push(Placed {
+                            cursor: Cursor {
+                                tx: first as u64,
+                                position,
+                            },
+                            recorded_at,
                         });
                     }
-                    results.push(Some(cursors));
+                    results.push(Some(placed));
                 }
                 meta.insert(NEXT_POSITION, &next.to_be_bytes()[..])?;
-                Ok((results, next - 1))
+                Ok((
+                    Written {
+                        appends: results,
+                        previous,
+                    },
+                    next - 1,
+                ))
             },
         );
-        let (results, last) = match result {
+        let (written, last) = match result {
             Ok(written) => written,
             Err(TransactionError::Abort(error)) => return Err(error),
             Err(TransactionError::Storage(error)) => return Err(error.into()),
@@ -482,10 +507,15 @@ impl BatchWriter for BatchWrite {
             .await
             .map_err(|e| StoreError::Other(format!("flush did not finish: {e}")))??;
         self.durable.fetch_max(last, Ordering::AcqRel);
-        // Wake every tail waiting now, and leave a wake-up for one that is between reads.
-        self.appended.notify_waiters();
-        self.appended.notify_one();
-        Ok(results)
+        Ok(written)
+    }
+
+    fn wake(&self, handed_over: bool) {
+        if !handed_over {
+            // Wake every tail waiting now, and leave a wake-up for one that is between reads.
+            self.appended.notify_waiters();
+            self.appended.notify_one();
+        }
     }
 }
 
@@ -538,6 +568,17 @@ fn position_from(bytes: &[u8]) -> Result<i64, StoreError> {
         .try_into()
         .map_err(|_| StoreError::Other("unreadable position in the event store".into()))?;
     Ok(i64::from_be_bytes(bytes))
+}
+
+/// The `tx` of the record at `position`, the rest of it skipped unread.
+fn decode_tx(position: i64, value: &[u8]) -> Result<u64, StoreError> {
+    #[derive(Deserialize)]
+    struct Tx {
+        tx: u64,
+    }
+    serde_json::from_slice::<Tx>(value)
+        .map(|record| record.tx)
+        .map_err(|e| StoreError::Other(format!("event {position} is unreadable: {e}")))
 }
 
 fn decode(position: i64, value: &[u8]) -> Result<Record, StoreError> {

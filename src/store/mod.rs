@@ -7,6 +7,7 @@
 
 mod appender;
 mod embedded;
+mod feed;
 mod postgres;
 mod turn;
 
@@ -15,6 +16,7 @@ use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use cqrs_es::Aggregate;
 
 pub use embedded::EmbeddedEventLog;
+pub use feed::CommittedBatch;
 pub use postgres::{PostgresEventLog, LATEST_OF_TYPE};
 pub use turn::Turn;
 
@@ -181,11 +183,22 @@ impl EventLog {
         }
     }
 
-    /// Notified whenever new events may have become readable (on this node or any other).
+    /// Notified whenever new events may have become readable (on this node or any other),
+    /// except for this node's own batches that a tail took from [`EventLog::committed`].
     pub fn appended(&self) -> std::sync::Arc<tokio::sync::Notify> {
         match self {
             EventLog::Postgres(log) => log.appended(),
             EventLog::Embedded(log) => log.appended(),
+        }
+    }
+
+    /// The batches this node commits from now on, as the log holds them, for its tail to apply
+    /// without reading them back (see `feed.rs`). While anyone takes them, [`EventLog::appended`]
+    /// is not notified of those batches.
+    pub fn committed(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<CommittedBatch>> {
+        match self {
+            EventLog::Postgres(log) => log.committed(),
+            EventLog::Embedded(log) => log.committed(),
         }
     }
 

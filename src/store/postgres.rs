@@ -11,9 +11,10 @@ use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row};
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, Notify};
 
-use super::appender::{Appender, BatchWriter};
+use super::appender::{Appender, BatchWriter, Placed, Written};
+use super::feed::CommittedBatch;
 use super::turn::Turn;
 use super::{NewEvent, StoreError};
 
@@ -57,7 +58,7 @@ pub struct PostgresEventLog {
     repository: Arc<PostgresEventRepository>,
     appended: Arc<Notify>,
     appender: Appender<BatchInsert>,
-    announcer: Arc<OnceLock<Arc<Notify>>>,
+    waker: Waker,
     /// Events read to rebuild aggregates for commands (the aggregate cache keeps this low).
     loaded: Arc<AtomicU64>,
 }
@@ -66,34 +67,51 @@ pub struct PostgresEventLog {
 /// statement, one round trip, one transaction.
 struct BatchInsert {
     pool: PgPool,
-    appended: Arc<Notify>,
-    /// Wakes this log's announcer, started by the first append (see [`announce`]); shared
-    /// with the log, whose turns announce their appends too.
-    announcer: Arc<OnceLock<Arc<Notify>>>,
+    /// Shared with the log, whose turns wake the tails too.
+    waker: Waker,
 }
 
 impl BatchWriter for BatchInsert {
-    async fn write(&self, batch: &[&[NewEvent]]) -> Result<Vec<Option<Vec<Cursor>>>, StoreError> {
-        let results = call_append(&self.pool, batch).await?;
-        wake_readers(&self.pool, &self.appended, &self.announcer);
-        Ok(results)
+    async fn write(&self, batch: &[&[NewEvent]]) -> Result<Written, StoreError> {
+        call_append(&self.pool, batch).await
+    }
+
+    fn wake(&self, handed_over: bool) {
+        self.waker.wake(handed_over);
     }
 }
 
-/// Tells this node's tail (at once) and other nodes' (by NOTIFY) that events were appended.
-fn wake_readers(pool: &PgPool, appended: &Notify, announcer: &OnceLock<Arc<Notify>>) {
-    appended.notify_one();
-    announcer
-        .get_or_init(|| announce(pool.clone()))
-        .notify_one();
+/// Tells the tails that this node appended: its own at once (unless it took the batch from
+/// memory), other nodes' by NOTIFY.
+#[derive(Clone)]
+struct Waker {
+    pool: PgPool,
+    appended: Arc<Notify>,
+    /// Wakes this log's announcer, started by the first append (see [`announce`]).
+    announcer: Arc<OnceLock<Arc<Notify>>>,
+    /// The payload of this log's NOTIFYs, so that its own listener can tell them from other
+    /// nodes' and ignore them (its tail has those events already, or has been woken for them).
+    origin: Arc<str>,
+}
+
+impl Waker {
+    fn wake(&self, handed_over: bool) {
+        if !handed_over {
+            self.appended.notify_one();
+        }
+        self.announcer
+            .get_or_init(|| announce(self.pool.clone(), self.origin.clone()))
+            .notify_one();
+    }
 }
 
 /// Calls `cinder_append` with `batch` on `executor` (the pool for a group commit, a turn's
-/// transaction for a hot aggregate): each append's cursors, or `None` if it was refused.
+/// transaction for a hot aggregate): each append's places, or `None` if it was refused, and the
+/// log's last cursor before the batch.
 pub(super) async fn call_append<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     batch: &[&[NewEvent]],
-) -> Result<Vec<Option<Vec<Cursor>>>, StoreError> {
+) -> Result<Written, StoreError> {
     let count = batch.iter().map(|events| events.len()).sum();
     let mut appends = Vec::with_capacity(count);
     let mut types = Vec::with_capacity(count);
@@ -115,8 +133,9 @@ pub(super) async fn call_append<'e>(
             metadata.push(event.metadata.to_string());
         }
     }
-    let rows: Vec<(i32, i64, String)> = sqlx::query_as(
-        "SELECT append, position, tx
+    type Row = (i32, i64, String, chrono::DateTime<chrono::Utc>, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT append, position, tx, recorded_at, previous_tx, previous_position
            FROM cinder_append($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&appends)
@@ -129,28 +148,40 @@ pub(super) async fn call_append<'e>(
     .bind(&metadata)
     .fetch_all(executor)
     .await?;
-    let mut results: Vec<Option<Vec<Cursor>>> = vec![None; batch.len()];
-    for (append, position, tx) in rows {
+    let mut written = Written {
+        appends: vec![None; batch.len()],
+        previous: None,
+    };
+    for (append, position, tx, recorded_at, previous_tx, previous_position) in rows {
         let slot = usize::try_from(append)
             .ok()
-            .and_then(|append| results.get_mut(append))
+            .and_then(|append| written.appends.get_mut(append))
             .ok_or_else(|| StoreError::Other(format!("cinder_append: no append {append}")))?;
-        slot.get_or_insert_with(Vec::new).push(Cursor {
-            tx: parse_tx(tx)?,
-            position,
+        slot.get_or_insert_with(Vec::new).push(Placed {
+            cursor: Cursor {
+                tx: parse_tx(tx)?,
+                position,
+            },
+            recorded_at,
         });
+        if written.previous.is_none() {
+            written.previous = Some(Cursor {
+                tx: parse_tx(previous_tx)?,
+                position: previous_position,
+            });
+        }
     }
-    for (result, events) in results.iter_mut().zip(batch) {
-        if let Some(cursors) = result {
-            if cursors.len() != events.len() {
+    for (result, events) in written.appends.iter_mut().zip(batch) {
+        if let Some(placed) = result {
+            if placed.len() != events.len() {
                 return Err(StoreError::Other(
                     "cinder_append wrote part of an append".into(),
                 ));
             }
-            cursors.sort();
+            placed.sort_by_key(|p| p.cursor);
         }
     }
-    Ok(results)
+    Ok(written)
 }
 
 impl PostgresEventLog {
@@ -172,15 +203,19 @@ impl PostgresEventLog {
 
     pub fn with_pool(pool: PgPool) -> Self {
         let appended = Arc::new(Notify::new());
-        let announcer = Arc::new(OnceLock::new());
+        let waker = Waker {
+            pool: pool.clone(),
+            appended: appended.clone(),
+            announcer: Arc::new(OnceLock::new()),
+            origin: format!("{:016x}", rand::random::<u64>()).into(),
+        };
         Self {
             repository: Arc::new(PostgresEventRepository::new(pool.clone())),
             appender: Appender::new(BatchInsert {
                 pool: pool.clone(),
-                appended: appended.clone(),
-                announcer: announcer.clone(),
+                waker: waker.clone(),
             }),
-            announcer,
+            waker,
             pool,
             appended,
             loaded: Arc::default(),
@@ -204,9 +239,10 @@ impl PostgresEventLog {
     pub fn spawn_listener(&self) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         let appended = self.appended.clone();
+        let origin = self.waker.origin.clone();
         tokio::spawn(async move {
             loop {
-                match listen(&pool, &appended).await {
+                match listen(&pool, &appended, &origin).await {
                     Ok(()) => {}
                     Err(error) => tracing::warn!(%error, "event notification listener failed"),
                 }
@@ -219,6 +255,11 @@ impl PostgresEventLog {
 
     pub fn appended(&self) -> Arc<Notify> {
         self.appended.clone()
+    }
+
+    /// The batches this node commits from now on (see `feed.rs`).
+    pub fn committed(&self) -> broadcast::Receiver<Arc<CommittedBatch>> {
+        self.appender.committed()
     }
 
     /// Appends one aggregate's events atomically, in the next group commit (see
@@ -254,9 +295,10 @@ impl PostgresEventLog {
         turn: Turn,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Cursor>, StoreError> {
-        let cursors = turn.append(events).await?;
+        let (cursors, batch) = turn.append(events, self.appender.wants_batches()).await?;
         if !cursors.is_empty() {
-            wake_readers(&self.pool, &self.appended, &self.announcer);
+            let handed_over = batch.is_some_and(|batch| self.appender.hand_over(batch));
+            self.waker.wake(handed_over);
         }
         Ok(cursors)
     }
@@ -432,14 +474,17 @@ impl PostgresEventLog {
     }
 }
 
-async fn listen(pool: &PgPool, appended: &Notify) -> Result<(), sqlx::Error> {
+async fn listen(pool: &PgPool, appended: &Notify, origin: &str) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     // Events committed before LISTEN took effect are found by the first read after this.
     appended.notify_one();
     loop {
-        listener.recv().await?;
-        appended.notify_one();
+        let notification = listener.recv().await?;
+        // This node's own appends woke its tail when they committed.
+        if notification.payload() != origin {
+            appended.notify_one();
+        }
     }
 }
 
@@ -449,16 +494,18 @@ async fn listen(pool: &PgPool, appended: &Notify) -> Result<(), sqlx::Error> {
 /// capped appends at a few hundred per second. Appends made while one notification is on its
 /// way share the next, so under load there is about one per round trip, not one per append.
 /// The notification itself needs no durability, so it commits without waiting for the disk.
-fn announce(pool: PgPool) -> Arc<Notify> {
+/// Its payload is the log's `origin`, so that this node's listener can skip its own.
+fn announce(pool: PgPool, origin: Arc<str>) -> Arc<Notify> {
     let wake = Arc::new(Notify::new());
     let waiting = wake.clone();
     tokio::spawn(async move {
         loop {
             waiting.notified().await;
             let sent = sqlx::query(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')",
+                "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)",
             )
             .bind(CHANNEL)
+            .bind(&*origin)
             .execute(&pool)
             .await;
             if let Err(error) = sent {

@@ -26,6 +26,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use cinder_read_models::Cursor;
 
+use super::feed::CommittedBatch;
 use super::postgres::call_append;
 use super::{NewEvent, StoreError};
 
@@ -74,15 +75,28 @@ impl Turn {
     }
 
     /// Appends `events` (the turn's aggregate's, right after what the turn read) and commits,
-    /// ending the turn; their cursors once durable. With no events it just ends the turn.
-    pub(super) async fn append(mut self, events: Vec<NewEvent>) -> Result<Vec<Cursor>, StoreError> {
+    /// ending the turn; their cursors once durable, and (if `as_batch`) the batch as the log
+    /// holds it, for this node's tail (see `feed.rs`). With no events it just ends the turn.
+    pub(super) async fn append(
+        mut self,
+        events: Vec<NewEvent>,
+        as_batch: bool,
+    ) -> Result<(Vec<Cursor>, Option<CommittedBatch>), StoreError> {
         if events.is_empty() {
             self.transaction.rollback().await?;
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
-        let mut results = call_append(&mut *self.transaction, &[events.as_slice()]).await?;
-        let cursors = results.pop().flatten().ok_or(StoreError::Conflict)?;
+        let mut written = call_append(&mut *self.transaction, &[events.as_slice()]).await?;
+        let placed = written
+            .appends
+            .pop()
+            .flatten()
+            .ok_or(StoreError::Conflict)?;
         self.transaction.commit().await?;
-        Ok(cursors)
+        let cursors = placed.iter().map(|p| p.cursor).collect();
+        let batch = written.previous.filter(|_| as_batch).and_then(|previous| {
+            CommittedBatch::of(previous, events.into_iter().zip(placed).collect())
+        });
+        Ok((cursors, batch))
     }
 }

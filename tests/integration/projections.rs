@@ -6,10 +6,10 @@ use std::time::Duration;
 use cinder::projections::ProjectionRunner;
 use cinder::pubsub::PubSub;
 use cinder::store::{EventLog, NewEvent};
-use cinder_read_models::{Change, Projection, StoredEvent, TxResult};
+use cinder_read_models::{Change, Cursor, Projection, StoredEvent, TxResult};
 use sled::transaction::TransactionalTree;
 
-use crate::support::{on_both_stores, Backend, TempDir, TestStore};
+use crate::support::{http, on_both_stores, Backend, TempDir, TestServer, TestStore};
 
 /// A projection that counts how often it saw each position: exactly-once made visible.
 pub struct Counting {
@@ -185,4 +185,90 @@ async fn the_runner_wakes_on_notify_from_another_writer(backend: Backend) {
     let cursors = other.append(&[event("b", 1)]).await.unwrap();
     assert!(progress.wait_for(cursors[0], Duration::from_secs(10)).await);
     assert_eq!(counting.counts(), vec![(cursors[0].position, 1)]);
+}
+
+on_both_stores!(a_batch_committed_here_is_applied_from_memory_only_when_it_comes_next);
+async fn a_batch_committed_here_is_applied_from_memory_only_when_it_comes_next(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let log = store.log.clone();
+    let dir = TempDir::new();
+    let db = sled::open(dir.0.join("sled")).unwrap();
+    let counting = Counting::open(&db, 1);
+    let mut runner = runner(&db, &log, counting.clone());
+    let mut committed = log.committed();
+
+    // Alone in the log: the batch comes right after the projections' checkpoint.
+    let first = log.append(&[event("a", 1)]).await.unwrap();
+    let batch = committed.recv().await.unwrap();
+    assert_eq!((batch.previous, batch.last()), (Cursor::START, first[0]));
+    assert_eq!(
+        batch.events,
+        log.read_after(Cursor::START, 10).await.unwrap(),
+        "the batch is the events as the log holds them"
+    );
+    assert!(
+        runner.apply_committed(batch).unwrap(),
+        "applied from memory"
+    );
+    assert_eq!(runner.progress().current(), first[0]);
+    assert_eq!(runner.catch_up().await.unwrap(), 0, "nothing left to read");
+
+    // Another node appends in between (embedded: one process, so it is this log again, and
+    // its batch is not taken): this node's next batch does not follow the checkpoint.
+    let other = store.other_node().await;
+    let between = other.append(&[event("b", 1)]).await.unwrap();
+    let next = log.append(&[event("a", 2)]).await.unwrap();
+    let batch = loop {
+        let batch = committed.recv().await.unwrap();
+        if batch.last() == next[0] {
+            break batch;
+        }
+    };
+    assert_eq!(batch.previous, between[0]);
+    assert!(
+        !runner.apply_committed(batch.clone()).unwrap(),
+        "not what comes next: the log is read instead"
+    );
+    assert_eq!(runner.progress().current(), first[0], "nothing applied");
+    assert_eq!(catch_up_to(&mut runner, 2).await, 2);
+    assert!(
+        runner.apply_committed(batch).unwrap(),
+        "read already: done with"
+    );
+    let positions = [first[0], between[0], next[0]].map(|c| (c.position, 1));
+    assert_eq!(
+        counting.counts(),
+        positions,
+        "each event once, in log order"
+    );
+}
+
+#[tokio::test]
+async fn a_nodes_tail_applies_its_own_commands_from_memory() {
+    let server = TestServer::start().await;
+    for n in 0..3 {
+        let response = http()
+            .post(format!("{}/api/chat/rooms/memory/messages", server.url()))
+            .json(&serde_json::json!({"sender": "ada", "content": format!("hello {n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let metrics = http()
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let from_memory = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("cinder_tail_batches_total{source=\"memory\"} "))
+        .and_then(|value| value.parse::<f64>().ok());
+    assert!(
+        from_memory.is_some_and(|batches| batches >= 1.0),
+        "{metrics}"
+    );
 }
