@@ -13,8 +13,13 @@ const ADMIN_PASSWORD: &str = "test-admin";
 /// Posts a message to the room `lobby` through `server`'s JSON API (answered once the server's
 /// read models have it).
 async fn post(server: &TestServer, sender: &str, content: &str) {
+    post_to(server, "lobby", sender, content).await;
+}
+
+/// Posts a message to `room` (see [`post`]).
+async fn post_to(server: &TestServer, room: &str, sender: &str, content: &str) {
     let response = http()
-        .post(format!("{}/api/chat/rooms/lobby/messages", server.url()))
+        .post(format!("{}/api/chat/rooms/{room}/messages", server.url()))
         .json(&json!({"sender": sender, "content": content}))
         .send()
         .await
@@ -609,7 +614,7 @@ async fn the_event_log_and_an_aggregate_page_are_sent_only_the_events_recorded_w
     let whole = rejoin(&server, &topic, &token, None).await;
     assert_eq!(
         named(&whole),
-        expect(&[("replace", "history-live")]),
+        expect(&[("replace", "history-new")]),
         "{whole}"
     );
     let whole = rejoin(&server, &tail_topic, &tail_token, None).await;
@@ -629,4 +634,75 @@ async fn the_event_log_and_an_aggregate_page_are_sent_only_the_events_recorded_w
         expect(&[("replace", "events"), ("replace", "events-pager")]),
         "65 events missed: {behind}"
     );
+}
+
+/// `page` with the element `id="<id>"` replaced by `html`, as cinder.js replaces a region.
+fn replace_element(page: &str, id: &str, html: &str) -> String {
+    let found = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("#{id} on the page"));
+    let start = page[..found].rfind('<').expect("the element's tag");
+    let tag: String = page[start + 1..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut depth = 0;
+    let mut at = start;
+    loop {
+        // `<div` but not `<divider`: the tag's name ends there.
+        let next_open = page[at..]
+            .match_indices(&open)
+            .map(|(i, _)| at + i)
+            .find(|o| matches!(page.as_bytes().get(o + open.len()), Some(b' ' | b'>')));
+        let next_close = page[at..].find(&close).map(|i| at + i).expect("its end");
+        match next_open {
+            Some(o) if o < next_close => {
+                depth += 1;
+                at = o + open.len();
+            }
+            _ => {
+                depth -= 1;
+                at = next_close + close.len();
+                if depth == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    format!("{}{html}{}", &page[..start], &page[at..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_page_sent_whole_again_and_again_links_to_newer_events_once() {
+    // A small budget, so a few large events fill the live part of the page.
+    let server = TestServer::start_with(|config| config.max_reply_bytes = 64 * 1024).await;
+    post_to(&server, "explored", "sender-0", "the first").await;
+    let (html, _) = page(&server, "/events/Room/explored", None).await;
+    let topic = attribute(&html, "data-cinder-topic");
+    let token = attribute(&html, "data-cinder-token");
+    for n in 1..=12 {
+        let content = format!("{n} {}", "\"".repeat(1990));
+        post_to(&server, "explored", &format!("sender-{n}"), &content).await;
+    }
+    let mut shown = html;
+    for time in 1..=3 {
+        let mut client = Client::connect(&server.ws_url()).await;
+        let (_, reply) = client.join(&topic, json!({"token": token})).await;
+        assert_eq!(reply["status"], "ok", "{reply}");
+        for op in reply["response"]["patches"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            assert_eq!(op["op"], "replace", "{op}");
+            let id = op["id"].as_str().expect("an id");
+            shown = replace_element(&shown, id, op["html"].as_str().expect("html"));
+        }
+        assert_eq!(
+            shown.matches("Newer events").count(),
+            1,
+            "sent whole {time} times, the page links to newer events once"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use axum::Extension;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
-use super::views::{history_item, AggregateView, TailView};
+use super::views::{history_item, history_live, AggregateView, TailView};
 use super::{
     as_of_view, is_aggregate_id, is_aggregate_type, supports_as_of, AsOf, Viewer, HISTORY_PAGE,
 };
@@ -137,9 +137,7 @@ pub async fn history(
             @if shown_last.is_none_or(|to| to < latest) { a href={ (base) "?after=" (latest) } { "Latest events" } }
         }
         ol.history start=(first) { (PreEscaped(items)) }
-        @if live_since.is_some() {
-            ol #history-live.history start=(last + 1) aria-live="polite" {}
-        }
+        @if live_since.is_some() { (history_live(last, html! {}, None)) }
     };
     let title = format!("{aggregate_type} {aggregate_id}");
     match live_since {

@@ -246,7 +246,8 @@ pub fn history_item(
 
 /// `/events/<type>/<id>` when it shows the latest events: the events recorded after the page's
 /// last one (`since`, a sequence) appear below it as they happen. The page itself is rendered by
-/// the history handler; this view keeps `#history-live`, which a rejoin fills again from the log.
+/// the history handler; this view keeps its live part ([`history_live`]), which a rejoin fills
+/// again from the log.
 pub struct AggregateView {
     app: AppState,
     viewer: Viewer,
@@ -281,8 +282,8 @@ impl AggregateView {
         })
     }
 
-    /// The events after `since`, within the list budget (a long absence shows the first of
-    /// them and links to the rest).
+    /// The live part: the events after `since`, within the list budget (a long absence shows
+    /// the first of them and links to the rest).
     async fn live_list(&self) -> Markup {
         let events = match self
             .app
@@ -315,16 +316,30 @@ impl AggregateView {
         // Cut by the budget, or a full page (there may be more): link to the rest.
         let cut = last != events.last().map(|e| e.sequence);
         let more = last.filter(|_| cut || events.len() >= super::HISTORY_PAGE);
-        html! {
-            ol #history-live.history start=(self.since + 1) aria-live="polite" {
-                (maud::PreEscaped(items))
-            }
-            @if let Some(to) = more {
+        let newer = more.map(|to| {
+            html! {
                 p.more { a href={ "/events/" (self.aggregate_type) "/" (self.aggregate_id) "?after=" (to) } { "Newer events" } }
             }
+        });
+        history_live(self.since, maud::PreEscaped(items), newer)
+    }
+}
+
+/// The live part of an aggregate's page: the events after the page's last (`since`), which
+/// pushes append to `#history-live`, and past a page of them the link to the rest. One element,
+/// the region a whole re-send replaces: a link beside the list would be left behind by each
+/// re-send, and another added.
+pub fn history_live(since: i64, items: Markup, newer: Option<Markup>) -> Markup {
+    html! {
+        div #(HISTORY_NEW) {
+            ol #history-live.history start=(since + 1) aria-live="polite" { (items) }
+            @if let Some(newer) = newer { (newer) }
         }
     }
 }
+
+/// The id of [`history_live`]'s region.
+const HISTORY_NEW: &str = "history-new";
 
 #[async_trait]
 impl LiveView for AggregateView {
@@ -337,7 +352,7 @@ impl LiveView for AggregateView {
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        Ok(vec![Patch::replace("history-live", self.live_list().await)])
+        Ok(vec![Patch::replace(HISTORY_NEW, self.live_list().await)])
     }
 
     /// The aggregate's new events are in the log, each appended as it is recorded (those up to
