@@ -126,8 +126,13 @@ impl PubSub {
             .is_some_and(|s| s.receiver_count() > 0)
     }
 
-    /// Sends `change` to the subscribers of its topic, unrecorded: for what the log does not
-    /// cause (presence) or that pages do not resume from (the log itself, a rebuild).
+    /// Sends `change` to the subscribers of its topic without remembering it, so a page that
+    /// reconnects is never told of it from here: for what the log does not cause (presence, sent
+    /// whole on every rejoin as an unlogged region); for the log's own announcements (a
+    /// `Logged` per event, which would crowd out what other pages resume from: a page that
+    /// follows the log is told the events it missed from the store instead, see
+    /// `web::live::resume::with_log`); and for what a rebuild changes (before the tail starts
+    /// remembering, so a page from before it is sent whole).
     pub fn publish(&self, change: Change) {
         self.send(change, None);
     }
