@@ -19,6 +19,7 @@ mod hot_aggregates;
 mod http_limits;
 mod js;
 mod limits;
+mod live_paging;
 mod longpoll;
 mod nodes;
 mod openapi;

@@ -181,8 +181,9 @@ async fn a_rejoin_is_sent_only_the_messages_it_missed() {
     assert!(
         ops(&back)
             .iter()
-            .all(|op| op["id"] == "messages" || op["id"] == "present"),
-        "only the missed messages and who is here: {back}"
+            .all(|op| ["messages", "present", "older"]
+                .contains(&op["id"].as_str().unwrap_or_default())),
+        "only the missed messages, who is here and \"load older\": {back}"
     );
     let at = position(&back);
     let again = join(&server, &token, Some(&at)).await;
@@ -377,7 +378,11 @@ async fn a_discussion_is_sent_only_the_comments_posted_while_away() {
     )
     .await;
     let back = rejoin(&server, &topic, &token, Some(&at)).await;
-    assert_eq!(named(&back), expect(&[("append", "comments")]), "{back}");
+    assert_eq!(
+        named(&back),
+        expect(&[("append", "comments"), ("replace", "older-comments")]),
+        "{back}"
+    );
     let appended = html_of(&back, "comments");
     assert!(appended.contains("while away") && !appended.contains("before the page"));
 

@@ -15,7 +15,7 @@ use super::context::{add_bookmark, comment_on_bookmark};
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
 use crate::web::forms::{error_id, error_slot};
-use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::live::{LiveView, Outcome, Patch, Run, ShownRun, ViewError};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
@@ -467,10 +467,9 @@ pub struct BookmarkView {
     id: String,
     /// Show the comments before this id instead of the latest (paging without JavaScript).
     before: Option<u64>,
-    /// The oldest comment on the page, where "older comments" continues.
-    oldest: Option<u64>,
-    /// Comments on the page; new ones push out the oldest beyond this.
-    shown: usize,
+    /// The comments the page shows, as the page keeps them (set by `regions` too, which takes
+    /// `&self`).
+    shown: std::sync::Mutex<ShownRun>,
 }
 
 impl BookmarkView {
@@ -481,8 +480,7 @@ impl BookmarkView {
             session,
             id: id.to_owned(),
             before: None,
-            oldest: None,
-            shown: COMMENTS_PAGE,
+            shown: std::sync::Mutex::new(ShownRun::page(None, COMMENTS_PAGE)),
         }
     }
 
@@ -500,30 +498,47 @@ impl BookmarkView {
             .ok_or(ViewError::NotFound)
     }
 
+    /// What the page shows of the discussion.
+    fn shown(&self) -> ShownRun {
+        *self.shown.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The latest page of comments within the reply budget, rendered, oldest first, noted as
+    /// what the page shows.
+    fn latest(&self) -> Result<Vec<Markup>, cinder_read_models::ProjectionError> {
+        let (items, run) = self.page_before(None)?;
+        *self.shown.lock().unwrap_or_else(|p| p.into_inner()) = ShownRun::page(run, COMMENTS_PAGE);
+        Ok(items)
+    }
+
     /// A page of comments before `before` (the latest if `None`) within the reply budget,
-    /// rendered, oldest first, and the id of its oldest.
+    /// rendered, oldest first, and the ids of its oldest and newest.
     fn page_before(
         &self,
         before: Option<u64>,
-    ) -> Result<(Vec<Markup>, Option<u64>), cinder_read_models::ProjectionError> {
+    ) -> Result<(Vec<Markup>, Option<Run>), cinder_read_models::ProjectionError> {
         let page = paging::rendered(
             self.bookmarks.comments_before(&self.id, before),
             COMMENTS_PAGE,
             list_budget(&self.app),
             comment_item,
         )?;
-        let oldest = page.items.last().map(|(comment, _)| comment.id);
+        let run = page
+            .items
+            .last()
+            .zip(page.items.first())
+            .map(|((oldest, _), (newest, _))| (oldest.id, newest.id));
         Ok((
             page.items.into_iter().rev().map(|(_, html)| html).collect(),
-            oldest,
+            run,
         ))
     }
 
-    /// "Older comments" (a plain GET without JavaScript), if there are older ones.
-    fn older_control(&self, oldest: Option<u64>) -> Markup {
+    /// "Older comments" (a plain GET without JavaScript), continuing before `older_than`.
+    fn older_control(&self, older_than: Option<u64>) -> Markup {
         html! {
             div #older-comments {
-                @if let Some(oldest) = oldest.filter(|id| *id > 1) {
+                @if let Some(oldest) = older_than {
                     form method="get" action={ "/bookmarks/" (self.id) } {
                         button.link type="submit" name="before" value=(oldest)
                             data-cinder-click="older_comments" { "Older comments" }
@@ -542,14 +557,15 @@ impl LiveView for BookmarkView {
 
     async fn render(&self) -> Result<Markup, ViewError> {
         let bookmark = self.visible()?;
-        let (comments, oldest) = self.page_before(self.before)?;
+        let (comments, run) = self.page_before(self.before)?;
+        let older_than = ShownRun::page(run, COMMENTS_PAGE).older_than();
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {
             p.crumbs { a href="/bookmarks" { "Bookmarks" } }
             div.narrow {
                 ol.bookmarks { (bookmark_item(&bookmark)) }
                 h2 { "Discussion" }
-                (self.older_control(oldest))
+                (self.older_control(older_than))
                 (comment_list(&comments))
                 form.card.stacked id=(COMMENT_FORM) method="post" action={ "/bookmarks/" (self.id) "/comments" }
                     data-cinder-submit="comment" data-cinder-validate data-cinder-keep {
@@ -579,19 +595,28 @@ impl LiveView for BookmarkView {
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
         self.visible()?;
-        // The latest page, whatever was shown before: the channel's view resets its paging to
-        // match when it joins (see `joined`).
-        let (comments, oldest) = self.page_before(None)?;
+        // The latest page, whatever was shown before: the view's paging starts again with it.
+        let comments = self.latest()?;
         Ok(vec![
-            Patch::replace("older-comments", self.older_control(oldest)),
+            Patch::replace("older-comments", self.older_control(self.shown().older_than())),
             Patch::replace("comments", comment_list(&comments)),
         ])
     }
 
     /// The bookmark never changes and the discussion grows only by the comments, which are in
-    /// the log. (Still only for a visitor who may see it, as `regions`.)
+    /// the log; "older comments" is sent whole after comments were replayed, since they may
+    /// have pushed the page's oldest out, which the view (joined with the latest page) cannot
+    /// tell from a page that had nothing older. (Only for a visitor who may see it, as
+    /// `regions`.)
     async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
-        Some(self.visible().map(|_| Vec::new()))
+        let shown = self.shown();
+        Some(self.visible().map(|_| {
+            shown
+                .appended_any()
+                .then(|| Patch::replace("older-comments", self.older_control(shown.older_than())))
+                .into_iter()
+                .collect()
+        }))
     }
 
     fn topics(&self) -> Vec<String> {
@@ -599,9 +624,11 @@ impl LiveView for BookmarkView {
     }
 
     fn joined(&mut self) {
+        // The page shows the latest comments (with those it missed, replayed or sent whole).
         self.before = None;
-        self.oldest = self.page_before(None).ok().and_then(|(_, oldest)| oldest);
-        self.shown = COMMENTS_PAGE;
+        if let Err(error) = self.latest() {
+            tracing::warn!(%error, "discussion could not read its latest page");
+        }
     }
 
     async fn handle_event(&mut self, event: &str, value: Value) -> Result<Outcome, Value> {
@@ -622,21 +649,27 @@ impl LiveView for BookmarkView {
                 if self.visible().is_err() {
                     return Err(json!({"reason": "no such bookmark"}));
                 }
-                let before = field(&value, "value")
-                    .parse::<u64>()
-                    .map_err(|_| json!({"reason": "bad comment id"}))?;
-                let (older, oldest) = self
+                // From the oldest comment the page still shows: the button's value is where the
+                // page started, and new comments may have pushed that one out since.
+                let before = match self.shown().older_than() {
+                    Some(oldest) => oldest,
+                    None => field(&value, "value")
+                        .parse::<u64>()
+                        .map_err(|_| json!({"reason": "bad comment id"}))?,
+                };
+                let (older, run) = self
                     .page_before(Some(before))
                     .map_err(|_| json!({"reason": "could not load comments"}))?;
-                if oldest.is_some() {
-                    self.oldest = oldest;
+                let shown = self.shown.get_mut().unwrap_or_else(|p| p.into_inner());
+                if let Some((oldest, _)) = run {
+                    shown.loaded(oldest, older.len());
                 }
-                self.shown += older.len();
+                let older_than = shown.older_than();
                 let items = html! { @for item in &older { (item) } };
                 Ok(Outcome {
                     patches: vec![
                         Patch::prepend("comments", items, None),
-                        Patch::replace("older-comments", self.older_control(self.oldest)),
+                        Patch::replace("older-comments", self.older_control(older_than)),
                     ],
                     committed: None,
                 })
@@ -662,11 +695,21 @@ impl LiveView for BookmarkView {
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         match change.get::<BookmarkChange>() {
             Some(BookmarkChange::Commented(comment)) if comment.bookmark_id == self.id => {
-                vec![Patch::append(
+                let shown = self.shown.get_mut().unwrap_or_else(|p| p.into_inner());
+                let revealed = shown.appended(comment.id);
+                let (limit, older_than) = (shown.limit(), shown.older_than());
+                let mut patches = vec![Patch::append(
                     "comments",
                     comment_item(comment),
-                    Some(self.shown),
-                )]
+                    Some(limit),
+                )];
+                if revealed {
+                    patches.push(Patch::replace(
+                        "older-comments",
+                        self.older_control(older_than),
+                    ));
+                }
+                patches
             }
             _ => Vec::new(),
         }

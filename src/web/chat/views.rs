@@ -13,7 +13,7 @@ use crate::presence::{pubsub_topic, PresenceChanged, Tracked};
 use crate::pubsub::RenderKey;
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
-use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::live::{LiveView, Outcome, Patch, Run, ShownRun, ViewError};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
@@ -34,10 +34,9 @@ pub struct RoomView {
     chat: ChatReadModel,
     session: Session,
     room: String,
-    /// The oldest message on the page, where "load older" continues.
-    oldest: Option<u64>,
-    /// Messages on the page; new ones push out the oldest beyond this.
-    shown: usize,
+    /// The messages the page shows, as the page keeps them (set by `regions` too, which takes
+    /// `&self`).
+    shown: std::sync::Mutex<ShownRun>,
     /// A refusal to show by the form (plain form posts).
     error: Option<String>,
     /// Show the messages before this id instead of the latest (paging without JavaScript).
@@ -56,8 +55,7 @@ impl RoomView {
             chat,
             session: session.clone(),
             room: room.to_owned(),
-            oldest: None,
-            shown: PAGE,
+            shown: std::sync::Mutex::new(ShownRun::page(None, PAGE)),
             error: None,
             before: None,
             present: None,
@@ -123,38 +121,56 @@ impl RoomView {
         })
     }
 
-    /// The page of messages the view shows (the latest, or those before `before`), rendered,
-    /// oldest first.
-    fn recent(&mut self) -> Result<Vec<Markup>, ViewError> {
-        let (items, oldest) = self.page_before(self.before)?;
-        self.oldest = oldest;
-        self.shown = PAGE;
+    /// What the page shows of the room's messages.
+    fn shown(&self) -> ShownRun {
+        *self.shown.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The latest page of messages within the reply budget, rendered, oldest first, noted as
+    /// what the page shows.
+    fn latest(&self) -> Result<Vec<Markup>, cinder_read_models::ProjectionError> {
+        let (items, run) = self.page_before(None)?;
+        *self.shown.lock().unwrap_or_else(|p| p.into_inner()) = ShownRun::page(run, PAGE);
         Ok(items)
     }
 
     /// A page of messages before `before` (the latest if `None`) within the reply budget,
-    /// rendered, oldest first, and the id of its oldest.
+    /// rendered, oldest first, and the ids of its oldest and newest.
     fn page_before(
         &self,
         before: Option<u64>,
-    ) -> Result<(Vec<Markup>, Option<u64>), cinder_read_models::ProjectionError> {
+    ) -> Result<(Vec<Markup>, Option<Run>), cinder_read_models::ProjectionError> {
         let page = paging::rendered(
             self.chat.newest_before(&self.room, before),
             PAGE,
             list_budget(&self.app),
             message_item,
         )?;
-        let oldest = page.items.last().map(|(message, _)| message.id);
+        let run = page
+            .items
+            .last()
+            .zip(page.items.first())
+            .map(|((oldest, _), (newest, _))| (oldest.id, newest.id));
         Ok((
             page.items.into_iter().rev().map(|(_, html)| html).collect(),
-            oldest,
+            run,
         ))
     }
 
-    fn older_control(&self) -> Markup {
+    /// "Load older messages" (a plain GET without JavaScript), continuing before `older_than`.
+    /// `message` appended to the page, which then drops its oldest beyond what it keeps.
+    fn append(&self, message: &Message) -> Patch {
+        Patch::append(
+            "messages",
+            message_item(message),
+            Some(self.shown().limit()),
+        )
+    }
+
+    fn older_control(&self, older_than: Option<u64>) -> Markup {
         html! {
             div #older {
-                @if let Some(oldest) = self.oldest.filter(|id| *id > 1) {
+                @if let Some(oldest) = older_than {
                     form method="get" action={ "/chat/" (self.room) } {
                         button.link type="submit" name="before" value=(oldest)
                             data-cinder-click="load_older" { "Load older messages" }
@@ -172,16 +188,15 @@ impl LiveView for RoomView {
     }
 
     async fn render(&self) -> Result<Markup, ViewError> {
-        let mut view =
-            RoomView::new(self.app.clone(), self.chat.clone(), &self.session, &self.room).before(self.before);
-        let messages = view.recent()?;
+        let (messages, run) = self.page_before(self.before)?;
+        let older_than = ShownRun::page(run, PAGE).older_than();
         let csrf = self.app.signer.csrf_token(&self.session);
         Ok(html! {
             div.page-head.room-head {
                 h1 { "#" (self.room) }
                 div.here { span.muted { "Here now" } (here_list(&self.names())) }
             }
-            (view.older_control())
+            (self.older_control(older_than))
             (rendered_list(&messages))
             @match &self.session.name {
                 Some(name) => {
@@ -209,20 +224,25 @@ impl LiveView for RoomView {
     }
 
     async fn regions(&self) -> Result<Vec<Patch>, ViewError> {
-        // Rendered from a fresh view: `regions` re-sends everything, and the channel's view
-        // resets its paging to match (see `handle_change`'s limit).
-        let mut view = RoomView::new(self.app.clone(), self.chat.clone(), &self.session, &self.room);
-        let messages = view.recent()?;
+        // The latest page, whatever was shown before: the view's paging starts again with it.
+        let messages = self.latest()?;
         Ok(vec![
-            Patch::replace("older", view.older_control()),
+            Patch::replace("older", self.older_control(self.shown().older_than())),
             Patch::replace("messages", rendered_list(&messages)),
             self.here_region(),
         ])
     }
 
-    /// Messages are in the log; who is here is not, and is sent whole.
+    /// Messages are in the log; who is here is not, and is sent whole. So is "load older" after
+    /// messages were replayed: they may have pushed the page's oldest out, which the view
+    /// (joined with the latest page) cannot tell from a page that had nothing older.
     async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
-        Some(Ok(vec![self.here_region()]))
+        let shown = self.shown();
+        let mut patches = vec![self.here_region()];
+        if shown.appended_any() {
+            patches.push(Patch::replace("older", self.older_control(shown.older_than())));
+        }
+        Some(Ok(patches))
     }
 
     fn topics(&self) -> Vec<String> {
@@ -230,6 +250,10 @@ impl LiveView for RoomView {
     }
 
     fn joined(&mut self) {
+        // The page shows the latest messages (with those it missed, replayed or sent whole).
+        if let Err(error) = self.latest() {
+            tracing::warn!(%error, "chat room could not read its latest page");
+        }
         if let Some(name) = self.session.name.clone() {
             self.present = Some(self.app.presence.track(
                 &self.presence_topic(),
@@ -253,21 +277,27 @@ impl LiveView for RoomView {
                 Ok(Outcome::default())
             }
             "load_older" => {
-                let before = field(&value, "value")
-                    .parse::<u64>()
-                    .map_err(|_| json!({"reason": "bad message id"}))?;
-                let (older, oldest) = self
+                // From the oldest message the page still shows: the button's value is where
+                // the page started, and new messages may have pushed that one out since.
+                let before = match self.shown().older_than() {
+                    Some(oldest) => oldest,
+                    None => field(&value, "value")
+                        .parse::<u64>()
+                        .map_err(|_| json!({"reason": "bad message id"}))?,
+                };
+                let (older, run) = self
                     .page_before(Some(before))
                     .map_err(|_| json!({"reason": "could not load messages"}))?;
-                if oldest.is_some() {
-                    self.oldest = oldest;
+                let shown = self.shown.get_mut().unwrap_or_else(|p| p.into_inner());
+                if let Some((oldest, _)) = run {
+                    shown.loaded(oldest, older.len());
                 }
-                self.shown += older.len();
+                let older_than = shown.older_than();
                 let items = html! { @for item in &older { (item) } };
                 Ok(Outcome {
                     patches: vec![
                         Patch::prepend("messages", items, None),
-                        Patch::replace("older", self.older_control()),
+                        Patch::replace("older", self.older_control(older_than)),
                     ],
                     committed: None,
                 })
@@ -286,15 +316,17 @@ impl LiveView for RoomView {
         }
     }
 
-    /// A new message is the same append for everyone on the room's page who shows as many
-    /// messages: rendered once for all of them.
+    /// A new message is the same append for everyone on the room's page who keeps as many
+    /// messages: rendered once for all of them. A page it makes drop its first message is the
+    /// exception, once: it also needs "load older", sent by `handle_change`.
     fn shared_key(&mut self, change: &Change) -> Option<RenderKey> {
         match change.get::<ChatChange>() {
             Some(ChatChange::MessageAdded(message)) if message.room == self.room => {
-                if self.oldest.is_none() {
-                    self.oldest = Some(message.id);
+                let shown = self.shown.get_mut().unwrap_or_else(|p| p.into_inner());
+                if shown.appended(message.id) {
+                    return None;
                 }
-                Some(RenderKey::new("lv:chat-room:message", self.shown as u64))
+                Some(RenderKey::new("lv:chat-room:message", shown.limit() as u64))
             }
             _ => None,
         }
@@ -302,16 +334,23 @@ impl LiveView for RoomView {
 
     fn render_shared(&self, change: &Change) -> Vec<Patch> {
         match change.get::<ChatChange>() {
-            Some(ChatChange::MessageAdded(message)) => vec![Patch::append(
-                "messages",
-                message_item(message),
-                Some(self.shown),
-            )],
+            Some(ChatChange::MessageAdded(message)) => vec![self.append(message)],
             _ => Vec::new(),
         }
     }
 
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
+        // A message here has been counted by `shared_key`, which sends it here only when it
+        // made the page drop its first message.
+        if let Some(ChatChange::MessageAdded(message)) = change.get::<ChatChange>() {
+            if message.room == self.room {
+                let older_than = self.shown().older_than();
+                return vec![
+                    self.append(message),
+                    Patch::replace("older", self.older_control(older_than)),
+                ];
+            }
+        }
         match change.get::<PresenceChanged>() {
             Some(PresenceChanged { topic }) if *topic == self.presence_topic() => self
                 .here_changed()

@@ -9,6 +9,7 @@
 mod event;
 mod patch;
 pub mod resume;
+mod shown_run;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use serde_json::{json, Value};
 
 pub use event::PageEvent;
 pub use patch::Patch;
+pub use shown_run::{Run, ShownRun};
 
 use super::layout;
 use super::session::{Session, TokenError};
@@ -46,9 +48,9 @@ pub trait LiveView: Send + Sync {
 
     /// Whether a join may bring the page up to date by replaying the changes it missed through
     /// [`LiveView::handle_change`] (or the shared render), and if so, the regions it must send
-    /// whole besides: those that show what the log does not record (who is here now). `None`,
-    /// the default, when the view shows more than its changes say: every join then sends every
-    /// region.
+    /// whole besides: those that show what the log does not record (who is here now). Asked
+    /// after the replay, so these may depend on what it changed. `None`, the default, when the
+    /// view shows more than its changes say: every join then sends every region.
     async fn unlogged_regions(&self) -> Option<Result<Vec<Patch>, ViewError>> {
         None
     }

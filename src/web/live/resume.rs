@@ -105,8 +105,10 @@ pub async fn join_patches(
     missed: Missed<Change>,
 ) -> Result<Vec<Patch>, ViewError> {
     if let Missed::Changes(changes) = missed {
+        // Replayed first: what a view sends besides may depend on what the replay changed (a
+        // list that dropped its oldest items shows "load older").
+        let mut patches = replay(view, &changes);
         if let Some(unlogged) = view.unlogged_regions().await {
-            let mut patches = replay(view, &changes);
             patches.extend(unlogged?);
             let bytes = serde_json::to_vec(&patches).map_or(usize::MAX, |json| json.len());
             if bytes <= app.max_reply_bytes {
