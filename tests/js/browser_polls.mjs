@@ -3,7 +3,8 @@
 // sees the other's votes counted live (bars, counts, shares), only their own vote marked
 // (aria-pressed and a visible "Your vote"), and Ada alone, who asked, has the close button;
 // closing shows on both pages, the buttons go, and nothing was reloaded. A refused vote says
-// why by the vote form, with JavaScript and without. No page scrolls sideways.
+// why by the vote form, with JavaScript and without, in a line kept for it (the close button
+// below does not move). No page scrolls sideways.
 //
 //   CINDER_URL=http://127.0.0.1:4321 node browser_polls.mjs
 //
@@ -164,6 +165,15 @@ await runTest("browser_polls", async (onCleanup) => {
   await vote(bob, 2);
   await until(bob, (s) => s.error === "no such option", "the refusal shows by the vote form");
   await until(bob, (s) => show(counts(s)) === show(moved), "nothing changed");
+
+  // On Ada's page the refusal's line is kept, so it showing never moves the close button below.
+  const closeY = () => ada.evaluate(() => document.querySelector("#poll-close button").getBoundingClientRect().y);
+  const closeAt = await closeY();
+  await ada.evaluate(() => { document.querySelector("#vote-2 button").value = "7"; });
+  await vote(ada, 2);
+  await until(ada, (s) => s.error === "no such option", "Ada's refusal shows by the vote form");
+  const closeNow = await closeY();
+  assert(Math.abs(closeNow - closeAt) < 1, `the close button stays put: y ${closeAt} -> ${closeNow}`);
 
   // Without JavaScript, a page loaded before the closing offers votes the server refuses.
   const plain = await visitor(browser, onCleanup, "Bob without JavaScript", { javaScriptEnabled: false });
