@@ -1,5 +1,5 @@
 //! The live tail: reads the global log after the slowest projection, a batch at a time, and
-//! applies each batch to every projection that has not seen it, in one transaction each,
+//! applies each batch to every projection that has not seen it, in one transaction for all,
 //! announcing what changed on the pubsub. The log is read gap-safely (see
 //! [`EventLog::read_after`](crate::store::EventLog::read_after)). Appends wake the tail
 //! (Postgres: a NOTIFY from any other node; embedded: the append itself); a poll covers lost
@@ -17,7 +17,7 @@ use std::time::Duration;
 use cinder_read_models::{Change, Cursor, StoredEvent};
 use tokio::sync::broadcast;
 
-use super::registered::apply_batch;
+use super::registered::{apply_batch_together, Registered};
 use super::{ProjectionRunner, RunError};
 use crate::store::CommittedBatch;
 
@@ -169,14 +169,15 @@ impl ProjectionRunner {
         // Every projection applies the batch, so what it changes is all announced: pages that
         // reconnect can be told what they missed.
         let complete = self.projections.iter().all(|r| r.checkpoint < last);
-        let mut changes = Vec::new();
+        // One ahead of the others (rebuilt separately, say) must not go back.
+        let behind: Vec<&Registered> = self
+            .projections
+            .iter()
+            .filter(|registered| registered.checkpoint < last)
+            .collect();
+        let changes = apply_batch_together(&behind, &batch, last)?;
         for registered in &mut self.projections {
-            // One ahead of the others (rebuilt separately, say) must not go back.
-            if registered.checkpoint >= last {
-                continue;
-            }
-            changes.extend(apply_batch(registered, &batch, last)?);
-            registered.checkpoint = last;
+            registered.checkpoint = registered.checkpoint.max(last);
         }
         self.pubsub.publish_batch(from, last, changes);
         if !complete {

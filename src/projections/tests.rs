@@ -163,3 +163,54 @@ async fn an_interrupted_rebuild_is_done_again_at_start() {
     assert_eq!(restarted.catch_up().await.unwrap(), 12_000, "read again");
     assert!(dump(&db) == expected, "rebuilt from scratch");
 }
+
+/// Refuses the event at one position, as a projection that finds its data corrupt does.
+struct Refusing(sled::Tree, i64);
+
+impl Projection for Refusing {
+    fn name(&self) -> &'static str {
+        "refusing"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn trees(&self) -> Vec<sled::Tree> {
+        vec![self.0.clone()]
+    }
+    fn apply(
+        &self,
+        trees: &[TransactionalTree],
+        event: &StoredEvent,
+        _: &mut Vec<Change>,
+    ) -> TxResult<()> {
+        if event.position == self.1 {
+            return Err(sled::transaction::ConflictableTransactionError::Abort(
+                cinder_read_models::ProjectionError::Corrupt("refused".into()),
+            ));
+        }
+        trees[0].insert(&event.position.to_be_bytes()[..], &[1][..])?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_batch_one_projection_refuses_is_applied_to_none() {
+    // The tail applies a batch to every projection in one transaction: the projection before
+    // the refusing one keeps nothing of it either, and both start again from the same place.
+    let log = log().await;
+    let db = temporary();
+    let counting = db.open_tree("counting.seen").unwrap();
+    let refusing = db.open_tree("refusing.seen").unwrap();
+    let projections: Vec<Arc<dyn Projection>> = vec![
+        Arc::new(Counting(counting.clone())),
+        Arc::new(Refusing(refusing.clone(), 5)),
+    ];
+    let mut runner = ProjectionRunner::new(&db, log, PubSub::default(), projections).unwrap();
+    let error = runner.catch_up().await.expect_err("position 5 is refused");
+    assert!(error.to_string().contains("refusing"), "{error}");
+    assert!(counting.is_empty() && refusing.is_empty());
+    assert_eq!(
+        runner.progress().current(),
+        cinder_read_models::Cursor::START
+    );
+}
