@@ -13,18 +13,33 @@ use super::ProjectionRunner;
 use crate::pubsub::PubSub;
 use crate::store::{EmbeddedEventLog, EventLog, NewEvent};
 
-/// Counts how often it saw each position, and has no buffered path.
-struct Counting(sled::Tree);
+/// Counts how often it saw each position, and has no buffered path; refuses the event at one
+/// position if told to, as a projection that finds its data corrupt does.
+struct Counting {
+    name: &'static str,
+    seen: sled::Tree,
+    refuse: Option<i64>,
+}
+
+impl Counting {
+    fn new(name: &'static str, seen: sled::Tree) -> Self {
+        Self {
+            name,
+            seen,
+            refuse: None,
+        }
+    }
+}
 
 impl Projection for Counting {
     fn name(&self) -> &'static str {
-        "counting"
+        self.name
     }
     fn version(&self) -> u32 {
         1
     }
     fn trees(&self) -> Vec<sled::Tree> {
-        vec![self.0.clone()]
+        vec![self.seen.clone()]
     }
     fn apply(
         &self,
@@ -32,6 +47,11 @@ impl Projection for Counting {
         event: &StoredEvent,
         _: &mut Vec<Change>,
     ) -> TxResult<()> {
+        if self.refuse == Some(event.position) {
+            return Err(sled::transaction::ConflictableTransactionError::Abort(
+                cinder_read_models::ProjectionError::Corrupt("refused".into()),
+            ));
+        }
         let key = event.position.to_be_bytes();
         let seen = trees[0].get(key)?.map_or(0, |v| v[0]);
         trees[0].insert(&key[..], &[seen + 1][..])?;
@@ -42,7 +62,10 @@ impl Projection for Counting {
 fn projections(db: &sled::Db) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(ChatReadModel::open(db).unwrap()),
-        Arc::new(Counting(db.open_tree("counting.seen").unwrap())),
+        Arc::new(Counting::new(
+            "counting",
+            db.open_tree("counting.seen").unwrap(),
+        )),
     ]
 }
 
@@ -164,35 +187,6 @@ async fn an_interrupted_rebuild_is_done_again_at_start() {
     assert!(dump(&db) == expected, "rebuilt from scratch");
 }
 
-/// Refuses the event at one position, as a projection that finds its data corrupt does.
-struct Refusing(sled::Tree, i64);
-
-impl Projection for Refusing {
-    fn name(&self) -> &'static str {
-        "refusing"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn trees(&self) -> Vec<sled::Tree> {
-        vec![self.0.clone()]
-    }
-    fn apply(
-        &self,
-        trees: &[TransactionalTree],
-        event: &StoredEvent,
-        _: &mut Vec<Change>,
-    ) -> TxResult<()> {
-        if event.position == self.1 {
-            return Err(sled::transaction::ConflictableTransactionError::Abort(
-                cinder_read_models::ProjectionError::Corrupt("refused".into()),
-            ));
-        }
-        trees[0].insert(&event.position.to_be_bytes()[..], &[1][..])?;
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_batch_one_projection_refuses_is_applied_to_none() {
     // The tail applies a batch to every projection in one transaction: the projection before
@@ -202,8 +196,11 @@ async fn a_batch_one_projection_refuses_is_applied_to_none() {
     let counting = db.open_tree("counting.seen").unwrap();
     let refusing = db.open_tree("refusing.seen").unwrap();
     let projections: Vec<Arc<dyn Projection>> = vec![
-        Arc::new(Counting(counting.clone())),
-        Arc::new(Refusing(refusing.clone(), 5)),
+        Arc::new(Counting::new("counting", counting.clone())),
+        Arc::new(Counting {
+            refuse: Some(5),
+            ..Counting::new("refusing", refusing.clone())
+        }),
     ];
     let mut runner = ProjectionRunner::new(&db, log, PubSub::default(), projections).unwrap();
     let error = runner.catch_up().await.expect_err("position 5 is refused");
