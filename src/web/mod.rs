@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod app;
 mod assets;
+mod body;
 pub mod context;
 pub mod errors;
 pub mod forms;

@@ -12,12 +12,13 @@ use axum::{Extension, Json};
 use cinder_domain::polls::{is_id, PollError};
 use cinder_read_models::polls::{PollsReadModel, PublicPoll};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::context::{self, NewPoll, Outcome};
 use super::voter_id;
 use crate::bus::CommandError;
+use crate::web::body::{expected, object};
 use crate::web::context::Context;
 use crate::web::errors::{command_response, json_error, ErrorBody, FieldErrors};
 use crate::web::paging::{self, list_budget};
@@ -304,22 +305,6 @@ fn whole(value: &Value) -> Option<usize> {
     let n = value.as_f64()?;
     // Saturating: a huge whole number is simply no option.
     (n.is_finite() && n >= 0.0 && n.fract() == 0.0).then_some(n as usize)
-}
-
-/// The body as a JSON object, if it is one.
-fn object(body: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Some(object),
-        _ => None,
-    }
-}
-
-/// 400 for a body that is not the JSON object `shape`.
-fn expected(shape: &str) -> Response {
-    json_error(
-        StatusCode::BAD_REQUEST,
-        &format!("expected a JSON object {shape}"),
-    )
 }
 
 fn no_such_poll() -> Response {

@@ -12,10 +12,11 @@ use cinder_domain::todos::{
 };
 use cinder_read_models::todos::{Todo, TodosReadModel};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{context, list_id};
+use crate::web::body::{expected, object};
 use crate::web::context::Context;
 use super::views::counts_of;
 use crate::bus::CommandError;
@@ -298,22 +299,6 @@ fn list_response(todos: &TodosReadModel, session: &Session) -> Response {
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not read the list")
         }
     }
-}
-
-/// The body as a JSON object, if it is one.
-fn object(body: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Some(object),
-        _ => None,
-    }
-}
-
-/// 400 for a body that is not the JSON object `shape`.
-fn expected(shape: &str) -> Response {
-    json_error(
-        StatusCode::BAD_REQUEST,
-        &format!("expected a JSON object {shape}"),
-    )
 }
 
 fn not_found() -> Response {
