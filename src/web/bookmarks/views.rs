@@ -15,7 +15,7 @@ use super::context::{add_bookmark, comment_on_bookmark};
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
 use crate::web::forms::{error_id, error_slot};
-use crate::web::live::{LiveView, Outcome, Patch, Run, ShownRun, ViewError};
+use crate::web::live::{LiveView, Outcome, Patch, Run, ShownRun, ViewError, field};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
@@ -67,14 +67,6 @@ fn bookmark_page(
         }
     };
     Ok((list, more))
-}
-
-fn field(value: &Value, name: &str) -> String {
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// A form's checkbox: present (any value but "false") means checked.

@@ -13,7 +13,7 @@ use crate::presence::{pubsub_topic, PresenceChanged, Tracked};
 use crate::pubsub::RenderKey;
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
-use crate::web::live::{LiveView, Outcome, Patch, Run, ShownRun, ViewError};
+use crate::web::live::{LiveView, Outcome, Patch, Run, ShownRun, ViewError, field};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
@@ -505,14 +505,6 @@ impl LiveView for LobbyView {
     fn handle_change(&mut self, change: &Change) -> Vec<Patch> {
         self.lobby_patches(change)
     }
-}
-
-fn field(value: &Value, name: &str) -> String {
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// What a room name may be, as the lobby's form says it.

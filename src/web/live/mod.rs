@@ -281,6 +281,16 @@ pub fn check_connect_token(app: &AppState, params: &[(String, String)]) -> Resul
     }
 }
 
+/// The text field `name` of a page event's value (a form's field, or a button's `value`); empty
+/// if it is missing or not text, which the command's own rules then refuse.
+pub fn field(value: &Value, name: &str) -> String {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Joins `lv:<path>` topics.
 pub struct LiveChannels;
 

@@ -20,7 +20,7 @@ use super::voter_id;
 use crate::pubsub::RenderKey;
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
-use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::live::{LiveView, Outcome, Patch, ViewError, field};
 use crate::web::local_time::{time, Shown};
 use crate::web::paging::{self, list_budget};
 use crate::web::session::Session;
@@ -615,14 +615,6 @@ fn percent(count: u64, total: u64) -> u64 {
 
 fn item_id(id: &str) -> String {
     format!("poll-{id}")
-}
-
-fn field(value: &Value, name: &str) -> String {
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// The option of a vote from a page event (a click's `value`, or a form's `option`); a missing

@@ -19,7 +19,7 @@ use super::{context, list_id, Filter};
 use crate::web::context::Context;
 use crate::web::errors::{command_reply, field_errors};
 use crate::web::forms::{error_id, error_slot};
-use crate::web::live::{LiveView, Outcome, Patch, ViewError};
+use crate::web::live::{LiveView, Outcome, Patch, ViewError, field};
 use crate::web::session::Session;
 use crate::web::AppState;
 use cinder_read_models::todos::TodosReadModel;
@@ -370,14 +370,6 @@ pub fn counts_of(todos: &[Todo]) -> Counts {
 
 fn item_id(id: u64) -> String {
     format!("todo-{id}")
-}
-
-fn field(value: &Value, name: &str) -> String {
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// A todo id from a page event; a missing or bad one is answered like an unknown todo.
