@@ -8,9 +8,8 @@
 //   cinder serve --simulate-bookmarks=200ms
 //   CINDER_URL=http://127.0.0.1:4321 node phoenix_bookmarks.mjs
 
-import { Socket } from "phoenix";
-import WebSocket from "ws";
-import { assert, baseUrl, runTest, sleep, withTimeout, wsUrl } from "./lib.mjs";
+import { assert, baseUrl, runTest, sleep, withTimeout } from "./lib.mjs";
+import { openSocket } from "./phoenix_socket.mjs";
 
 const STEP_MS = 10_000;
 const COLLECT_MS = 3_000;
@@ -43,31 +42,6 @@ function reply(push, what) {
     STEP_MS + 1_000,
     what,
   );
-}
-
-// Opens a socket (Node 20 has no global WebSocket: use `ws`) that fails loudly instead of
-// retrying forever when the server cannot be reached.
-async function openSocket(onCleanup) {
-  const endpoint = `${wsUrl()}/socket`; // the client appends /websocket?vsn=2.0.0
-  const socket = new Socket(endpoint, {
-    transport: WebSocket,
-    timeout: STEP_MS,
-    reconnectAfterMs: () => 60_000,
-    rejoinAfterMs: () => 60_000,
-  });
-  onCleanup(async () => socket.disconnect());
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      socket.onOpen(resolve);
-      socket.onError((e) =>
-        reject(new Error(`cannot connect to ${endpoint}/websocket: ${e && (e.message || e.type)}`)),
-      );
-      socket.connect();
-    }),
-    STEP_MS,
-    `connecting to ${endpoint}`,
-  );
-  return socket;
 }
 
 // The problems with one bookmark's shape (any bookmark, not only simulated ones).

@@ -5,9 +5,8 @@
 //
 //   CINDER_URL=http://127.0.0.1:4321 node phoenix_polls.mjs
 
-import { Socket } from "phoenix";
-import WebSocket from "ws";
-import { assert, baseUrl, runTest, withTimeout, wsUrl } from "./lib.mjs";
+import { assert, baseUrl, runTest, withTimeout } from "./lib.mjs";
+import { openSocket } from "./phoenix_socket.mjs";
 
 const STEP_MS = 10_000;
 const show = (v) => JSON.stringify(v);
@@ -25,29 +24,6 @@ function reply(push, what) {
     STEP_MS + 1_000,
     what,
   );
-}
-
-async function openSocket(onCleanup) {
-  const endpoint = `${wsUrl()}/socket`;
-  const socket = new Socket(endpoint, {
-    transport: WebSocket,
-    timeout: STEP_MS,
-    reconnectAfterMs: () => 60_000,
-    rejoinAfterMs: () => 60_000,
-  });
-  onCleanup(async () => socket.disconnect());
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      socket.onOpen(resolve);
-      socket.onError((e) =>
-        reject(new Error(`cannot connect to ${endpoint}/websocket: ${e && (e.message || e.type)}`)),
-      );
-      socket.connect();
-    }),
-    STEP_MS,
-    `connecting to ${endpoint}`,
-  );
-  return socket;
 }
 
 // A program with a session of its own: it keeps the cookie its first answer sets.

@@ -5,36 +5,11 @@
 //
 //   CINDER_URL=http://127.0.0.1:4321 node phoenix_presence.mjs
 
-import { Presence, Socket } from "phoenix";
-import WebSocket from "ws";
-import { assert, baseUrl, randomRoom, runTest, withTimeout, wsUrl } from "./lib.mjs";
+import { Presence } from "phoenix";
+import { assert, baseUrl, randomRoom, runTest, withTimeout } from "./lib.mjs";
+import { openSocket } from "./phoenix_socket.mjs";
 
 const STEP_MS = 10_000;
-
-// Opens a socket (Node has no global WebSocket before 22: use `ws`) that fails loudly instead
-// of retrying forever when the server cannot be reached.
-async function openSocket(onCleanup) {
-  const endpoint = `${wsUrl()}/socket`; // the client appends /websocket?vsn=2.0.0
-  const socket = new Socket(endpoint, {
-    transport: WebSocket,
-    timeout: STEP_MS,
-    reconnectAfterMs: () => 60_000,
-    rejoinAfterMs: () => 60_000,
-  });
-  onCleanup(async () => socket.disconnect());
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      socket.onOpen(resolve);
-      socket.onError((e) =>
-        reject(new Error(`cannot connect to ${endpoint}/websocket: ${e && (e.message || e.type)}`)),
-      );
-      socket.connect();
-    }),
-    STEP_MS,
-    `connecting to ${endpoint}`,
-  );
-  return socket;
-}
 
 // Joins `topic` with `params` and follows its presence with the official helper.
 async function present(socket, topic, params) {
