@@ -4,6 +4,7 @@
 
 pub mod bookmarks;
 pub mod chat;
+mod chunk;
 mod codec;
 pub mod drops;
 pub mod polls;

@@ -54,6 +54,8 @@ type Layer = Vec<HashMap<IVec, Option<IVec>>>;
 pub struct WriteBuffer {
     trees: Vec<sled::Tree>,
     current: RefCell<Layer>,
+    /// The bytes of the keys and values in `current`.
+    bytes: std::cell::Cell<usize>,
     /// The previous writes, while a thread writes them.
     writing: RefCell<Option<Writing>>,
 }
@@ -70,6 +72,7 @@ impl WriteBuffer {
         Self {
             trees,
             current,
+            bytes: std::cell::Cell::new(0),
             writing: RefCell::new(None),
         }
     }
@@ -81,6 +84,12 @@ impl WriteBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many bytes of keys and values are buffered and not being written yet: what a
+    /// rebuild budgets (one key may hold a kilobyte or two, like a chunk of chat messages).
+    pub fn bytes(&self) -> usize {
+        self.bytes.get()
     }
 
     /// Starts writing what is buffered, each tree in key order, once the previous writes are
@@ -98,6 +107,7 @@ impl WriteBuffer {
             .collect();
         let layer = Arc::new(std::mem::replace(&mut *current, next));
         drop(current);
+        self.bytes.set(0);
         let trees = self.trees.clone();
         let writes = layer.clone();
         let done = std::thread::Builder::new()
@@ -119,6 +129,7 @@ impl WriteBuffer {
         for writes in self.current.borrow_mut().iter_mut() {
             writes.clear();
         }
+        self.bytes.set(0);
     }
 
     /// Waits for the writes in progress.
@@ -206,13 +217,24 @@ impl Trees for WriteBuffer {
     }
 
     fn insert(&self, tree: usize, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.current.borrow_mut()[tree].insert(key.into(), Some(value.into()));
+        self.hold(tree, key, Some(value));
         Ok(())
     }
 
     fn remove(&self, tree: usize, key: &[u8]) -> TxResult<()> {
-        self.current.borrow_mut()[tree].insert(key.into(), None);
+        self.hold(tree, key, None);
         Ok(())
+    }
+}
+
+impl WriteBuffer {
+    /// Buffers `value` (`None`: removed) for `key` of `tree`, over what was buffered for it.
+    fn hold(&self, tree: usize, key: &[u8], value: Option<&[u8]>) {
+        let size = |value: Option<&[u8]>| key.len() + value.map_or(0, <[u8]>::len);
+        let added = size(value);
+        let replaced = self.current.borrow_mut()[tree].insert(key.into(), value.map(IVec::from));
+        let freed = replaced.map_or(0, |old| size(old.as_deref()));
+        self.bytes.set(self.bytes.get() + added - freed);
     }
 }
 
@@ -532,6 +554,30 @@ mod tests {
                 (name.to_vec(), entries)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_buffer_counts_the_bytes_it_holds_not_those_it_was_given() {
+        use crate::Trees;
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let buffer = WriteBuffer::new(vec![db.open_tree("a").unwrap(), db.open_tree("b").unwrap()]);
+        buffer.insert(0, b"key", &[0; 100]).unwrap();
+        buffer.insert(0, b"key", &[0; 1000]).unwrap();
+        buffer.insert(1, b"key", &[0; 10]).unwrap();
+        assert_eq!(buffer.bytes(), 3 + 1000 + 3 + 10);
+        buffer.remove(1, b"key").unwrap();
+        assert_eq!(buffer.bytes(), 3 + 1000 + 3);
+        buffer.finish().unwrap();
+        assert_eq!(buffer.bytes(), 0);
+        assert_eq!(
+            db.open_tree("a")
+                .unwrap()
+                .get(b"key")
+                .unwrap()
+                .unwrap()
+                .len(),
+            1000
+        );
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::store::EventLog;
 const REBUILD_BATCH: usize = 10_000;
 /// Batches a rebuild reads ahead of the one being applied.
 const READ_AHEAD: usize = 3;
-/// A rebuild writes a projection's buffered writes once they cover this many keys (so the
-/// writes to a key that many events change, like a counter, are written once per this many).
-const REBUILD_WRITE_AT: usize = 100_000;
+/// A rebuild writes a projection's buffered writes once they hold this many bytes (so the
+/// writes to a key that many events change, like a counter, are written once per this many),
+/// while it buffers the next ones: a projection holds at most twice this, and its maps.
+const REBUILD_WRITE_AT: usize = 32 << 20;
 
 impl ProjectionRunner {
     /// Rebuilds projections `names` from the start of the log, as [`Self::reset`] then
@@ -163,7 +164,7 @@ impl Worker {
                 Some(applied) => {
                     applied
                         .and_then(|()| {
-                            if buffer.len() >= REBUILD_WRITE_AT {
+                            if buffer.bytes() >= REBUILD_WRITE_AT {
                                 buffer.write()?;
                             }
                             Ok(())
