@@ -25,12 +25,14 @@ pub async fn commands(args: &BenchArgs) -> Result<Report, BenchError> {
     let tail_before = node.tail_batches().await?;
     let started = cpu::Reading::now(&[&node], postmaster);
     let run = send_messages(&node, &rooms, args.clients, phase).await?;
-    let (node_cpu, postgres_cpu) = cpu::Reading::now(&[&node], postmaster).since(&started);
+    let ended = cpu::Reading::now(&[&node], postmaster);
+    let (node_cpu, postgres_cpu) = ended.since(&started);
+    let clients_cpu = ended.clients_since(&started);
     let batches_after = node.batches().await?;
     let tail_after = node.tail_batches().await?;
     node.stop().await;
     eprintln!("bench commands: raw inserts for {phase:?}");
-    let (limit, raw_postgres_cpu) = raw_inserts(&db, args.clients, phase, postmaster).await?;
+    let (limit, raw_cpu) = raw_inserts(&db, args.clients, phase, postmaster).await?;
     db.drop().await?;
 
     let mut report = Report::new("commands");
@@ -59,17 +61,31 @@ pub async fn commands(args: &BenchArgs) -> Result<Report, BenchError> {
         node_cpu.as_secs_f64() * 1e6 / acknowledged,
         "µs",
     );
-    if let (Some(postgres), Some(raw)) = (postgres_cpu, raw_postgres_cpu) {
+    let inserted = (limit * phase.as_secs_f64()).max(1.0);
+    let per = |cpu: Duration, n: f64| cpu.as_secs_f64() * 1e6 / n;
+    if let (Some(postgres), Some(raw)) = (postgres_cpu, raw_cpu.postgres) {
         report.row(
             "Postgres CPU per command",
-            postgres.as_secs_f64() * 1e6 / acknowledged,
+            per(postgres, acknowledged),
             "µs",
         );
-        report.row(
-            "Postgres CPU per raw insert",
-            raw.as_secs_f64() * 1e6 / (limit * phase.as_secs_f64()).max(1.0),
-            "µs",
-        );
+        report.row("Postgres CPU per raw insert", per(raw, inserted), "µs");
+    }
+    if let (Some(clients), Some(raw)) = (clients_cpu, raw_cpu.clients) {
+        report.row("clients' CPU per command", per(clients, acknowledged), "µs");
+        report.row("clients' CPU per raw insert", per(raw, inserted), "µs");
+        // Saturated cores divide between the parts: with a server that cost nothing, commands/s
+        // over raw inserts/s would be at most what a raw insert costs over what a command
+        // costs Postgres and its client.
+        if let (Some(postgres), Some(raw_postgres)) = (postgres_cpu, raw_cpu.postgres) {
+            let command = per(postgres, acknowledged) + per(clients, acknowledged);
+            let insert = per(raw_postgres, inserted) + per(raw, inserted);
+            report.row(
+                "ceiling of commands / raw inserts with a free server",
+                insert / command.max(1e-9),
+                "×",
+            );
+        }
     }
     report.row("raw inserts/s (the limit)", limit, "1/s");
     report.row_with_goal("commands / raw inserts", run.rate() / limit, "×", "≥ 1.0");
@@ -234,7 +250,7 @@ async fn raw_inserts(
     clients: usize,
     phase: Duration,
     postmaster: Option<u32>,
-) -> Result<(f64, Option<Duration>), BenchError> {
+) -> Result<(f64, RawCpu), BenchError> {
     let mut conn = db.connect().await?;
     conn.execute("CREATE TABLE raw_events (LIKE events INCLUDING ALL)")
         .await?;
@@ -286,7 +302,17 @@ async fn raw_inserts(
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
     // Read while every connection is still open: a backend that has exited is not counted.
-    let used = cpu::Reading::now(&[], postmaster).since(&cpu_before).1;
+    let after = cpu::Reading::now(&[], postmaster);
+    let used = RawCpu {
+        postgres: after.since(&cpu_before).1,
+        clients: after.clients_since(&cpu_before),
+    };
     drop(open);
     Ok((rate, used))
+}
+
+/// The CPU raw inserts cost: Postgres', and their clients' (this process).
+struct RawCpu {
+    postgres: Option<Duration>,
+    clients: Option<Duration>,
 }

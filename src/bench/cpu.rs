@@ -71,11 +71,13 @@ pub fn cluster_cpu(postmaster: u32) -> Duration {
         .sum()
 }
 
-/// The server side's CPU time at one moment: each node's, and the cluster's.
+/// The server side's CPU time at one moment: each node's, and the cluster's; and the bench's
+/// own (its clients), which share the same cores.
 #[derive(Debug, Clone, Copy)]
 pub struct Reading {
     pub nodes: Duration,
     pub postgres: Option<Duration>,
+    pub clients: Option<Duration>,
 }
 
 impl Reading {
@@ -83,7 +85,13 @@ impl Reading {
         Self {
             nodes: nodes.iter().filter_map(|node| node.cpu()).sum(),
             postgres: postmaster.map(cluster_cpu),
+            clients: process_cpu(std::process::id()),
         }
+    }
+
+    /// CPU the bench's own process (its clients) used from `earlier` to this reading.
+    pub fn clients_since(&self, earlier: &Reading) -> Option<Duration> {
+        Some(self.clients?.saturating_sub(earlier.clients?))
     }
 
     /// CPU used from `earlier` to this reading: the nodes', and Postgres' if known.
