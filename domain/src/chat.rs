@@ -4,8 +4,6 @@
 //! one) and the messages of the last minute (for the rate limit and the duplicate check). Its
 //! state stays small however long the history grows.
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
@@ -13,6 +11,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::recent::Recent;
 use crate::{fingerprint, Clock, Rejection};
 
 /// Longest sender name, in characters.
@@ -232,7 +231,7 @@ pub struct RoomServices {
 /// A message of the last minute, as much of it as the rate limit and the duplicate check need:
 /// fingerprints of who sent it and what they wrote. The bus copies a room's state for every
 /// command (the copy becomes the room only if the command commits), and a busy room holds
-/// thousands of these, so they are small and copied without allocating.
+/// thousands of these, so they are small, and kept in a [`Recent`] whose copy shares them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct RecentMessage {
     sender: u64,
@@ -246,7 +245,7 @@ pub struct Room {
     /// Messages sent so far; the next message's id is one more.
     messages: u64,
     /// Messages of the last [`RATE_WINDOW`], oldest first.
-    recent: VecDeque<RecentMessage>,
+    recent: Recent<RecentMessage>,
 }
 
 impl Room {
@@ -310,10 +309,8 @@ impl Aggregate for Room {
             RoomEvent::MessageSent(sent) => {
                 self.messages = self.messages.max(sent.id);
                 let horizon = sent.sent_at - RATE_WINDOW;
-                while self.recent.front().is_some_and(|m| m.sent_at <= horizon) {
-                    self.recent.pop_front();
-                }
-                self.recent.push_back(RecentMessage {
+                self.recent.drop_while(|m| m.sent_at <= horizon);
+                self.recent.push(RecentMessage {
                     sender: fingerprint(&sent.sender),
                     content: fingerprint(&sent.content),
                     sent_at: sent.sent_at,

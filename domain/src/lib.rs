@@ -10,6 +10,7 @@ pub mod drops;
 mod fingerprint;
 pub mod log;
 pub mod polls;
+mod recent;
 pub mod todos;
 
 pub use clock::Clock;
