@@ -2,9 +2,10 @@
 //!
 //! `chat.messages` keeps a room's messages sixteen to a key ([`crate::chunk`]: messages 0–15
 //! under `room ++ 0x00 ++ 0 (u64 big-endian)`, 16–31 under `… 1`), so one room's messages are
-//! one contiguous, id-ordered range, and a rebuild inserts a sixteenth as many keys. `chat.rooms` maps a room name to its summary,
-//! and `chat.rooms_by_activity` maps `last activity (µs, big-endian) ++ name` to it, so the
-//! directory is read most recently active first, a page at a time, without sorting it all.
+//! one contiguous, id-ordered range, and a rebuild inserts a sixteenth as many keys.
+//! `chat.rooms` maps a room name to its summary, and `chat.rooms_by_activity` maps `last activity
+//! (µs, big-endian) ++ name` to it, so the directory is read most recently active first, a page
+//! at a time, without sorting it all.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -252,8 +253,7 @@ impl Projection for ChatReadModel {
 
     fn version(&self) -> u32 {
         // 2: the directory by activity. 3: values stored in a compact binary form, no longer
-        // JSON. 4: in postcard's. 5: messages sixteen to a key, their
-        // times as numbers.
+        // JSON. 4: in postcard's. 5: messages sixteen to a key, their times as numbers.
         5
     }
 

@@ -63,29 +63,30 @@ pub async fn commands(args: &BenchArgs) -> Result<Report, BenchError> {
     );
     let inserted = (limit * phase.as_secs_f64()).max(1.0);
     let per = |cpu: Duration, n: f64| cpu.as_secs_f64() * 1e6 / n;
-    if let (Some(postgres), Some(raw)) = (postgres_cpu, raw_cpu.postgres) {
-        report.row(
-            "Postgres CPU per command",
-            per(postgres, acknowledged),
-            "µs",
-        );
-        report.row("Postgres CPU per raw insert", per(raw, inserted), "µs");
+    // Each part's CPU per command and per raw insert, where it could be read.
+    let postgres = postgres_cpu
+        .zip(raw_cpu.postgres)
+        .map(|(command, raw)| (per(command, acknowledged), per(raw, inserted)));
+    let clients = clients_cpu
+        .zip(raw_cpu.clients)
+        .map(|(command, raw)| (per(command, acknowledged), per(raw, inserted)));
+    if let Some((command, raw)) = postgres {
+        report.row("Postgres CPU per command", command, "µs");
+        report.row("Postgres CPU per raw insert", raw, "µs");
     }
-    if let (Some(clients), Some(raw)) = (clients_cpu, raw_cpu.clients) {
-        report.row("clients' CPU per command", per(clients, acknowledged), "µs");
-        report.row("clients' CPU per raw insert", per(raw, inserted), "µs");
+    if let Some((command, raw)) = clients {
+        report.row("clients' CPU per command", command, "µs");
+        report.row("clients' CPU per raw insert", raw, "µs");
+    }
+    if let (Some(postgres), Some(clients)) = (postgres, clients) {
         // Saturated cores divide between the parts: with a server that cost nothing, commands/s
         // over raw inserts/s would be at most what a raw insert costs over what a command
         // costs Postgres and its client.
-        if let (Some(postgres), Some(raw_postgres)) = (postgres_cpu, raw_cpu.postgres) {
-            let command = per(postgres, acknowledged) + per(clients, acknowledged);
-            let insert = per(raw_postgres, inserted) + per(raw, inserted);
-            report.row(
-                "ceiling of commands / raw inserts with a free server",
-                insert / command.max(1e-9),
-                "×",
-            );
-        }
+        report.row(
+            "ceiling of commands / raw inserts with a free server",
+            (postgres.1 + clients.1) / (postgres.0 + clients.0).max(1e-9),
+            "×",
+        );
     }
     report.row("raw inserts/s (the limit)", limit, "1/s");
     report.row_with_goal("commands / raw inserts", run.rate() / limit, "×", "≥ 1.0");
