@@ -641,14 +641,10 @@ impl LiveView for BookmarkView {
                 if self.visible().is_err() {
                     return Err(json!({"reason": "no such bookmark"}));
                 }
-                // From the oldest comment the page still shows: the button's value is where the
-                // page started, and new comments may have pushed that one out since.
-                let before = match self.shown().older_than() {
-                    Some(oldest) => oldest,
-                    None => field(&value, "value")
-                        .parse::<u64>()
-                        .map_err(|_| json!({"reason": "bad comment id"}))?,
-                };
+                let before = self
+                    .shown()
+                    .older_than_or(&field(&value, "value"))
+                    .ok_or_else(|| json!({"reason": "bad comment id"}))?;
                 let (older, run) = self
                     .page_before(Some(before))
                     .map_err(|_| json!({"reason": "could not load comments"}))?;

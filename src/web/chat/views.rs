@@ -277,14 +277,10 @@ impl LiveView for RoomView {
                 Ok(Outcome::default())
             }
             "load_older" => {
-                // From the oldest message the page still shows: the button's value is where
-                // the page started, and new messages may have pushed that one out since.
-                let before = match self.shown().older_than() {
-                    Some(oldest) => oldest,
-                    None => field(&value, "value")
-                        .parse::<u64>()
-                        .map_err(|_| json!({"reason": "bad message id"}))?,
-                };
+                let before = self
+                    .shown()
+                    .older_than_or(&field(&value, "value"))
+                    .ok_or_else(|| json!({"reason": "bad message id"}))?;
                 let (older, run) = self
                     .page_before(Some(before))
                     .map_err(|_| json!({"reason": "could not load messages"}))?;

@@ -51,6 +51,13 @@ impl ShownRun {
             .filter(|oldest| *oldest > 1)
     }
 
+    /// Where a "load older" pressed on the page continues: from the oldest item the page still
+    /// shows, if anything is older; else from `rendered`, the value the control was rendered
+    /// with (new items may have pushed that one out since). `None` if `rendered` is no id.
+    pub fn older_than_or(&self, rendered: &str) -> Option<u64> {
+        self.older_than().or_else(|| rendered.parse().ok())
+    }
+
     /// Item `id` appended to the page. True if the page now has older items to load and had
     /// none before, so its "load older" control must be sent. An item the page already shows
     /// (a message both in a reply and in a broadcast) is updated in place and changes nothing.
@@ -105,6 +112,16 @@ mod tests {
         assert_eq!(shown.older_than(), Some(8));
         shown.appended(13);
         assert_eq!(shown.older_than(), Some(9));
+    }
+
+    #[test]
+    fn load_older_continues_from_the_page_before_the_rendered_value() {
+        let mut shown = ShownRun::page(Some((1, 10)), 10);
+        assert_eq!(shown.older_than_or("5"), Some(5));
+        assert_eq!(shown.older_than_or("five"), None);
+        shown.appended(11);
+        assert_eq!(shown.older_than_or("5"), Some(2));
+        assert_eq!(shown.older_than_or("five"), Some(2));
     }
 
     #[test]
