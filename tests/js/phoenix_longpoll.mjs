@@ -8,34 +8,21 @@
 // The server should run with a short socket idle timeout (tests/integration/js.rs uses 2 s), or
 // the last step waits for the default 60 s.
 
-import { LongPoll, Presence, Socket } from "phoenix";
+import { LongPoll, Presence } from "phoenix";
 import WebSocket from "ws";
-import { assert, baseUrl, randomRoom, runTest, withTimeout, wsUrl } from "./lib.mjs";
+import { assert, baseUrl, randomRoom, runTest, withTimeout } from "./lib.mjs";
+import { openSocket } from "./phoenix_socket.mjs";
 
 const STEP_MS = 10_000;
 
-// Opens a socket over `transport`, failing loudly instead of retrying forever.
-async function openSocket(onCleanup, transport, params = {}) {
-  const endpoint = `${wsUrl()}/socket`; // LongPoll turns ws://…/socket/websocket into http://…/socket/longpoll
-  const socket = new Socket(endpoint, {
+// Opens a socket over `transport`, checking it stays there.
+async function openOver(onCleanup, transport) {
+  const socket = await openSocket(onCleanup, {
+    stepMs: STEP_MS,
     transport,
-    params,
-    timeout: STEP_MS,
     heartbeatIntervalMs: 500, // the websocket's, within the server's short idle timeout
     longpollerTimeout: 20_000,
-    reconnectAfterMs: () => 60_000,
-    rejoinAfterMs: () => 60_000,
   });
-  onCleanup(async () => socket.disconnect());
-  await withTimeout(
-    new Promise((resolve, reject) => {
-      socket.onOpen(resolve);
-      socket.onError((e) => reject(new Error(`cannot connect to ${endpoint}: ${JSON.stringify(e)}`)));
-      socket.connect();
-    }),
-    STEP_MS,
-    `connecting to ${endpoint}`,
-  );
   assert(
     socket.transport === transport,
     `the socket stays on the transport it was given (${socket.transport && socket.transport.name})`,
@@ -95,17 +82,17 @@ await runTest("phoenix_longpoll", async (onCleanup) => {
   const room = randomRoom("lp");
   const topic = `chat:${room}`;
 
-  const adaSocket = await openSocket(onCleanup, LongPoll);
+  const adaSocket = await openOver(onCleanup, LongPoll);
   const ada = await member(adaSocket, topic, { name: "ada" });
   assert(Array.isArray(ada.joined.messages), `the join reply has messages: ${JSON.stringify(ada.joined)}`);
   await ada.waitForNames(["ada"], "ada (long poll) is listed once joined");
 
-  const bobSocket = await openSocket(onCleanup, WebSocket);
+  const bobSocket = await openOver(onCleanup, WebSocket);
   const bob = await member(bobSocket, topic, { name: "bob" });
   await bob.waitForNames(["ada", "bob"], "bob (websocket) sees ada");
   await ada.waitForNames(["ada", "bob"], "ada sees bob join");
 
-  const carolSocket = await openSocket(onCleanup, LongPoll);
+  const carolSocket = await openOver(onCleanup, LongPoll);
   const carol = await member(carolSocket, topic, { name: "carol" });
   await ada.waitForNames(["ada", "bob", "carol"], "ada sees carol (long poll) join");
 
